@@ -1,0 +1,1 @@
+"""The edges: Debezium envelopes, Kafka, the PostgreSQL sink, the HTTP callback service."""

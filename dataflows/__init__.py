@@ -1,0 +1,1 @@
+"""Event path: one Bytewax dataflow per direction (factories; nothing runs at import)."""

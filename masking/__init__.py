@@ -1,0 +1,1 @@
+"""Masking policy: pure functions applied to every value that reaches smart_citizen."""

@@ -1,0 +1,1 @@
+"""Batch path: snapshots, the DuckDB diff, batch jobs, schedules and reports."""

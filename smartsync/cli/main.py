@@ -1,0 +1,32 @@
+"""Entry point of the ``smartsync`` command."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from smartsync.cli import batch, data, flow, masking, reconcile, stack
+
+app = typer.Typer(
+    name="smartsync",
+    help="SmartSync keeps smart_warehouse and smart_citizen in sync, both directions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(stack.app, name="stack")
+app.add_typer(data.app, name="data")
+app.add_typer(masking.app, name="masking")
+app.add_typer(flow.app, name="flow")
+app.add_typer(batch.app, name="batch")
+app.add_typer(reconcile.app, name="reconcile")
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors.")) -> None:  # noqa: FBT001
+    if debug:
+        os.environ["SMARTSYNC_DEBUG"] = "1"
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,7 @@
+"""``smartsync reconcile``."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="reconcile commands.")

@@ -1,0 +1,63 @@
+"""``smartsync stack up | down | status | env``."""
+
+from __future__ import annotations
+
+import shlex
+import time
+
+import typer
+from rich.table import Table
+
+from smartsync import localstack
+from smartsync.catalog import load_catalog
+from smartsync.cli.console import console, handle_errors, progress
+from smartsync.errors import StackError
+
+app = typer.Typer(help="The local stack: PostgreSQL 15, Kafka (KRaft) and Debezium on loopback.", no_args_is_help=True)
+
+
+@app.command()
+@handle_errors
+def up() -> None:
+    """Start the stack (a no-op when it is already running) and wait until changes flow."""
+    started = time.monotonic()
+    state = localstack.up(progress)
+    console.print(f"[green]stack ready[/green] in {time.monotonic() - started:.1f}s")
+    table = Table("topic", "partitions")
+    for topic in load_catalog().topics():
+        table.add_row(topic.name, str(topic.partitions))
+    console.print(table)
+    console.print('run [bold]eval "$(smartsync stack env)"[/bold] to point SmartSync at it')
+    del state
+
+
+@app.command()
+@handle_errors
+def down() -> None:
+    """Stop every process of the stack and drop its replication slots."""
+    localstack.down(progress)
+    console.print("[green]stack stopped[/green]")
+
+
+@app.command()
+@handle_errors
+def status() -> None:
+    """Show which parts of the stack run, and where."""
+    table = Table("component", "state", "where")
+    parts = localstack.status()
+    for part in parts:
+        table.add_row(part.name, "[green]running[/green]" if part.running else "[red]stopped[/red]", part.detail)
+    console.print(table)
+    if not all(p.running for p in parts):
+        raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def env() -> None:
+    """Print ``export`` lines for the running stack (use with ``eval``)."""
+    state = localstack.read_state()
+    if state is None:
+        raise StackError("the stack is not running", hint="run `smartsync stack up` first")
+    for key, value in state.env().items():
+        print(f"export {key}={shlex.quote(value)}")

@@ -1,0 +1,754 @@
+"""The local stack: real PostgreSQL 15, Kafka (KRaft) and Debezium on loopback, no Docker.
+
+``up`` is idempotent: a healthy running stack is left alone; anything half-started or
+stale is stopped and started again. It returns only once a sentinel change has travelled
+database → Debezium → Kafka in both databases. ``down`` stops every process it started
+and drops the replication slots, also after a killed run. Every failure is a
+``StackError`` with one line that says what to do, and nothing is left running.
+
+Layout: jars in ``<repo>/.stack/lib`` (fetched once by Maven), run state in
+``$SMARTSYNC_STACK_DIR`` (default ``<repo>/.stack/run``).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from smartsync.catalog import Catalog, Trigger, load_catalog
+from smartsync.ddl import PUBLICATION, database_ddl
+from smartsync.errors import StackError
+from smartsync.tables import Database
+
+REPO = Path(__file__).resolve().parents[1]
+LIB = REPO / ".stack" / "lib"
+POM = REPO / "stack" / "maven" / "pom.xml"
+PG_BIN_CANDIDATES = (Path("/usr/lib/postgresql/15/bin"),)
+ADMIN_USER = "smartsync"
+CDC_USER = "smartsync_cdc"
+CONNECTORS = {Database.WAREHOUSE: "smartsync-warehouse", Database.CITIZEN: "smartsync-citizen"}
+SENTINEL_TABLE = "smartsync.heartbeat"
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass
+class StackState:
+    """What a running stack is: ports, secrets and process ids, kept in ``state.json``."""
+
+    pg_port: int
+    kafka_port: int
+    controller_port: int
+    connect_port: int
+    admin_password: str
+    cdc_password: str
+    pg_data: str
+    pids: dict[str, int] = field(default_factory=dict)
+
+    def dsn(self, database: Database | str) -> str:
+        return (
+            f"postgresql://{ADMIN_USER}:{self.admin_password}@127.0.0.1:{self.pg_port}/{database}"
+            "?connect_timeout=5"
+        )
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "SMARTSYNC_WAREHOUSE_DSN": self.dsn(Database.WAREHOUSE),
+            "SMARTSYNC_CITIZEN_DSN": self.dsn(Database.CITIZEN),
+            "SMARTSYNC_KAFKA_BOOTSTRAP": self.bootstrap,
+        }
+
+
+def stack_dir() -> Path:
+    return Path(os.environ.get("SMARTSYNC_STACK_DIR", REPO / ".stack" / "run")).resolve()
+
+
+def _state_path() -> Path:
+    return stack_dir() / "state.json"
+
+
+def read_state() -> StackState | None:
+    path = _state_path()
+    if not path.exists():
+        return None
+    try:
+        return StackState(**json.loads(path.read_text()))
+    except (ValueError, TypeError) as exc:
+        raise StackError(
+            f"stack state file {path} is unreadable ({exc})", hint=f"run `smartsync stack down` or delete {path}"
+        ) from None
+
+
+def _write_state(state: StackState) -> None:
+    path = _state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(state), indent=2))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+# ── processes ───────────────────────────────────────────────────────────────────────────
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited child not yet reaped) is not alive.
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    return True
+
+
+def _terminate(pid: int, timeout: float = 20.0) -> None:
+    if not _alive(pid):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def _spawn(args: list[str], log: Path, *, env: dict[str, str] | None = None) -> int:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(  # noqa: S603 — our own fixed command lines
+            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, env={**os.environ, **(env or {})},
+        )
+    return proc.pid
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _choose_port(env_var: str) -> int:
+    wanted = os.environ.get(env_var)
+    if not wanted:
+        return _free_port()
+    if not wanted.isdigit():
+        raise StackError(f"{env_var}={wanted!r} is not a port number", hint="unset it or give a number")
+    if not _port_free(int(wanted)):
+        raise StackError(
+            f"port {wanted} ({env_var}) is already taken on 127.0.0.1",
+            hint=f"stop what listens there (`ss -ltnp 'sport = :{wanted}'`) or unset {env_var}",
+        )
+    return int(wanted)
+
+
+def _wait_for(what: str, check: Callable[[], bool], timeout: float, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    where = f" (log: {log})" if log else ""
+    raise StackError(f"{what} did not become ready within {timeout:.0f}s{where}", hint="read the log and retry `smartsync stack up`")
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+# ── prerequisites ──────────────────────────────────────────────────────────────────────
+
+
+def _pg_bin() -> Path:
+    for candidate in PG_BIN_CANDIDATES:
+        if (candidate / "postgres").exists():
+            return candidate
+    raise StackError(
+        "PostgreSQL 15 server binaries not found under /usr/lib/postgresql/15/bin",
+        hint="apt-get update && apt-get install -y postgresql-15",
+    )
+
+
+def _java() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise StackError("java not found on PATH (Kafka and Debezium need Java 17)", hint="apt-get install -y openjdk-17-jre-headless")
+    return java
+
+
+def ensure_jars(progress: Progress = _quiet) -> None:
+    """Fetch Kafka, Connect and Debezium from Maven Central once; later runs use the cache."""
+    marker = LIB / ".complete"
+    if marker.exists():
+        return
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise StackError("mvn not found on PATH (it fetches Kafka and Debezium)", hint="apt-get install -y maven")
+    progress("fetching Kafka and Debezium jars with Maven (once)")
+    log = LIB.parent / "maven.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        done = subprocess.run([mvn, "-B", "-q", "-f", str(POM), "package"], stdout=out, stderr=subprocess.STDOUT, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise StackError(f"Maven could not fetch the stack's jars (log: {log})", hint="check access to Maven Central, then retry")
+    marker.touch()
+
+
+# ── PostgreSQL ─────────────────────────────────────────────────────────────────────────
+
+
+def _as_postgres() -> list[str]:
+    """Prefix that runs a PostgreSQL binary: the server refuses to run as root."""
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+def _pg_data_dir() -> Path:
+    if os.geteuid() != 0:
+        return stack_dir() / "pgdata"
+    # As root, the data directory must be owned and reachable by `postgres`: a checkout under
+    # a private temp folder is not, so the cluster lives in a folder of its own under /tmp.
+    tag = hashlib.sha256(str(stack_dir()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"smartsync-pg-{tag}"
+
+
+def _init_postgres(data: Path, state: StackState, progress: Progress) -> None:
+    if (data / "PG_VERSION").exists():
+        return
+    progress(f"initialising PostgreSQL cluster in {data}")
+    data.mkdir(parents=True, exist_ok=True)
+    pwfile = data.parent / f".{data.name}.pw"
+    pwfile.write_text(state.admin_password + "\n")
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres", "postgres")
+        shutil.chown(pwfile, "postgres", "postgres")
+        data.chmod(0o700)
+    cmd = [
+        *_as_postgres(), str(_pg_bin() / "initdb"), "-D", str(data), "-U", ADMIN_USER, f"--pwfile={pwfile}",
+        "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
+    pwfile.unlink(missing_ok=True)
+    if done.returncode != 0:
+        shutil.rmtree(data, ignore_errors=True)
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise StackError(f"initdb failed: {last[0]}", hint="check that the `postgres` user exists and can write under /tmp")
+    conf = {
+        "listen_addresses": "'127.0.0.1'",
+        "port": str(state.pg_port),
+        "unix_socket_directories": "''",
+        "wal_level": "logical",
+        "max_wal_senders": "10",
+        "max_replication_slots": "10",
+        "max_connections": "200",
+        "shared_buffers": "256MB",
+        "synchronous_commit": "on",
+        "fsync": "on",
+        "log_min_messages": "warning",
+    }
+    with (data / "postgresql.auto.conf").open("a") as out:
+        out.writelines(f"{k} = {v}\n" for k, v in conf.items())
+
+
+def _pg_ctl(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [*_as_postgres(), str(_pg_bin() / "pg_ctl"), "-D", str(data), *args], capture_output=True, text=True, check=False
+    )
+
+
+def _postgres_running(data: Path) -> bool:
+    return (data / "PG_VERSION").exists() and _pg_ctl(data, "status").returncode == 0
+
+
+def _start_postgres(state: StackState, progress: Progress) -> None:
+    data = Path(state.pg_data)
+    _init_postgres(data, state, progress)
+    # The port may have changed since initdb (a fresh pick after a stale run).
+    with (data / "postgresql.auto.conf").open("a") as out:
+        out.write(f"port = {state.pg_port}\n")
+    if _postgres_running(data):
+        return
+    progress(f"starting PostgreSQL on 127.0.0.1:{state.pg_port}")
+    log = stack_dir() / "logs" / "postgres.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.touch()
+    if os.geteuid() == 0:
+        shutil.chown(log, "postgres", "postgres")
+        # runuser cannot open a log under a private checkout; let the server write to its own folder.
+        log = data / "server.log"
+    done = _pg_ctl(data, "start", "-w", "-t", "60", "-l", str(log))
+    if done.returncode != 0:
+        raise StackError(f"PostgreSQL did not start: {done.stderr.strip() or done.stdout.strip()} (log: {log})", hint="read the log")
+
+
+def _admin_connect(state: StackState, database: str = "postgres") -> psycopg.Connection:
+    return psycopg.connect(state.dsn(database), autocommit=True)
+
+
+def _migrate_databases(state: StackState, catalog: Catalog, progress: Progress) -> None:
+    with _admin_connect(state) as conn:
+        existing = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+        for db in Database:
+            if db.value not in existing:
+                progress(f"creating database {db.value}")
+                conn.execute(f"CREATE DATABASE {db.value}")
+        conn.execute(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{CDC_USER}') "
+            f"THEN CREATE ROLE {CDC_USER} LOGIN REPLICATION; END IF; END $$"
+        )
+        conn.execute(f"ALTER ROLE {CDC_USER} PASSWORD '{state.cdc_password}'")
+    for db in Database:
+        migrate(state.dsn(db), db, catalog)
+        with psycopg.connect(state.dsn(db), autocommit=True) as conn:
+            schemas = sorted({t.split(".")[0] for t in catalog.captured_tables(db)} | {"smartsync"})
+            for schema in schemas:
+                conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {CDC_USER}")
+                conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {CDC_USER}")
+
+
+def migrate(dsn: str, database: Database, catalog: Catalog) -> None:
+    """Apply the idempotent DDL of one database."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for stmt in database_ddl(database, catalog):
+            conn.execute(stmt)  # type: ignore[arg-type]  # generated from our own declarations
+
+
+def _drop_slots(state: StackState) -> None:
+    """Drop our inactive replication slots; a slot of a killed Connect would pin WAL forever."""
+    with contextlib.suppress(psycopg.Error), _admin_connect(state) as conn:
+        deadline = time.monotonic() + 15
+        while True:
+            rows = conn.execute(
+                "SELECT slot_name, active, active_pid FROM pg_replication_slots WHERE slot_name LIKE 'smartsync_%'"
+            ).fetchall()
+            for name, active, pid in rows:
+                if active and pid:
+                    conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                else:
+                    conn.execute("SELECT pg_drop_replication_slot(%s)", (name,))
+            if not rows or time.monotonic() > deadline:
+                return
+            time.sleep(0.3)
+
+
+# ── Kafka and Connect ──────────────────────────────────────────────────────────────────
+
+_LOG4J2 = """\
+status = error
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = ${sys:smartsync.log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.file.ref = file
+logger.debezium.name = io.debezium
+logger.debezium.level = INFO
+logger.kafka.name = kafka.server.KafkaRaftServer
+logger.kafka.level = INFO
+"""
+
+
+def _java_cmd(heap: str, main: str, *args: str, log: Path) -> list[str]:
+    config = stack_dir() / "log4j2.properties"
+    config.write_text(_LOG4J2)
+    return [
+        _java(), f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1",
+        "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={config}", f"-Dsmartsync.log={log}",
+        "-cp", f"{LIB / 'kafka'}/*", main, *args,
+    ]
+
+
+def _start_kafka(state: StackState, progress: Progress) -> None:
+    if _alive(state.pids.get("kafka")) and _listening(state.kafka_port):
+        return
+    run = stack_dir()
+    data = run / "kafka-data"
+    props = run / "server.properties"
+    props.write_text(
+        "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@127.0.0.1:{state.controller_port}",
+                f"listeners=PLAINTEXT://127.0.0.1:{state.kafka_port},CONTROLLER://127.0.0.1:{state.controller_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{state.kafka_port}",
+                "controller.listener.names=CONTROLLER",
+                "inter.broker.listener.name=PLAINTEXT",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                f"log.dirs={data}",
+                "num.partitions=1",
+                "offsets.topic.replication.factor=1",
+                "offsets.topic.num.partitions=5",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                # Catalog topics are created with their partition counts before Connect starts;
+                # Debezium's heartbeat topics are created on first use.
+                "auto.create.topics.enable=true",
+                "log.retention.hours=168",
+                "",
+            ]
+        )
+    )
+    log = run / "logs" / "kafka.log"
+    if not (data / "meta.properties").exists():
+        progress("formatting Kafka storage (KRaft)")
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        done = subprocess.run(  # noqa: S603
+            _java_cmd("256m", "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props), "--ignore-formatted", log=log),
+            capture_output=True, text=True, check=False,
+        )
+        if done.returncode != 0:
+            raise StackError(f"Kafka storage format failed: {(done.stderr or done.stdout).strip()[-300:]}", hint=f"delete {data} and retry")
+    progress(f"starting Kafka (KRaft) on {state.bootstrap}")
+    state.pids["kafka"] = _spawn(_java_cmd("512m", "kafka.Kafka", str(props), log=log), run / "logs" / "kafka.out")
+    _write_state(state)
+    _wait_for("Kafka broker", lambda: _alive(state.pids["kafka"]) and _broker_ready(state), 60, log)
+
+
+def _broker_ready(state: StackState) -> bool:
+    from confluent_kafka.admin import AdminClient
+
+    if not _listening(state.kafka_port):
+        return False
+    try:
+        meta = AdminClient({"bootstrap.servers": state.bootstrap}).list_topics(timeout=2)
+    except Exception:  # noqa: BLE001 — any failure means "not yet"
+        return False
+    return bool(meta.brokers)
+
+
+def _sentinel_topic(database: Database, catalog: Catalog) -> str:
+    return f"{catalog.topic_prefixes[database]}.{SENTINEL_TABLE}"
+
+
+def create_topics(bootstrap: str, catalog: Catalog) -> None:
+    """Create every catalog topic with its partition count; grow ones that have fewer."""
+    from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    wanted = {t.name: t.partitions for t in catalog.topics()}
+    wanted.update({_sentinel_topic(db, catalog): 1 for db in Database})
+    existing = admin.list_topics(timeout=10).topics
+    missing = [NewTopic(name, num_partitions=n, replication_factor=1) for name, n in wanted.items() if name not in existing]
+    if missing:
+        for name, fut in admin.create_topics(missing, operation_timeout=30).items():
+            try:
+                fut.result()
+            except Exception as exc:  # noqa: BLE001
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise StackError(f"could not create topic {name}: {exc}", hint="check the Kafka log") from None
+    grow = [
+        NewPartitions(name, n) for name, n in wanted.items() if name in existing and len(existing[name].partitions) < n
+    ]
+    if grow:
+        for name, fut in admin.create_partitions(grow).items():
+            try:
+                fut.result()
+            except Exception as exc:  # noqa: BLE001
+                raise StackError(f"could not add partitions to topic {name}: {exc}", hint="check the Kafka log") from None
+
+
+def connector_config(database: Database, state: StackState, catalog: Catalog) -> dict[str, str]:
+    """Debezium PostgreSQL connector settings for one database, derived from the catalog."""
+    captured = [*catalog.captured_tables(database), SENTINEL_TABLE]
+    keyed = [
+        f"{s.source}:{','.join(s.topic.key_columns)}"
+        for s in catalog.syncs
+        if s.trigger is Trigger.CDC and s.source_database == database and s.topic is not None
+    ]
+    slot = f"smartsync_{catalog.topic_prefixes[database]}"
+    return {
+        "name": CONNECTORS[database],
+        "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+        "tasks.max": "1",
+        "plugin.name": "pgoutput",
+        "database.hostname": "127.0.0.1",
+        "database.port": str(state.pg_port),
+        "database.user": CDC_USER,
+        "database.password": state.cdc_password,
+        "database.dbname": database.value,
+        "topic.prefix": catalog.topic_prefixes[database],
+        "slot.name": slot,
+        "publication.name": PUBLICATION,
+        "publication.autocreate.mode": "disabled",
+        "table.include.list": ",".join(captured),
+        # Messages are keyed (and so partitioned) by the catalog's key columns.
+        "message.key.columns": ";".join(keyed),
+        # Existing rows are the batch path's job: stream from the slot's creation on.
+        "snapshot.mode": "no_data",
+        "decimal.handling.mode": "string",
+        "time.precision.mode": "adaptive_time_microseconds",
+        "heartbeat.interval.ms": "10000",
+        "heartbeat.action.query": f"UPDATE {SENTINEL_TABLE} SET beat_at = now() WHERE id = 1",
+        "tombstones.on.delete": "true",
+        "max.batch.size": "8192",
+        "max.queue.size": "32768",
+        "poll.interval.ms": "50",
+    }
+
+
+def _start_connect(state: StackState, catalog: Catalog, progress: Progress) -> None:
+    if _alive(state.pids.get("connect")) and _connectors_running(state):
+        return
+    run = stack_dir()
+    worker = run / "connect-worker.properties"
+    worker.write_text(
+        "\n".join(
+            [
+                f"bootstrap.servers={state.bootstrap}",
+                "key.converter=org.apache.kafka.connect.json.JsonConverter",
+                "value.converter=org.apache.kafka.connect.json.JsonConverter",
+                "key.converter.schemas.enable=false",
+                "value.converter.schemas.enable=false",
+                f"offset.storage.file.filename={run / 'connect.offsets'}",
+                "offset.flush.interval.ms=1000",
+                f"plugin.path={LIB / 'connect-plugins'}",
+                "plugin.discovery=hybrid_warn",
+                f"listeners=http://127.0.0.1:{state.connect_port}",
+                "producer.linger.ms=5",
+                "producer.compression.type=lz4",
+                "",
+            ]
+        )
+    )
+    connector_files = []
+    for db in Database:
+        path = run / f"connector-{db.value}.properties"
+        path.write_text("\n".join(f"{k}={v}" for k, v in connector_config(db, state, catalog).items()) + "\n")
+        path.chmod(0o600)
+        connector_files.append(str(path))
+    progress("starting Kafka Connect with the Debezium PostgreSQL connectors")
+    log = run / "logs" / "connect.log"
+    cmd = _java_cmd("768m", "org.apache.kafka.connect.cli.ConnectStandalone", str(worker), *connector_files, log=log)
+    state.pids["connect"] = _spawn(cmd, run / "logs" / "connect.out")
+    _write_state(state)
+    _wait_for("Kafka Connect", lambda: _alive(state.pids["connect"]) and _connectors_running(state), 90, log)
+
+
+def _connectors_running(state: StackState) -> bool:
+    import urllib.request
+
+    for name in CONNECTORS.values():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{state.connect_port}/connectors/{name}/status", timeout=2) as resp:  # noqa: S310
+                status = json.loads(resp.read())
+        except (OSError, ValueError):
+            return False
+        tasks = status.get("tasks", [])
+        if status.get("connector", {}).get("state") != "RUNNING" or not tasks:
+            return False
+        if any(t.get("state") == "FAILED" for t in tasks):
+            trace = tasks[0].get("trace", "").splitlines()[:1]
+            raise StackError(f"Debezium connector {name} failed: {trace}", hint=f"see {stack_dir() / 'logs' / 'connect.log'}")
+        if any(t.get("state") != "RUNNING" for t in tasks):
+            return False
+    return True
+
+
+def wait_for_sentinel(state: StackState, catalog: Catalog, timeout: float = 60) -> float:
+    """Update the heartbeat row in both databases and wait for both changes on Kafka."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    started = time.monotonic()
+    token = secrets.token_hex(8)
+    topics = {db: _sentinel_topic(db, catalog) for db in Database}
+    consumer = Consumer({"bootstrap.servers": state.bootstrap, "group.id": f"smartsync-sentinel-{token}", "enable.auto.commit": False})
+    try:
+        # Start from the end of each topic, so only a change made now counts.
+        parts = []
+        for topic in topics.values():
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+            parts.append(TopicPartition(topic, 0, high))
+        consumer.assign(parts)
+        stamp = f"2000-01-01 00:00:{int(token[:4], 16) % 60:02d}+00"
+        seen: set[str] = set()
+        last_poke = 0.0
+        while time.monotonic() - started < timeout:
+            if time.monotonic() - last_poke > 3:
+                # Re-poke until seen: the first change may land before the slot exists.
+                for db, topic in topics.items():
+                    if topic not in seen:
+                        with psycopg.connect(state.dsn(db), autocommit=True) as conn:
+                            conn.execute(f"UPDATE {SENTINEL_TABLE} SET beat_at = %s WHERE id = 1", (stamp,))
+                last_poke = time.monotonic()
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error() or msg.value() is None:
+                continue
+            after = (json.loads(msg.value()) or {}).get("after") or {}
+            if str(after.get("beat_at", "")).startswith("2000-01-01T00:00:"):
+                seen.add(msg.topic())
+            if len(seen) == len(topics):
+                return time.monotonic() - started
+    finally:
+        consumer.close()
+    raise StackError(
+        f"no change event reached Kafka within {timeout:.0f}s", hint=f"see {stack_dir() / 'logs' / 'connect.log'}"
+    )
+
+
+# ── up / down / status ─────────────────────────────────────────────────────────────────
+
+
+def _healthy(state: StackState) -> bool:
+    return (
+        _postgres_running(Path(state.pg_data))
+        and _alive(state.pids.get("kafka"))
+        and _listening(state.kafka_port)
+        and _alive(state.pids.get("connect"))
+        and _connectors_running(state)
+    )
+
+
+def up(progress: Progress = _quiet, catalog: Catalog | None = None) -> StackState:
+    """Start the stack (or find it running) and return its state once changes flow."""
+    catalog = catalog or load_catalog()
+    existing = read_state()
+    if existing is not None:
+        with contextlib.suppress(StackError):
+            if _healthy(existing):
+                progress("stack already running")
+                return existing
+        progress("cleaning up a previous run that is not healthy")
+        down(progress)
+    _pg_bin()
+    _java()
+    ensure_jars(progress)
+    run = stack_dir()
+    run.mkdir(parents=True, exist_ok=True)
+    previous = existing
+    state = StackState(
+        pg_port=_choose_port("SMARTSYNC_STACK_PG_PORT"),
+        kafka_port=_choose_port("SMARTSYNC_STACK_KAFKA_PORT"),
+        controller_port=_free_port(),
+        connect_port=_choose_port("SMARTSYNC_STACK_CONNECT_PORT"),
+        # The cluster keeps the admin password it was initialised with.
+        admin_password=previous.admin_password if previous else secrets.token_urlsafe(18),
+        cdc_password=secrets.token_urlsafe(18),
+        pg_data=str(_pg_data_dir()),
+    )
+    pw_file = run / "admin.pw"
+    if previous is None and pw_file.exists() and (Path(state.pg_data) / "PG_VERSION").exists():
+        state.admin_password = pw_file.read_text().strip()
+    pw_file.write_text(state.admin_password)
+    pw_file.chmod(0o600)
+    _write_state(state)
+    try:
+        _start_postgres(state, progress)
+        _migrate_databases(state, catalog, progress)
+        _drop_slots(state)
+        _start_kafka(state, progress)
+        create_topics(state.bootstrap, catalog)
+        _start_connect(state, catalog, progress)
+        progress("waiting for a sentinel change to travel database → Debezium → Kafka")
+        wait_for_sentinel(state, catalog)
+    except BaseException:
+        down(progress)
+        raise
+    progress("stack is up")
+    return state
+
+
+def down(progress: Progress = _quiet) -> None:
+    """Stop everything the stack started and drop its replication slots."""
+    state = read_state()
+    if state is None:
+        return
+    for name in ("connect", "kafka"):
+        pid = state.pids.get(name)
+        if pid and _alive(pid):
+            progress(f"stopping {name}")
+            _terminate(pid)
+    data = Path(state.pg_data)
+    if _postgres_running(data):
+        _drop_slots(state)
+        progress("stopping PostgreSQL")
+        _pg_ctl(data, "stop", "-m", "fast", "-w", "-t", "60")
+    # Offsets and slots are reset together, or Debezium would resume from a slot that is gone.
+    (stack_dir() / "connect.offsets").unlink(missing_ok=True)
+    state.pids.clear()
+    _state_path().unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    running: bool
+    detail: str
+
+
+def status() -> list[ComponentStatus]:
+    state = read_state()
+    if state is None:
+        return [ComponentStatus(n, False, "not started") for n in ("postgres", "kafka", "connect")]
+    connect_ok = False
+    with contextlib.suppress(StackError):
+        connect_ok = _alive(state.pids.get("connect")) and _connectors_running(state)
+    return [
+        ComponentStatus("postgres", _postgres_running(Path(state.pg_data)), f"127.0.0.1:{state.pg_port}"),
+        ComponentStatus("kafka", _alive(state.pids.get("kafka")) and _listening(state.kafka_port), state.bootstrap),
+        ComponentStatus("connect", connect_ok, f"http://127.0.0.1:{state.connect_port} ({', '.join(CONNECTORS.values())})"),
+    ]
+
+
+@contextlib.contextmanager
+def running_stack(progress: Progress = _quiet) -> Iterator[StackState]:
+    """A stack for the duration of the block: reuses a running one, else starts and stops one."""
+    existing = read_state()
+    if existing is not None:
+        with contextlib.suppress(StackError):
+            if _healthy(existing):
+                yield existing
+                return
+    state = up(progress)
+    try:
+        yield state
+    finally:
+        down(progress)

@@ -1,0 +1,44 @@
+"""Runtime settings: frozen, from ``SMARTSYNC_*`` environment variables.
+
+Nothing is read at import time; call ``load_settings()`` at start-up. A missing or bad value
+fails there with one line naming the variable to set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smartsync.errors import ConfigurationError
+from smartsync.tables import Database
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SMARTSYNC_", env_nested_delimiter="__", frozen=True)
+
+    warehouse_dsn: SecretStr = Field(description="libpq DSN of smart_warehouse")
+    citizen_dsn: SecretStr = Field(description="libpq DSN of smart_citizen")
+    kafka_bootstrap: str = Field(description="host:port list of the Kafka brokers")
+    # Batch jobs hold at most this many connections per job (the seeds: 5-10).
+    batch_max_connections: int = Field(default=5, ge=1, le=10)
+    recovery_dir: Path = Field(default=Path(".smartsync/recovery"))
+    snapshot_interval_s: int = Field(default=5, ge=1)
+    metrics_port: int = Field(default=3030, ge=1, le=65535)
+
+    def dsn(self, database: Database) -> str:
+        secret = self.warehouse_dsn if database is Database.WAREHOUSE else self.citizen_dsn
+        return secret.get_secret_value()
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()  # type: ignore[call-arg]  # values come from the environment
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        var = "SMARTSYNC_" + "__".join(str(p) for p in first["loc"]).upper()
+        msg = f"setting {var}: {first['msg'].lower()}"
+        raise ConfigurationError(
+            msg, hint="run `eval \"$(smartsync stack env)\"` for the local stack, or export it"
+        ) from None

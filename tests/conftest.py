@@ -1,0 +1,49 @@
+"""Session-wide fixtures: one real stack (PostgreSQL, Kafka, Debezium) per test session.
+
+A running stack (``smartsync stack up``) is reused and left running; otherwise the session
+starts one and stops it at the end. Integration tests never skip: when the stack cannot
+start, they fail with the stack's one-line error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from smartsync import localstack
+from smartsync.localstack import StackState
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackState]:
+    try:
+        with localstack.running_stack() as state:
+            saved = {k: os.environ.get(k) for k in state.env()}
+            os.environ.update(state.env())
+            try:
+                yield state
+            finally:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+    except localstack.StackError as exc:
+        pytest.fail(f"the local stack could not start: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def warehouse_dsn(stack: StackState) -> str:
+    return stack.dsn("smart_warehouse")
+
+
+@pytest.fixture(scope="session")
+def citizen_dsn(stack: StackState) -> str:
+    return stack.dsn("smart_citizen")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(stack: StackState) -> str:
+    return stack.bootstrap

@@ -1,0 +1,12 @@
+"""Every test under tests/integration runs against the real stack (never skipped)."""
+
+from __future__ import annotations
+
+import pytest
+
+from smartsync.localstack import StackState
+
+
+@pytest.fixture(autouse=True)
+def _needs_stack(stack: StackState) -> StackState:
+    return stack
