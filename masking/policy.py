@@ -9,6 +9,7 @@ refused, never passed on. Syncs into smart_warehouse are not masked.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from typing import NoReturn
 
 from masking.rules import MASKERS
 from smartsync.catalog import Catalog, MaskRule, Sync
@@ -94,12 +95,12 @@ def row_masker(sync: Sync) -> RowMasker:
     if not sync.citizen_bound:
         return dict
     masked = tuple((column, MASKERS[rule]) for column, rule in sync.masks().items() if rule is not MaskRule.CLEAR)
-    allowed = frozenset(sync.columns) | _BOOKKEEPING
+    classified = (frozenset(sync.columns) | _BOOKKEEPING).issuperset
 
     def mask(row: Mapping[str, object]) -> dict[str, object]:
         out = dict(row)
-        if not out.keys() <= allowed:
-            _refuse_unclassified(sync, out.keys() - allowed)
+        if not classified(out):
+            _refuse_unclassified(sync, out)
         for column, fn in masked:
             if column in out:
                 out[column] = fn(out[column])
@@ -110,8 +111,9 @@ def row_masker(sync: Sync) -> RowMasker:
     return mask
 
 
-def _refuse_unclassified(sync: Sync, columns: Iterable[str]) -> None:
-    cols = ", ".join(repr(c) for c in sorted(columns))
+def _refuse_unclassified(sync: Sync, row: Mapping[str, object]) -> NoReturn:
+    unclassified = set(row) - set(sync.columns) - _BOOKKEEPING
+    cols = ", ".join(repr(c) for c in sorted(unclassified))
     msg = (
         f"sync {sync.name!r}: row for {sync.target_database}.{sync.target} carries column(s) {cols} "
         "without a masking classification; refusing to write it"
