@@ -7,6 +7,7 @@ import os
 import typer
 
 from smartsync.cli import batch, data, flow, masking, reconcile, stack
+from smartsync.cli import callbacks as callbacks_cli
 
 app = typer.Typer(
     name="smartsync",
@@ -20,6 +21,7 @@ app.add_typer(masking.app, name="masking")
 app.add_typer(flow.app, name="flow")
 app.add_typer(batch.app, name="batch")
 app.add_typer(reconcile.app, name="reconcile")
+app.add_typer(callbacks_cli.app, name="callbacks")
 
 
 @app.callback()

@@ -1,0 +1,308 @@
+"""The callback service: a FastAPI app built by ``create_app(settings)``.
+
+Each callback is validated (422 naming the field at fault), encoded as the catalog says and
+written to its sync's topic; the answer is 202 only once Kafka confirmed the write, 503 with
+the reason when it did not within the acknowledgement timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Body, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from pydantic import BaseModel, Field
+
+from connectors.callbacks.encoding import OutgoingMessage, encode, topic_of
+from connectors.callbacks.models import PAYLOADS, AlertCallback, ForecastCallback, check_models
+from connectors.callbacks.producer import Delivered, Delivery, DeliveryError, KafkaDelivery
+from smartsync.catalog import Catalog, Sync, load_catalog
+from smartsync.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RECEIVED = Counter(
+    "smartsync_callbacks_received",
+    "Callbacks received, by sync and outcome: accepted (202), invalid (422), unavailable (503)",
+    ["sync", "outcome"],
+)
+ACK_SECONDS = Histogram(
+    "smartsync_callback_ack_seconds",
+    "Time from accepting a callback to Kafka's confirmation of its write (202 answers only)",
+    ["sync"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0),
+)
+
+DEFAULT_ACK_TIMEOUT_S = 5.0
+MAX_BATCH = 500
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+FORECASTS_PATH = "/v1/callbacks/benefit-forecasts"
+ALERTS_PATH = "/v1/callbacks/ml-alerts"
+# Route → sync, for the 422 handler that runs before any endpoint does.
+ROUTES: dict[str, str] = {
+    FORECASTS_PATH: "benefit_forecasts",
+    f"{FORECASTS_PATH}/batch": "benefit_forecasts",
+    ALERTS_PATH: "ml_alerts",
+    f"{ALERTS_PATH}/batch": "ml_alerts",
+}
+
+DESCRIPTION = """
+Receives benefit forecasts from the forecast service and alerts from the ML services
+(AI-PLATFORM-07, -09, -14) and writes each to its sync's Kafka topic, from where the
+warehouse → citizen dataflow carries it into `smart_citizen`.
+
+* **202** only after Kafka (acks=all, idempotent producer) confirmed the write.
+* **422** when the payload does not validate; `message` names the field at fault.
+* **503** when Kafka did not confirm the write in time (broker down, topic missing): nothing
+  is guaranteed written, resend later. Resending is safe: the portal upserts by `forecast_id`
+  / `alert_id`.
+
+Messages are keyed by `{"citizen_id":N}` (compact JSON) and partitioned with Kafka's murmur2,
+so each citizen's callbacks stay in order on one partition.
+"""
+
+
+class Accepted(BaseModel):
+    sync: str = Field(description="The catalog sync the callback belongs to")
+    topic: str
+    partition: int
+    offset: int
+    key: str = Field(description='The message key, e.g. {"citizen_id":123}')
+    accepted_at_us: int = Field(description="When the service accepted it, microseconds since the epoch (source.ts_us)")
+
+
+class BatchAccepted(BaseModel):
+    sync: str
+    count: int
+    items: list[Accepted]
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="The field at fault, e.g. citizen_id or [3].confidence in a batch")
+    message: str
+    type: str
+    loc: list[str | int]
+
+
+class ValidationProblem(BaseModel):
+    message: str = Field(description="Every problem on one line: 'field: reason; …'")
+    detail: list[FieldProblem]
+
+
+class Unavailable(BaseModel):
+    detail: str = Field(description="Why the write was not confirmed")
+
+
+class Health(BaseModel):
+    status: str = Field(description="ok, degraded (Kafka unreachable: callbacks get 503) or failing")
+    kafka: str = Field(description="up, down, unknown (nothing written yet) or fatal")
+    reason: str | None = None
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"model": ValidationProblem, "description": "The payload does not validate"},
+    503: {"model": Unavailable, "description": "Kafka did not confirm the write; resend later"},
+}
+
+
+class AcceptClock:
+    """Acceptance times in microseconds, strictly increasing within the process."""
+
+    def __init__(self) -> None:
+        self._last = 0
+
+    def now_us(self) -> int:
+        self._last = max(time.time_ns() // 1000, self._last + 1)
+        return self._last
+
+
+def field_name(loc: Sequence[str | int]) -> str:
+    """``("body", 2, "citizen_id")`` → ``[2].citizen_id``; the body itself → ``body``."""
+    parts = list(loc[1:]) if loc and loc[0] == "body" else list(loc)
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "body"
+
+
+def validation_problem(errors: Sequence[Any]) -> ValidationProblem:
+    problems = []
+    for err in errors:
+        loc = list(err.get("loc", ()))
+        # A JSON syntax error's location is a character position, not a field.
+        field = "body" if err.get("type") == "json_invalid" else field_name(loc)
+        problems.append(FieldProblem(field=field, message=str(err.get("msg", "")), type=str(err.get("type", "")), loc=loc))
+    return ValidationProblem(message="; ".join(f"{p.field}: {p.message}" for p in problems), detail=problems)
+
+
+class CallbackService:
+    """Accepts validated callbacks: encode, write, wait for Kafka's confirmation, count."""
+
+    def __init__(self, syncs: dict[str, Sync], sink: Delivery) -> None:
+        self.syncs = syncs
+        self.sink = sink
+        self.clock = AcceptClock()
+
+    def _unavailable(self, sync_name: str, reason: str) -> HTTPException:
+        log.warning("callback for %s not acknowledged: %s", sync_name, reason)
+        return HTTPException(status_code=503, detail=reason, headers={"Retry-After": "1"})
+
+    @staticmethod
+    def _accepted(sync_name: str, message: OutgoingMessage, done: Delivered, accepted_us: int) -> Accepted:
+        return Accepted(
+            sync=sync_name,
+            topic=done.topic,
+            partition=done.partition,
+            offset=done.offset,
+            key=message.key.decode(),
+            accepted_at_us=accepted_us,
+        )
+
+    async def accept_one(self, sync_name: str, payload: BaseModel) -> Accepted:
+        started = time.perf_counter()
+        accepted_us = self.clock.now_us()
+        message = encode(self.syncs[sync_name], payload, accepted_us)
+        try:
+            done = await self.sink.send(message)
+        except DeliveryError as exc:
+            RECEIVED.labels(sync_name, "unavailable").inc()
+            raise self._unavailable(sync_name, str(exc)) from None
+        ACK_SECONDS.labels(sync_name).observe(time.perf_counter() - started)
+        RECEIVED.labels(sync_name, "accepted").inc()
+        return self._accepted(sync_name, message, done, accepted_us)
+
+    async def accept_many(self, sync_name: str, payloads: Sequence[BaseModel]) -> BatchAccepted:
+        started = time.perf_counter()
+        stamped = [(self.clock.now_us(), p) for p in payloads]
+        messages = [(us, encode(self.syncs[sync_name], p, us)) for us, p in stamped]
+        # gather starts the sends in list order, so each partition receives them in order.
+        results = await asyncio.gather(*(self.sink.send(m) for _, m in messages), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for failure in failures:
+            if not isinstance(failure, DeliveryError):
+                raise failure
+        RECEIVED.labels(sync_name, "accepted").inc(len(results) - len(failures))
+        if failures:
+            RECEIVED.labels(sync_name, "unavailable").inc(len(failures))
+            raise self._unavailable(
+                sync_name,
+                f"{len(failures)} of {len(results)} callbacks were not confirmed by Kafka (first: {failures[0]}); "
+                "resend the batch (the portal upserts by id)",
+            )
+        ACK_SECONDS.labels(sync_name).observe(time.perf_counter() - started)
+        items = [
+            self._accepted(sync_name, message, done, us)
+            for (us, message), done in zip(messages, results, strict=True)
+            if isinstance(done, Delivered)
+        ]
+        return BatchAccepted(sync=sync_name, count=len(items), items=items)
+
+    def health(self) -> Health:
+        state = self.sink.health()
+        kafka = state.get("kafka", "unknown")
+        status = {"fatal": "failing", "down": "degraded"}.get(kafka, "ok")
+        return Health(status=status, kafka=kafka, reason=state.get("reason"))
+
+
+def create_app(
+    settings: Settings,
+    *,
+    ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S,
+    delivery: Delivery | None = None,
+    catalog: Catalog | None = None,
+) -> FastAPI:
+    """The callback app; the Kafka producer starts with the app's lifespan, not before."""
+    catalog = catalog or load_catalog()
+    check_models(catalog)
+    syncs = {name: catalog.sync(name) for name in PAYLOADS}
+    for sync in syncs.values():
+        topic_of(sync)
+    sink: Delivery = delivery or KafkaDelivery(settings.kafka_bootstrap, ack_timeout_s=ack_timeout_s)
+    service = CallbackService(syncs, sink)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sink.start()
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(sink.close)
+
+    app = FastAPI(
+        title="SmartSync callbacks",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        max_body_size=MAX_BODY_BYTES,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        RECEIVED.labels(ROUTES.get(request.url.path, "unknown"), "invalid").inc()
+        return JSONResponse(status_code=422, content=validation_problem(exc.errors()).model_dump())
+
+    _add_callback_routes(app, service)
+    _add_operation_routes(app, service)
+    return app
+
+
+def _add_callback_routes(app: FastAPI, service: CallbackService) -> None:
+    @app.post(
+        FORECASTS_PATH, status_code=202, response_model=Accepted, responses=_ERRORS, tags=["callbacks"],
+        summary="A benefit forecast (sync benefit_forecasts)",
+    )
+    async def benefit_forecast(payload: ForecastCallback) -> Accepted:
+        return await service.accept_one("benefit_forecasts", payload)
+
+    @app.post(
+        f"{FORECASTS_PATH}/batch", status_code=202, response_model=BatchAccepted, responses=_ERRORS,
+        tags=["callbacks"], summary=f"Up to {MAX_BATCH} benefit forecasts at once, acknowledged together",
+    )
+    async def benefit_forecasts(
+        payloads: Annotated[list[ForecastCallback], Body(min_length=1, max_length=MAX_BATCH)],
+    ) -> BatchAccepted:
+        return await service.accept_many("benefit_forecasts", payloads)
+
+    @app.post(
+        ALERTS_PATH, status_code=202, response_model=Accepted, responses=_ERRORS, tags=["callbacks"],
+        summary="An ML alert (sync ml_alerts)",
+    )
+    async def ml_alert(payload: AlertCallback) -> Accepted:
+        return await service.accept_one("ml_alerts", payload)
+
+    @app.post(
+        f"{ALERTS_PATH}/batch", status_code=202, response_model=BatchAccepted, responses=_ERRORS,
+        tags=["callbacks"], summary=f"Up to {MAX_BATCH} ML alerts at once, acknowledged together",
+    )
+    async def ml_alerts(
+        payloads: Annotated[list[AlertCallback], Body(min_length=1, max_length=MAX_BATCH)],
+    ) -> BatchAccepted:
+        return await service.accept_many("ml_alerts", payloads)
+
+
+def _add_operation_routes(app: FastAPI, service: CallbackService) -> None:
+    @app.get(
+        "/healthz", response_model=Health, tags=["operations"], summary="Liveness, and whether Kafka answers",
+        responses={503: {"model": Health, "description": "The producer failed for good: restart the service"}},
+    )
+    async def healthz() -> JSONResponse:
+        health = service.health()
+        return JSONResponse(status_code=503 if health.status == "failing" else 200, content=health.model_dump())
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(content=generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def openapi_schema() -> dict[str, Any]:
+    """The API's OpenAPI description, built without settings or a broker."""
+    placeholder = Settings(warehouse_dsn="unused", citizen_dsn="unused", kafka_bootstrap="unused:9092")
+    return create_app(placeholder).openapi()
