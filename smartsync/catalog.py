@@ -225,9 +225,7 @@ class Catalog(BaseModel):
         return tuple(s for s in self.syncs if s.direction is direction)
 
     def event_syncs(self, direction: Direction | None = None) -> tuple[Sync, ...]:
-        return tuple(
-            s for s in self.syncs if s.has_event_path and (direction is None or s.direction is direction)
-        )
+        return tuple(s for s in self.syncs if s.has_event_path and (direction is None or s.direction is direction))
 
     def topics(self) -> tuple[Topic, ...]:
         """Every topic the system reads or writes, with its partition count."""
@@ -236,11 +234,7 @@ class Catalog(BaseModel):
 
     def captured_tables(self, database: Database) -> tuple[str, ...]:
         """Source tables Debezium captures in one database (the publication's tables)."""
-        return tuple(
-            s.source
-            for s in self.syncs
-            if s.trigger is Trigger.CDC and s.source_database == database
-        )
+        return tuple(s.source for s in self.syncs if s.trigger is Trigger.CDC and s.source_database == database)
 
     def jobs(self) -> tuple[tuple[Sync | None, Schedule], ...]:
         """Every scheduled batch job: (its sync, its schedule); the weekly reconciliation has no sync."""
@@ -273,9 +267,12 @@ def _check_sync(sync: Sync, schema: Schema) -> list[str]:  # noqa: C901, PLR0912
             problems.append(f"{where}: field 'columns': unknown column {tcol!r} in target {sync.target}")
         if col.source is not None and col.source not in source.column_names:
             problems.append(f"{where}: field 'columns.{tcol}': unknown source column {col.source!r} in {sync.source}")
-        if col.expr is not None and sync.has_event_path and sync.event_mode is EventMode.APPEND:
-            if col.expr not in DerivedValue.__members__.values():
-                problems.append(f"{where}: field 'columns.{tcol}': unknown derived value {col.expr!r}")
+        if (
+            col.expr is not None
+            and sync.event_mode is EventMode.APPEND
+            and col.expr not in DerivedValue.__members__.values()
+        ):
+            problems.append(f"{where}: field 'columns.{tcol}': unknown derived value {col.expr!r}")
         if sync.citizen_bound and col.mask is None:
             problems.append(
                 f"{where}: field 'columns.{tcol}': no masking classification for a column that reaches "
@@ -298,7 +295,9 @@ def _check_sync(sync: Sync, schema: Schema) -> list[str]:  # noqa: C901, PLR0912
                 )
     if sync.has_event_path:
         if sync.trigger is None or sync.event_mode is None or sync.topic is None or sync.latency_target_s is None:
-            problems.append(f"{where}: fields 'trigger', 'event_mode', 'topic', 'latency_target_s' are required for {sync.pattern} syncs")
+            problems.append(
+                f"{where}: fields 'trigger', 'event_mode', 'topic', 'latency_target_s' are required for {sync.pattern} syncs"
+            )
         if sync.topic is not None:
             keyed = source.column_names if sync.trigger is Trigger.CDC else tuple(sync.columns)
             for name in sync.topic.key_columns:
@@ -404,8 +403,15 @@ _SYNCS: tuple[Sync, ...] = (
         target="public.schemes",
         key=("scheme_code",),
         columns=_same(
-            "scheme_code", "scheme_name", "department", "category", "description", "min_age", "max_age",
-            "benefit_amount", mask=M.CLEAR,
+            "scheme_code",
+            "scheme_name",
+            "department",
+            "category",
+            "description",
+            "min_age",
+            "max_age",
+            "benefit_amount",
+            mask=M.CLEAR,
         ),
         dropped=("status", "updated_at"),
         source_filter="status = 'active'",
@@ -413,7 +419,10 @@ _SYNCS: tuple[Sync, ...] = (
         volume_per_day=200,
         schedules=(
             Schedule(
-                job="scheme_master_daily", cron="0 0 * * *", mode=BatchMode.FULL, expected_minutes=5,
+                job="scheme_master_daily",
+                cron="0 0 * * *",
+                mode=BatchMode.FULL,
+                expected_minutes=5,
                 description="Full refresh of active schemes; withdrawn ones are removed",
             ),
         ),
@@ -426,8 +435,17 @@ _SYNCS: tuple[Sync, ...] = (
         target="public.profile_summary",
         key=("citizen_id",),
         columns={
-            **_same("citizen_id", "full_name", "district_id", "vulnerability_level", "eligible_scheme_count",
-                    "active_application_count", "last_benefit_date", "updated_at", mask=M.CLEAR),
+            **_same(
+                "citizen_id",
+                "full_name",
+                "district_id",
+                "vulnerability_level",
+                "eligible_scheme_count",
+                "active_application_count",
+                "last_benefit_date",
+                "updated_at",
+                mask=M.CLEAR,
+            ),
             "jan_aadhaar": Col(source="jan_aadhaar", mask=M.JAN_AADHAAR),
             "mobile": Col(source="mobile", mask=M.MOBILE),
             "email": Col(source="email", mask=M.EMAIL),
@@ -442,11 +460,17 @@ _SYNCS: tuple[Sync, ...] = (
         volume_per_day=100_000,
         schedules=(
             Schedule(
-                job="profile_summary_full", cron="30 0 * * *", mode=BatchMode.FULL, expected_minutes=30,
+                job="profile_summary_full",
+                cron="30 0 * * *",
+                mode=BatchMode.FULL,
+                expected_minutes=30,
                 description="Daily full reconcile: catches any missed change event",
             ),
             Schedule(
-                job="profile_summary_hourly", cron="0 * * * *", mode=BatchMode.INCREMENTAL, expected_minutes=10,
+                job="profile_summary_hourly",
+                cron="0 * * * *",
+                mode=BatchMode.INCREMENTAL,
+                expected_minutes=10,
                 watermark_column="updated_at",
                 description="Hourly incremental since the last run",
             ),
@@ -460,8 +484,18 @@ _SYNCS: tuple[Sync, ...] = (
         target="public.profile_data",
         key=("citizen_id",),
         columns={
-            **_same("citizen_id", "full_name", "date_of_birth", "gender", "district_id", "address",
-                    "vulnerability_level", "verification_status", "updated_at", mask=M.CLEAR),
+            **_same(
+                "citizen_id",
+                "full_name",
+                "date_of_birth",
+                "gender",
+                "district_id",
+                "address",
+                "vulnerability_level",
+                "verification_status",
+                "updated_at",
+                mask=M.CLEAR,
+            ),
             "jan_aadhaar": Col(source="jan_aadhaar", mask=M.JAN_AADHAAR),
             "aadhaar": Col(source="aadhaar", mask=M.AADHAAR),
             "mobile": Col(source="mobile", mask=M.MOBILE),
@@ -476,8 +510,12 @@ _SYNCS: tuple[Sync, ...] = (
         volume_per_day=100_000,
         schedules=(
             Schedule(
-                job="golden_records_daily", cron="0 1 * * *", mode=BatchMode.INCREMENTAL, expected_minutes=45,
-                watermark_column="updated_at", lookback_hours=24,
+                job="golden_records_daily",
+                cron="0 1 * * *",
+                mode=BatchMode.INCREMENTAL,
+                expected_minutes=45,
+                watermark_column="updated_at",
+                lookback_hours=24,
                 description="Rows updated in the last 24 hours",
             ),
         ),
@@ -495,8 +533,11 @@ _SYNCS: tuple[Sync, ...] = (
         trigger=Trigger.CDC,
         event_mode=EventMode.TOP_N,
         top_n=TopN(
-            group_by=("citizen_id",), rank_by="eligibility_score", n=5,
-            status_column="status", included_statuses=("eligible",),
+            group_by=("citizen_id",),
+            rank_by="eligibility_score",
+            n=5,
+            status_column="status",
+            included_statuses=("eligible",),
         ),
         topic=_w2c_topic("eligibility.eligibility_snapshots", 10, "citizen_id"),
         latency_target_s=5,
@@ -510,8 +551,14 @@ _SYNCS: tuple[Sync, ...] = (
         target="public.benefit_forecasts",
         key=("forecast_id",),
         columns=_same(
-            "forecast_id", "citizen_id", "scheme_code", "forecast_amount", "forecast_period", "confidence",
-            "generated_at", mask=M.CLEAR,
+            "forecast_id",
+            "citizen_id",
+            "scheme_code",
+            "forecast_amount",
+            "forecast_period",
+            "confidence",
+            "generated_at",
+            mask=M.CLEAR,
         ),
         pattern=Pattern.EVENT,
         trigger=Trigger.CALLBACK,
@@ -528,8 +575,16 @@ _SYNCS: tuple[Sync, ...] = (
         target="public.application_decisions",
         key=("application_id",),
         columns=_same(
-            "application_id", "citizen_id", "scheme_code", "status", "decision", "decision_reason", "risk_score",
-            "decided_at", "updated_at", mask=M.CLEAR,
+            "application_id",
+            "citizen_id",
+            "scheme_code",
+            "status",
+            "decision",
+            "decision_reason",
+            "risk_score",
+            "decided_at",
+            "updated_at",
+            mask=M.CLEAR,
         ),
         pattern=Pattern.EVENT,
         trigger=Trigger.CDC,
@@ -546,7 +601,13 @@ _SYNCS: tuple[Sync, ...] = (
         target="public.ml_alerts",
         key=("alert_id",),
         columns=_same(
-            "alert_id", "citizen_id", "source_model", "alert_type", "severity", "message", "created_at",
+            "alert_id",
+            "citizen_id",
+            "source_model",
+            "alert_type",
+            "severity",
+            "message",
+            "created_at",
             mask=M.CLEAR,
         ),
         pattern=Pattern.EVENT,
@@ -565,8 +626,17 @@ _SYNCS: tuple[Sync, ...] = (
         target="public.golden_records",
         key=("citizen_id",),
         columns=_same(
-            "citizen_id", "jan_aadhaar", "aadhaar", "full_name", "date_of_birth", "gender", "district_id",
-            "address", "mobile", "email", "verification_status",
+            "citizen_id",
+            "jan_aadhaar",
+            "aadhaar",
+            "full_name",
+            "date_of_birth",
+            "gender",
+            "district_id",
+            "address",
+            "mobile",
+            "email",
+            "verification_status",
         ),
         dropped=("updated_at",),
         pattern=Pattern.EVENT,
@@ -605,8 +675,15 @@ _SYNCS: tuple[Sync, ...] = (
         target="public.document_metadata",
         key=("document_id",),
         columns=_same(
-            "document_id", "citizen_id", "application_id", "document_type", "file_name", "mime_type",
-            "size_bytes", "verification_status", "uploaded_at",
+            "document_id",
+            "citizen_id",
+            "application_id",
+            "document_type",
+            "file_name",
+            "mime_type",
+            "size_bytes",
+            "verification_status",
+            "uploaded_at",
         ),
         dropped=("updated_at",),
         pattern=Pattern.EVENT,
@@ -636,7 +713,10 @@ _SYNCS: tuple[Sync, ...] = (
         volume_per_day=500_000,
         schedules=(
             Schedule(
-                job="user_behavior_daily", cron="0 2 * * *", mode=BatchMode.AGGREGATE, expected_minutes=15,
+                job="user_behavior_daily",
+                cron="0 2 * * *",
+                mode=BatchMode.AGGREGATE,
+                expected_minutes=15,
                 watermark_column="occurred_at",
                 description="Aggregate the previous UTC day's raw events per citizen and feature",
             ),
@@ -654,7 +734,10 @@ _SYNCS: tuple[Sync, ...] = (
         volume_per_day=1_000,
         schedules=(
             Schedule(
-                job="feedback_daily", cron="30 2 * * *", mode=BatchMode.APPEND, expected_minutes=5,
+                job="feedback_daily",
+                cron="30 2 * * *",
+                mode=BatchMode.APPEND,
+                expected_minutes=5,
                 watermark_column="submitted_at",
                 description="All new feedback since the last run",
             ),
@@ -663,13 +746,19 @@ _SYNCS: tuple[Sync, ...] = (
 )
 
 _RECONCILIATION = Schedule(
-    job="weekly_reconciliation", cron="0 3 * * 0", mode=BatchMode.FULL, expected_minutes=60,
+    job="weekly_reconciliation",
+    cron="0 3 * * 0",
+    mode=BatchMode.FULL,
+    expected_minutes=60,
     description="Disaster-recovery reconciliation: counts, integrity checks and a full diff of every pair",
 )
 
 _MAINTENANCE = MaintenanceWindow(
     description="Database maintenance, index rebuilds, CDC connector updates: batch jobs pause",
-    weekday=6, nth_in_month=1, start_hour_utc=2, end_hour_utc=4,
+    weekday=6,
+    nth_in_month=1,
+    start_hour_utc=2,
+    end_hour_utc=4,
 )
 
 
@@ -677,7 +766,7 @@ def build_catalog(syncs: tuple[Sync | dict[str, Any], ...] = _SYNCS) -> Catalog:
     """Validate a catalog; raise ``CatalogError`` naming every sync and field at fault."""
     try:
         return Catalog(
-            syncs=syncs,  # type: ignore[arg-type]  # dicts are validated into Syncs
+            syncs=syncs,  # dicts are validated into Syncs
             reconciliation=_RECONCILIATION,
             maintenance=_MAINTENANCE,
             dead_letter_topics={
@@ -688,7 +777,8 @@ def build_catalog(syncs: tuple[Sync | dict[str, Any], ...] = _SYNCS) -> Catalog:
         )
     except ValidationError as exc:
         reasons = "; ".join(_describe(err, syncs) for err in exc.errors(include_url=False))
-        raise CatalogError(f"invalid sync catalog: {reasons}") from None
+        msg = f"invalid sync catalog: {reasons}"
+        raise CatalogError(msg) from None
 
 
 def _describe(err: Any, syncs: tuple[Sync | dict[str, Any], ...]) -> str:

@@ -24,12 +24,16 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psycopg
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewPartitions, NewTopic
 
 from smartsync.catalog import Catalog, Trigger, load_catalog
 from smartsync.ddl import PUBLICATION, database_ddl
@@ -66,10 +70,7 @@ class StackState:
     pids: dict[str, int] = field(default_factory=dict)
 
     def dsn(self, database: Database | str) -> str:
-        return (
-            f"postgresql://{ADMIN_USER}:{self.admin_password}@127.0.0.1:{self.pg_port}/{database}"
-            "?connect_timeout=5"
-        )
+        return f"postgresql://{ADMIN_USER}:{self.admin_password}@127.0.0.1:{self.pg_port}/{database}?connect_timeout=5"
 
     @property
     def bootstrap(self) -> str:
@@ -98,9 +99,8 @@ def read_state() -> StackState | None:
     try:
         return StackState(**json.loads(path.read_text()))
     except (ValueError, TypeError) as exc:
-        raise StackError(
-            f"stack state file {path} is unreadable ({exc})", hint=f"run `smartsync stack down` or delete {path}"
-        ) from None
+        msg = f"stack state file {path} is unreadable ({exc})"
+        raise StackError(msg, hint="run `smartsync stack down` to clear it") from None
 
 
 def _write_state(state: StackState) -> None:
@@ -149,8 +149,12 @@ def _spawn(args: list[str], log: Path, *, env: dict[str, str] | None = None) -> 
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(  # noqa: S603 — our own fixed command lines
-            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env={**os.environ, **(env or {})},
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
     return proc.pid
 
@@ -176,10 +180,12 @@ def _choose_port(env_var: str) -> int:
     if not wanted:
         return _free_port()
     if not wanted.isdigit():
-        raise StackError(f"{env_var}={wanted!r} is not a port number", hint="unset it or give a number")
+        msg = f"{env_var}={wanted!r} is not a port number"
+        raise StackError(msg, hint="unset it or give a number")
     if not _port_free(int(wanted)):
+        msg = f"port {wanted} ({env_var}) is already taken on 127.0.0.1"
         raise StackError(
-            f"port {wanted} ({env_var}) is already taken on 127.0.0.1",
+            msg,
             hint=f"stop what listens there (`ss -ltnp 'sport = :{wanted}'`) or unset {env_var}",
         )
     return int(wanted)
@@ -192,7 +198,8 @@ def _wait_for(what: str, check: Callable[[], bool], timeout: float, log: Path | 
             return
         time.sleep(0.25)
     where = f" (log: {log})" if log else ""
-    raise StackError(f"{what} did not become ready within {timeout:.0f}s{where}", hint="read the log and retry `smartsync stack up`")
+    msg = f"{what} did not become ready within {timeout:.0f}s{where}"
+    raise StackError(msg, hint="read the log and retry `smartsync stack up`")
 
 
 def _listening(port: int) -> bool:
@@ -208,8 +215,9 @@ def _pg_bin() -> Path:
     for candidate in PG_BIN_CANDIDATES:
         if (candidate / "postgres").exists():
             return candidate
+    msg = "PostgreSQL 15 server binaries not found under /usr/lib/postgresql/15/bin"
     raise StackError(
-        "PostgreSQL 15 server binaries not found under /usr/lib/postgresql/15/bin",
+        msg,
         hint="apt-get update && apt-get install -y postgresql-15",
     )
 
@@ -217,7 +225,8 @@ def _pg_bin() -> Path:
 def _java() -> str:
     java = shutil.which("java")
     if java is None:
-        raise StackError("java not found on PATH (Kafka and Debezium need Java 17)", hint="apt-get install -y openjdk-17-jre-headless")
+        msg = "java not found on PATH (Kafka and Debezium need Java 17)"
+        raise StackError(msg, hint="apt-get install -y openjdk-17-jre-headless")
     return java
 
 
@@ -228,14 +237,18 @@ def ensure_jars(progress: Progress = _quiet) -> None:
         return
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise StackError("mvn not found on PATH (it fetches Kafka and Debezium)", hint="apt-get install -y maven")
+        msg = "mvn not found on PATH (it fetches Kafka and Debezium)"
+        raise StackError(msg, hint="apt-get install -y maven")
     progress("fetching Kafka and Debezium jars with Maven (once)")
     log = LIB.parent / "maven.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
-        done = subprocess.run([mvn, "-B", "-q", "-f", str(POM), "package"], stdout=out, stderr=subprocess.STDOUT, check=False)  # noqa: S603
+        done = subprocess.run(
+            [mvn, "-B", "-q", "-f", str(POM), "package"], stdout=out, stderr=subprocess.STDOUT, check=False
+        )  # noqa: S603
     if done.returncode != 0:
-        raise StackError(f"Maven could not fetch the stack's jars (log: {log})", hint="check access to Maven Central, then retry")
+        msg = f"Maven could not fetch the stack's jars (log: {log})"
+        raise StackError(msg, hint="check access to Maven Central, then retry")
     marker.touch()
 
 
@@ -268,15 +281,26 @@ def _init_postgres(data: Path, state: StackState, progress: Progress) -> None:
         shutil.chown(pwfile, "postgres", "postgres")
         data.chmod(0o700)
     cmd = [
-        *_as_postgres(), str(_pg_bin() / "initdb"), "-D", str(data), "-U", ADMIN_USER, f"--pwfile={pwfile}",
-        "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8",
+        *_as_postgres(),
+        str(_pg_bin() / "initdb"),
+        "-D",
+        str(data),
+        "-U",
+        ADMIN_USER,
+        f"--pwfile={pwfile}",
+        "--auth-local=scram-sha-256",
+        "--auth-host=scram-sha-256",
+        "-E",
+        "UTF8",
+        "--locale=C.UTF-8",
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
     pwfile.unlink(missing_ok=True)
     if done.returncode != 0:
         shutil.rmtree(data, ignore_errors=True)
         last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise StackError(f"initdb failed: {last[0]}", hint="check that the `postgres` user exists and can write under /tmp")
+        msg = f"initdb failed: {last[0]}"
+        raise StackError(msg, hint="check that the `postgres` user exists and can write under /tmp")
     conf = {
         "listen_addresses": "'127.0.0.1'",
         "port": str(state.pg_port),
@@ -296,7 +320,10 @@ def _init_postgres(data: Path, state: StackState, progress: Progress) -> None:
 
 def _pg_ctl(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603
-        [*_as_postgres(), str(_pg_bin() / "pg_ctl"), "-D", str(data), *args], capture_output=True, text=True, check=False
+        [*_as_postgres(), str(_pg_bin() / "pg_ctl"), "-D", str(data), *args],
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -322,7 +349,8 @@ def _start_postgres(state: StackState, progress: Progress) -> None:
         log = data / "server.log"
     done = _pg_ctl(data, "start", "-w", "-t", "60", "-l", str(log))
     if done.returncode != 0:
-        raise StackError(f"PostgreSQL did not start: {done.stderr.strip() or done.stdout.strip()} (log: {log})", hint="read the log")
+        msg = f"PostgreSQL did not start: {done.stderr.strip() or done.stdout.strip()} (log: {log})"
+        raise StackError(msg, hint="read the log")
 
 
 def _admin_connect(state: StackState, database: str = "postgres") -> psycopg.Connection:
@@ -354,7 +382,7 @@ def migrate(dsn: str, database: Database, catalog: Catalog) -> None:
     """Apply the idempotent DDL of one database."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         for stmt in database_ddl(database, catalog):
-            conn.execute(stmt)  # type: ignore[arg-type]  # generated from our own declarations
+            conn.execute(stmt.encode())  # generated from our own declarations, never user input
 
 
 def _drop_slots(state: StackState) -> None:
@@ -397,9 +425,18 @@ def _java_cmd(heap: str, main: str, *args: str, log: Path) -> list[str]:
     config = stack_dir() / "log4j2.properties"
     config.write_text(_LOG4J2)
     return [
-        _java(), f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1",
-        "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={config}", f"-Dsmartsync.log={log}",
-        "-cp", f"{LIB / 'kafka'}/*", main, *args,
+        _java(),
+        f"-Xmx{heap}",
+        f"-Xms{heap}",
+        "-XX:+UseG1GC",
+        "-XX:TieredStopAtLevel=1",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={config}",
+        f"-Dsmartsync.log={log}",
+        "-cp",
+        f"{LIB / 'kafka'}/*",
+        main,
+        *args,
     ]
 
 
@@ -442,11 +479,16 @@ def _start_kafka(state: StackState, progress: Progress) -> None:
         progress("formatting Kafka storage (KRaft)")
         cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         done = subprocess.run(  # noqa: S603
-            _java_cmd("256m", "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props), "--ignore-formatted", log=log),
-            capture_output=True, text=True, check=False,
+            _java_cmd(
+                "256m", "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props), "--ignore-formatted", log=log
+            ),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if done.returncode != 0:
-            raise StackError(f"Kafka storage format failed: {(done.stderr or done.stdout).strip()[-300:]}", hint=f"delete {data} and retry")
+            msg = f"Kafka storage format failed: {(done.stderr or done.stdout).strip()[-300:]}"
+            raise StackError(msg, hint=f"delete {data} and retry")
     progress(f"starting Kafka (KRaft) on {state.bootstrap}")
     state.pids["kafka"] = _spawn(_java_cmd("512m", "kafka.Kafka", str(props), log=log), run / "logs" / "kafka.out")
     _write_state(state)
@@ -454,12 +496,10 @@ def _start_kafka(state: StackState, progress: Progress) -> None:
 
 
 def _broker_ready(state: StackState) -> bool:
-    from confluent_kafka.admin import AdminClient
-
     if not _listening(state.kafka_port):
         return False
     try:
-        meta = AdminClient({"bootstrap.servers": state.bootstrap}).list_topics(timeout=2)
+        meta = AdminClient({"bootstrap.servers": state.bootstrap, "log_level": 3}).list_topics(timeout=2)
     except Exception:  # noqa: BLE001 — any failure means "not yet"
         return False
     return bool(meta.brokers)
@@ -471,20 +511,21 @@ def _sentinel_topic(database: Database, catalog: Catalog) -> str:
 
 def create_topics(bootstrap: str, catalog: Catalog) -> None:
     """Create every catalog topic with its partition count; grow ones that have fewer."""
-    from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
     wanted = {t.name: t.partitions for t in catalog.topics()}
     wanted.update({_sentinel_topic(db, catalog): 1 for db in Database})
     existing = admin.list_topics(timeout=10).topics
-    missing = [NewTopic(name, num_partitions=n, replication_factor=1) for name, n in wanted.items() if name not in existing]
+    missing = [
+        NewTopic(name, num_partitions=n, replication_factor=1) for name, n in wanted.items() if name not in existing
+    ]
     if missing:
         for name, fut in admin.create_topics(missing, operation_timeout=30).items():
             try:
                 fut.result()
             except Exception as exc:  # noqa: BLE001
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                    raise StackError(f"could not create topic {name}: {exc}", hint="check the Kafka log") from None
+                    msg = f"could not create topic {name}: {exc}"
+                    raise StackError(msg, hint="check the Kafka log") from None
     grow = [
         NewPartitions(name, n) for name, n in wanted.items() if name in existing and len(existing[name].partitions) < n
     ]
@@ -493,7 +534,8 @@ def create_topics(bootstrap: str, catalog: Catalog) -> None:
             try:
                 fut.result()
             except Exception as exc:  # noqa: BLE001
-                raise StackError(f"could not add partitions to topic {name}: {exc}", hint="check the Kafka log") from None
+                msg = f"could not add partitions to topic {name}: {exc}"
+                raise StackError(msg, hint="check the Kafka log") from None
 
 
 def connector_config(database: Database, state: StackState, catalog: Catalog) -> dict[str, str]:
@@ -574,11 +616,11 @@ def _start_connect(state: StackState, catalog: Catalog, progress: Progress) -> N
 
 
 def _connectors_running(state: StackState) -> bool:
-    import urllib.request
-
     for name in CONNECTORS.values():
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{state.connect_port}/connectors/{name}/status", timeout=2) as resp:  # noqa: S310
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{state.connect_port}/connectors/{name}/status", timeout=2
+            ) as resp:
                 status = json.loads(resp.read())
         except (OSError, ValueError):
             return False
@@ -587,7 +629,8 @@ def _connectors_running(state: StackState) -> bool:
             return False
         if any(t.get("state") == "FAILED" for t in tasks):
             trace = tasks[0].get("trace", "").splitlines()[:1]
-            raise StackError(f"Debezium connector {name} failed: {trace}", hint=f"see {stack_dir() / 'logs' / 'connect.log'}")
+            msg = f"Debezium connector {name} failed: {trace}"
+            raise StackError(msg, hint=f"see {stack_dir() / 'logs' / 'connect.log'}")
         if any(t.get("state") != "RUNNING" for t in tasks):
             return False
     return True
@@ -595,12 +638,12 @@ def _connectors_running(state: StackState) -> bool:
 
 def wait_for_sentinel(state: StackState, catalog: Catalog, timeout: float = 60) -> float:
     """Update the heartbeat row in both databases and wait for both changes on Kafka."""
-    from confluent_kafka import Consumer, TopicPartition
-
     started = time.monotonic()
     token = secrets.token_hex(8)
     topics = {db: _sentinel_topic(db, catalog) for db in Database}
-    consumer = Consumer({"bootstrap.servers": state.bootstrap, "group.id": f"smartsync-sentinel-{token}", "enable.auto.commit": False})
+    consumer = Consumer(
+        {"bootstrap.servers": state.bootstrap, "group.id": f"smartsync-sentinel-{token}", "enable.auto.commit": False}
+    )
     try:
         # Start from the end of each topic, so only a change made now counts.
         parts = []
@@ -622,16 +665,15 @@ def wait_for_sentinel(state: StackState, catalog: Catalog, timeout: float = 60) 
             msg = consumer.poll(0.5)
             if msg is None or msg.error() or msg.value() is None:
                 continue
-            after = (json.loads(msg.value()) or {}).get("after") or {}
+            after = (json.loads(msg.value() or b"null") or {}).get("after") or {}
             if str(after.get("beat_at", "")).startswith("2000-01-01T00:00:"):
-                seen.add(msg.topic())
+                seen.add(str(msg.topic()))
             if len(seen) == len(topics):
                 return time.monotonic() - started
     finally:
         consumer.close()
-    raise StackError(
-        f"no change event reached Kafka within {timeout:.0f}s", hint=f"see {stack_dir() / 'logs' / 'connect.log'}"
-    )
+    msg_0 = f"no change event reached Kafka within {timeout:.0f}s"
+    raise StackError(msg_0, hint=f"see {stack_dir() / 'logs' / 'connect.log'}")
 
 
 # ── up / down / status ─────────────────────────────────────────────────────────────────
@@ -696,11 +738,24 @@ def up(progress: Progress = _quiet, catalog: Catalog | None = None) -> StackStat
     return state
 
 
-def down(progress: Progress = _quiet) -> None:
-    """Stop everything the stack started and drop its replication slots."""
-    state = read_state()
-    if state is None:
-        return
+def down(progress: Progress = _quiet, *, purge: bool = False) -> None:
+    """Stop everything the stack started and drop its replication slots; ``purge`` deletes its data too."""
+    try:
+        state = read_state()
+    except StackError:
+        # Without a readable state there is nothing to stop by pid; start afresh next time.
+        progress(f"removing the unreadable state file {_state_path()}")
+        _state_path().unlink(missing_ok=True)
+        state = None
+    if state is not None:
+        _stop(state, progress)
+    if purge:
+        progress("deleting the stack's databases and Kafka data")
+        shutil.rmtree(state.pg_data if state else _pg_data_dir(), ignore_errors=True)
+        shutil.rmtree(stack_dir(), ignore_errors=True)
+
+
+def _stop(state: StackState, progress: Progress) -> None:
     for name in ("connect", "kafka"):
         pid = state.pids.get(name)
         if pid and _alive(pid):
@@ -713,7 +768,6 @@ def down(progress: Progress = _quiet) -> None:
         _pg_ctl(data, "stop", "-m", "fast", "-w", "-t", "60")
     # Offsets and slots are reset together, or Debezium would resume from a slot that is gone.
     (stack_dir() / "connect.offsets").unlink(missing_ok=True)
-    state.pids.clear()
     _state_path().unlink(missing_ok=True)
 
 
@@ -727,14 +781,16 @@ class ComponentStatus:
 def status() -> list[ComponentStatus]:
     state = read_state()
     if state is None:
-        return [ComponentStatus(n, False, "not started") for n in ("postgres", "kafka", "connect")]
+        return [ComponentStatus(n, running=False, detail="not started") for n in ("postgres", "kafka", "connect")]
     connect_ok = False
     with contextlib.suppress(StackError):
         connect_ok = _alive(state.pids.get("connect")) and _connectors_running(state)
     return [
         ComponentStatus("postgres", _postgres_running(Path(state.pg_data)), f"127.0.0.1:{state.pg_port}"),
         ComponentStatus("kafka", _alive(state.pids.get("kafka")) and _listening(state.kafka_port), state.bootstrap),
-        ComponentStatus("connect", connect_ok, f"http://127.0.0.1:{state.connect_port} ({', '.join(CONNECTORS.values())})"),
+        ComponentStatus(
+            "connect", connect_ok, f"http://127.0.0.1:{state.connect_port} ({', '.join(CONNECTORS.values())})"
+        ),
     ]
 
 

@@ -34,11 +34,11 @@ class Settings(BaseSettings):
 
 def load_settings() -> Settings:
     try:
-        return Settings()  # type: ignore[call-arg]  # values come from the environment
+        return Settings()  # values come from the environment
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         var = "SMARTSYNC_" + "__".join(str(p) for p in first["loc"]).upper()
         msg = f"setting {var}: {first['msg'].lower()}"
         raise ConfigurationError(
-            msg, hint="run `eval \"$(smartsync stack env)\"` for the local stack, or export it"
+            msg, hint='run `eval "$(smartsync stack env)"` for the local stack, or export it'
         ) from None

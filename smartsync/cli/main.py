@@ -25,7 +25,7 @@ app.add_typer(callbacks_cli.app, name="callbacks")
 
 
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors.")) -> None:  # noqa: FBT001
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors.")) -> None:
     if debug:
         os.environ["SMARTSYNC_DEBUG"] = "1"
 

@@ -33,9 +33,11 @@ def up() -> None:
 
 @app.command()
 @handle_errors
-def down() -> None:
+def down(
+    purge: bool = typer.Option(False, "--purge", help="Also delete the databases and Kafka data."),
+) -> None:
     """Stop every process of the stack and drop its replication slots."""
-    localstack.down(progress)
+    localstack.down(progress, purge=purge)
     console.print("[green]stack stopped[/green]")
 
 
@@ -58,6 +60,7 @@ def env() -> None:
     """Print ``export`` lines for the running stack (use with ``eval``)."""
     state = localstack.read_state()
     if state is None:
-        raise StackError("the stack is not running", hint="run `smartsync stack up` first")
+        msg = "the stack is not running"
+        raise StackError(msg, hint="run `smartsync stack up` first")
     for key, value in state.env().items():
         print(f"export {key}={shlex.quote(value)}")
