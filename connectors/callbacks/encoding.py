@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -40,8 +40,12 @@ class OutgoingMessage:
     value: bytes
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def accepted_datetime(accepted_us: int) -> datetime:
-    return datetime.fromtimestamp(accepted_us / 1_000_000, tz=UTC)
+    # Integer arithmetic: a float of today's epoch microseconds loses the last digit.
+    return _EPOCH + timedelta(microseconds=accepted_us)
 
 
 def _timestamptz(value: Any) -> str:
