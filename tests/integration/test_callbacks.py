@@ -1,0 +1,301 @@
+"""The callback API against the real broker: confirmed writes on the Java partition, 422, 503."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from fastapi.testclient import TestClient
+
+from connectors.callbacks import create_app
+from connectors.callbacks.producer import check_topics
+from smartsync.catalog import Catalog, Topic, load_catalog
+from smartsync.errors import ConfigurationError
+from smartsync.settings import Settings, load_settings
+
+FORECASTS = "/v1/callbacks/benefit-forecasts"
+ALERTS = "/v1/callbacks/ml-alerts"
+
+
+def java_murmur2(data: bytes) -> int:
+    """org.apache.kafka.common.utils.Utils.murmur2, as a signed 32-bit int."""
+    m, mask = 0x5BD1E995, 0xFFFFFFFF
+    h = (0x9747B28C ^ len(data)) & mask
+    n4 = len(data) // 4
+    for i in range(n4):
+        k = int.from_bytes(data[i * 4 : i * 4 + 4], "little")
+        k = (k * m) & mask
+        k ^= k >> 24
+        k = (k * m) & mask
+        h = ((h * m) & mask) ^ k
+    tail = data[n4 * 4 :]
+    if len(tail) >= 3:
+        h ^= tail[2] << 16
+    if len(tail) >= 2:
+        h ^= tail[1] << 8
+    if tail:
+        h ^= tail[0]
+        h = (h * m) & mask
+    h ^= h >> 13
+    h = (h * m) & mask
+    h ^= h >> 15
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def java_partition(key: bytes, partitions: int) -> int:
+    """Kafka's default partitioner for a non-null key (Utils.toPositive(murmur2) % n)."""
+    return (java_murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"21", -973932308),
+        (b"foobar", -790332482),
+        (b"a-little-bit-long-string", -985981536),
+        (b"a-little-bit-longer-string", -1486304829),
+        (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+        (b"abc", 479470107),
+    ],
+)
+def test_the_test_murmur2_matches_kafkas_java_vectors(data: bytes, expected: int) -> None:
+    assert java_murmur2(data) == expected
+
+
+def topic_of(sync: str) -> Topic:
+    topic = load_catalog().sync(sync).topic
+    assert topic is not None
+    return topic
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    with TestClient(create_app(load_settings())) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def consumer(kafka_bootstrap: str) -> Iterator[Consumer]:
+    c = Consumer({
+        "bootstrap.servers": kafka_bootstrap,
+        "group.id": f"test-callbacks-{uuid.uuid4()}",
+        "enable.auto.commit": False,
+        "isolation.level": "read_committed",
+    })
+    yield c
+    c.close()
+
+
+def read_at(consumer: Consumer, topic: str, partition: int, offset: int) -> Any:
+    consumer.assign([TopicPartition(topic, partition, offset)])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        msg = consumer.poll(1.0)
+        if msg is None:
+            continue
+        assert msg.error() is None, msg.error()
+        return msg
+    pytest.fail(f"nothing at {topic}[{partition}]@{offset}")
+
+
+def high_watermarks(consumer: Consumer, topic: Topic) -> list[int]:
+    return [consumer.get_watermark_offsets(TopicPartition(topic.name, p), timeout=10)[1] for p in range(topic.partitions)]
+
+
+def forecast(citizen_id: int, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "forecast_id": str(uuid.uuid4()),
+        "citizen_id": citizen_id,
+        "scheme_code": "OLD_AGE_PENSION",
+        "forecast_amount": 18000.5,
+        "forecast_period": "2027-Q1",
+        "confidence": "0.87",
+        "generated_at": "2026-11-21T09:30:00+05:30",
+    }
+    body.update(overrides)
+    return body
+
+
+def alert(citizen_id: int, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "alert_id": str(uuid.uuid4()),
+        "citizen_id": citizen_id,
+        "source_model": "AI-PLATFORM-07",
+        "alert_type": "beneficiary_detection",
+        "severity": "medium",
+        "message": "Possible unclaimed benefit",
+    }
+    body.update(overrides)
+    return body
+
+
+def test_a_forecast_is_written_to_its_topic_on_the_java_partition(client: TestClient, consumer: Consumer) -> None:
+    topic = topic_of("benefit_forecasts")
+    citizen = 4_000_000_000_123
+    body = forecast(citizen)
+    response = client.post(FORECASTS, json=body)
+    assert response.status_code == 202, response.text
+    ack = response.json()
+    key = json.dumps({"citizen_id": citizen}, separators=(",", ":")).encode()
+    assert ack["topic"] == topic.name
+    assert ack["partition"] == java_partition(key, topic.partitions)
+    # The 202 carries the offset the broker assigned: it was sent after the write was confirmed,
+    # and the write is already readable (below the high watermark) when the answer arrives.
+    low, high = consumer.get_watermark_offsets(TopicPartition(topic.name, ack["partition"]), timeout=10)
+    assert low <= ack["offset"] < high
+    msg = read_at(consumer, topic.name, ack["partition"], ack["offset"])
+    assert msg.key() == key
+    value = json.loads(msg.value())
+    assert value["op"] == "c"
+    assert value["before"] is None
+    assert value["source"] == {"connector": "callback", "sync": "benefit_forecasts", "ts_us": ack["accepted_at_us"]}
+    assert value["after"] == {
+        "forecast_id": body["forecast_id"],
+        "citizen_id": citizen,
+        "scheme_code": "OLD_AGE_PENSION",
+        "forecast_amount": "18000.50",
+        "forecast_period": "2027-Q1",
+        "confidence": "0.870",
+        "generated_at": "2026-11-21T04:00:00+00:00",
+    }
+
+
+def test_an_alert_is_written_to_its_topic_on_the_java_partition(client: TestClient, consumer: Consumer) -> None:
+    topic = topic_of("ml_alerts")
+    body = alert(31337)
+    before_us = time.time_ns() // 1000
+    response = client.post(ALERTS, json=body)
+    assert response.status_code == 202, response.text
+    ack = response.json()
+    assert ack["topic"] == topic.name
+    assert ack["partition"] == java_partition(b'{"citizen_id":31337}', topic.partitions)
+    msg = read_at(consumer, topic.name, ack["partition"], ack["offset"])
+    value = json.loads(msg.value())
+    assert value["after"]["alert_id"] == body["alert_id"]
+    assert value["after"]["severity"] == "medium"
+    assert value["after"]["source_model"] == "AI-PLATFORM-07"
+    assert before_us <= value["source"]["ts_us"] == ack["accepted_at_us"]
+
+
+def test_many_citizens_land_where_java_clients_put_them(client: TestClient, consumer: Consumer) -> None:
+    topic = topic_of("benefit_forecasts")
+    citizens = [*range(1, 41), 2**40 + 7, 2**62 + 11]
+    response = client.post(f"{FORECASTS}/batch", json=[forecast(c) for c in citizens])
+    assert response.status_code == 202, response.text
+    items = response.json()["items"]
+    assert [json.loads(i["key"])["citizen_id"] for i in items] == citizens
+    for citizen, item in zip(citizens, items, strict=True):
+        key = f'{{"citizen_id":{citizen}}}'.encode()
+        assert item["partition"] == java_partition(key, topic.partitions), citizen
+    assert len({i["partition"] for i in items}) == topic.partitions
+    last = items[-1]
+    assert read_at(consumer, topic.name, last["partition"], last["offset"]).key() == last["key"].encode()
+
+
+def test_a_citizens_callbacks_keep_their_order(client: TestClient, consumer: Consumer) -> None:
+    topic = topic_of("ml_alerts")
+    bodies = [alert(555, message=f"step {i}") for i in range(10)]
+    response = client.post(f"{ALERTS}/batch", json=bodies)
+    assert response.status_code == 202, response.text
+    items = response.json()["items"]
+    assert len({i["partition"] for i in items}) == 1
+    offsets = [i["offset"] for i in items]
+    assert offsets == sorted(offsets)
+    first = items[0]
+    consumer.assign([TopicPartition(topic.name, first["partition"], first["offset"])])
+    seen: list[str] = []
+    deadline = time.monotonic() + 30
+    while len(seen) < 10 and time.monotonic() < deadline:
+        msg = consumer.poll(1.0)
+        if msg is not None and msg.error() is None and msg.key() == b'{"citizen_id":555}':
+            seen.append(json.loads(msg.value() or b"null")["after"]["message"])
+    assert seen == [f"step {i}" for i in range(10)]
+
+
+def test_a_bad_payload_gets_422_and_writes_nothing(client: TestClient, consumer: Consumer) -> None:
+    topic = topic_of("benefit_forecasts")
+    before = high_watermarks(consumer, topic)
+    response = client.post(FORECASTS, json=forecast(0, confidence=1.5))
+    assert response.status_code == 422
+    assert {p["field"] for p in response.json()["detail"]} == {"citizen_id", "confidence"}
+    assert high_watermarks(consumer, topic) == before
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_unreachable_broker_gets_503_not_a_hang() -> None:
+    settings = Settings(warehouse_dsn="unused", citizen_dsn="unused", kafka_bootstrap=f"127.0.0.1:{_closed_port()}")
+    with TestClient(create_app(settings, ack_timeout_s=1.0)) as unreachable:
+        response = unreachable.post(ALERTS, json=alert(42))
+        assert response.status_code == 503
+        assert "Kafka did not confirm the write to callbacks.ml_alerts" in response.json()["detail"]
+        assert response.headers["retry-after"] == "1"
+        assert unreachable.get("/healthz").json()["status"] == "degraded"
+
+
+def test_the_catalog_topics_exist_with_their_partition_counts(kafka_bootstrap: str) -> None:
+    assert check_topics(kafka_bootstrap, load_catalog(), ["benefit_forecasts", "ml_alerts"]) is None
+
+
+def test_a_topic_with_other_partition_counts_is_refused(kafka_bootstrap: str) -> None:
+    catalog = load_catalog()
+    syncs = tuple(
+        s.model_copy(update={"topic": s.topic.model_copy(update={"partitions": s.topic.partitions + 1})})
+        if s.name == "ml_alerts" and s.topic is not None else s
+        for s in catalog.syncs
+    )
+    drifted: Catalog = catalog.model_copy(update={"syncs": syncs})
+    with pytest.raises(ConfigurationError, match="the catalog says"):
+        check_topics(kafka_bootstrap, drifted, ["ml_alerts"])
+
+
+def test_the_serve_command_answers_over_http(kafka_bootstrap: str) -> None:
+    port = _closed_port()
+    exe = Path(sys.executable).parent / "smartsync"
+    proc = subprocess.Popen(  # noqa: S603 — our own CLI
+        [str(exe), "callbacks", "serve", "--port", str(port)],
+        env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "the service did not come up"
+            time.sleep(0.2)
+        response = httpx.post(f"{base}{ALERTS}", json=alert(8), timeout=30)
+        assert response.status_code == 202, response.text
+        assert response.json()["topic"] == topic_of("ml_alerts").name
+        assert httpx.post(f"{base}{ALERTS}", json=alert(-8), timeout=30).status_code == 422
+        metrics = httpx.get(f"{base}/metrics", timeout=5).text
+        assert 'smartsync_callbacks_received_total{outcome="accepted",sync="ml_alerts"} 1.0' in metrics
+        assert 'smartsync_callbacks_received_total{outcome="invalid",sync="ml_alerts"} 1.0' in metrics
+        assert 'smartsync_callback_ack_seconds_count{sync="ml_alerts"} 1.0' in metrics
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
