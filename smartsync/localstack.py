@@ -243,9 +243,9 @@ def ensure_jars(progress: Progress = _quiet) -> None:
     log = LIB.parent / "maven.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
-        done = subprocess.run(
+        done = subprocess.run(  # noqa: S603 — our own fixed command line
             [mvn, "-B", "-q", "-f", str(POM), "package"], stdout=out, stderr=subprocess.STDOUT, check=False
-        )  # noqa: S603
+        )
     if done.returncode != 0:
         msg = f"Maven could not fetch the stack's jars (log: {log})"
         raise StackError(msg, hint="check access to Maven Central, then retry")
