@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from smartsync.cli import batch, data, flow, masking, reconcile, stack
+from smartsync.cli import batch, data, db, flow, masking, reconcile, stack
 from smartsync.cli import callbacks as callbacks_cli
 
 app = typer.Typer(
@@ -16,6 +16,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(stack.app, name="stack")
+app.add_typer(db.app, name="db")
 app.add_typer(data.app, name="data")
 app.add_typer(masking.app, name="masking")
 app.add_typer(flow.app, name="flow")

@@ -1,0 +1,39 @@
+"""``smartsync db migrate | ddl``: the schemas of both databases, from the table declarations."""
+
+from __future__ import annotations
+
+import psycopg
+import typer
+
+from smartsync.catalog import load_catalog
+from smartsync.cli.console import console, handle_errors, progress
+from smartsync.ddl import database_ddl
+from smartsync.errors import ConfigurationError
+from smartsync.localstack import migrate as migrate_database
+from smartsync.settings import load_settings
+from smartsync.tables import Database
+
+app = typer.Typer(no_args_is_help=True, help="Database schemas: migrate both databases, print their DDL.")
+
+
+@app.command()
+@handle_errors
+def migrate() -> None:
+    """Create or complete every schema, table, index, trigger and the publication; safe to run again."""
+    settings = load_settings()
+    catalog = load_catalog()
+    for db in Database:
+        progress(f"migrating {db.value}")
+        try:
+            migrate_database(settings.dsn(db), db, catalog)
+        except psycopg.OperationalError as exc:
+            msg = f"cannot reach {db.value}: {str(exc).strip().splitlines()[0]}"
+            raise ConfigurationError(msg, hint=f"check SMARTSYNC_{db.name}_DSN") from None
+    console.print("[green]both databases are migrated[/green]")
+
+
+@app.command()
+def ddl(database: Database = typer.Argument(..., help="smart_warehouse or smart_citizen")) -> None:
+    """Print the DDL that ``migrate`` applies to one database."""
+    for stmt in database_ddl(database, load_catalog()):
+        print(stmt.strip().rstrip(";") + ";\n")
