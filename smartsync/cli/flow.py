@@ -1,7 +1,112 @@
-"""``smartsync flow``."""
+"""``smartsync flow run | dead-letters``: run a direction's dataflow, inspect and replay dead letters."""
 
 from __future__ import annotations
 
-import typer
+import shlex
+from typing import Annotated
 
-app = typer.Typer(no_args_is_help=True, help="flow commands.")
+import typer
+from rich.table import Table
+
+from connectors.kafka import read_dead_letters
+from connectors.kafka import replay as replay_letters
+from dataflows import runner
+from smartsync.catalog import Direction, load_catalog
+from smartsync.cli.console import console, err_console, handle_errors, progress
+from smartsync.settings import load_settings
+
+app = typer.Typer(no_args_is_help=True, help="The event path: one Bytewax dataflow per direction.")
+dead_letters_app = typer.Typer(no_args_is_help=True, help="Events a flow could not sync, kept on the dead-letter topic.")
+app.add_typer(dead_letters_app, name="dead-letters")
+
+# One block of metrics ports per direction, so both flows can run on one host.
+_PORT_OFFSET = {Direction.WAREHOUSE_TO_CITIZEN: 0, Direction.CITIZEN_TO_WAREHOUSE: 100}
+
+DirectionArg = Annotated[Direction, typer.Argument(help="warehouse_to_citizen or citizen_to_warehouse")]
+SyncOpt = Annotated[str | None, typer.Option("--sync", help="Only this sync's dead letters")]
+
+
+@app.command()
+@handle_errors
+def run(
+    direction: DirectionArg,
+    processes: Annotated[int, typer.Option("--processes", "-p", help="Processes (a Bytewax cluster on this host)")] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Workers per process")] = 2,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the command lines and exit")] = False,  # noqa: FBT002
+) -> None:
+    """Run a direction's dataflow: creates the recovery partitions once, picks ports, stops all on Ctrl-C."""
+    settings = load_settings()
+    cluster_ports = runner.free_ports(processes) if processes > 1 else []
+    plan = runner.plan_run(
+        direction,
+        processes=processes,
+        workers=workers,
+        recovery_root=settings.recovery_dir.resolve(),
+        snapshot_interval_s=settings.snapshot_interval_s,
+        metrics_port=settings.metrics_port + _PORT_OFFSET[direction],
+        cluster_ports=cluster_ports,
+    )
+    for p in plan.processes:
+        console.print(f"[dim]process {p.index} (metrics :{p.metrics_port}/metrics):[/dim] {shlex.join(p.argv)}")
+    if dry_run:
+        return
+    if runner.ensure_recovery(plan):
+        progress(f"created {plan.recovery_partitions} recovery partitions in {plan.recovery_dir}")
+    else:
+        progress(f"resuming from {plan.recovery_dir}")
+    procs = runner.start(plan)
+
+    def exited(index: int, code: int) -> None:
+        colour = "green" if code == 0 else "red"
+        err_console.print(f"[{colour}]process {index} exited with code {code}[/{colour}]; stopping the others")
+
+    code = runner.supervise(procs, exited)
+    raise typer.Exit(code)
+
+
+@dead_letters_app.command("list")
+@handle_errors
+def list_(
+    direction: DirectionArg,
+    from_offset: Annotated[int | None, typer.Option("--from-offset", help="First dead-letter offset to show")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Show at most this many")] = 50,
+    sync: SyncOpt = None,
+) -> None:
+    """List dead letters: offset, sync, where the event came from and why it failed."""
+    settings = load_settings()
+    topic = load_catalog().dead_letter_topics[direction].name
+    table = Table("offset", "sync", "source", "failed at", "reason", title=topic)
+    shown = 0
+    for letter in read_dead_letters(settings.kafka_bootstrap, topic, from_offset=from_offset):
+        if sync is not None and letter.sync != sync:
+            continue
+        source = f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}"
+        table.add_row(str(letter.offset), letter.sync or "-", source, letter.failed_at[:19], letter.reason)
+        shown += 1
+        if shown >= limit:
+            break
+    console.print(table)
+
+
+@dead_letters_app.command("replay")
+@handle_errors
+def replay(
+    direction: DirectionArg,
+    from_offset: Annotated[int, typer.Option("--from-offset", help="First dead-letter offset to replay")],
+    to_offset: Annotated[int | None, typer.Option("--to-offset", help="Last offset to replay (default: all)")] = None,
+    sync: SyncOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be replayed")] = False,  # noqa: FBT002
+) -> None:
+    """Put dead letters back on their source topics after a fix; the sink is idempotent, so twice is harmless."""
+    settings = load_settings()
+    topic = load_catalog().dead_letter_topics[direction].name
+    letters = [
+        letter
+        for letter in read_dead_letters(settings.kafka_bootstrap, topic, from_offset=from_offset, to_offset=to_offset)
+        if sync is None or letter.sync == sync
+    ]
+    if dry_run:
+        console.print(f"would replay {len(letters)} dead letter(s) from {topic}")
+        return
+    count = replay_letters(settings.kafka_bootstrap, letters)
+    console.print(f"[green]replayed {count} dead letter(s)[/green] from {topic} onto their source topics")

@@ -1,0 +1,226 @@
+"""Kafka edges of the event path: dead letters (produced with delivery checks), topic checks.
+
+A dead letter keeps the original message as it was (key and value bytes) and says in its
+headers why it failed and where it came from, so ``replay`` can put it back on its source
+topic, on the same partition as Debezium would (Java's murmur2 partitioner), after a fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from connectors.debezium import DeadLetter
+from smartsync.catalog import Catalog, Direction, Topic
+from smartsync.errors import ConfigurationError, SourceError, TransientSinkError
+
+log = logging.getLogger(__name__)
+
+H_REASON = "smartsync.reason"
+H_SYNC = "smartsync.sync"
+H_TOPIC = "smartsync.source.topic"
+H_PARTITION = "smartsync.source.partition"
+H_OFFSET = "smartsync.source.offset"
+H_FAILED_AT = "smartsync.failed_at"
+H_FLOW = "smartsync.flow"
+_MAX_REASON = 2000
+
+
+def producer_config(bootstrap: str, client_id: str) -> dict[str, Any]:
+    """Durable, ordered, and partitioned as Kafka's Java clients (and so Debezium) do."""
+    return {
+        "bootstrap.servers": bootstrap,
+        "client.id": client_id,
+        "acks": "all",
+        "enable.idempotence": True,
+        "partitioner": "murmur2_random",
+        "linger.ms": 5,
+        "message.timeout.ms": 30_000,
+    }
+
+
+class DeadLetterProducer:
+    """Sends dead letters to the direction's dead-letter topic and waits for the broker's confirmation."""
+
+    def __init__(self, bootstrap: str, topic: str, flow: str, *, timeout_s: float = 35.0) -> None:
+        self.topic = topic
+        self.flow = flow
+        self._timeout_s = timeout_s
+        self._producer = Producer(producer_config(bootstrap, f"smartsync-{flow}-dead-letters"))
+
+    def send(self, letters: Sequence[DeadLetter]) -> None:
+        """Produce every letter; raise ``TransientSinkError`` unless all were confirmed."""
+        if not letters:
+            return
+        failures: list[str] = []
+        confirmed = 0
+
+        def on_delivery(err: KafkaError | None, _msg: Any) -> None:
+            nonlocal confirmed
+            if err is None:
+                confirmed += 1
+            else:
+                failures.append(str(err))
+
+        now = datetime.now(UTC).isoformat()
+        for letter in letters:
+            origin = letter.origin
+            headers: list[tuple[str, str | bytes | None]] = [
+                (H_REASON, letter.reason[:_MAX_REASON].encode()),
+                (H_SYNC, (letter.sync or "").encode()),
+                (H_TOPIC, origin.topic.encode()),
+                (H_PARTITION, str(origin.partition).encode()),
+                (H_OFFSET, str(origin.offset).encode()),
+                (H_FAILED_AT, now.encode()),
+                (H_FLOW, self.flow.encode()),
+            ]
+            self._produce(origin.key, origin.value, headers, on_delivery)
+        remaining = self._producer.flush(self._timeout_s)
+        if failures or remaining or confirmed != len(letters):
+            reason = failures[0] if failures else f"{remaining} not confirmed within {self._timeout_s:.0f}s"
+            msg = f"dead-letter topic {self.topic}: {len(letters) - confirmed} of {len(letters)} not delivered ({reason})"
+            raise TransientSinkError(msg, hint="retrying; check that Kafka is up")
+
+    def _produce(self, key: bytes | None, value: bytes | None, headers: list[tuple[str, str | bytes | None]], cb: Any) -> None:
+        while True:
+            try:
+                self._producer.produce(self.topic, value=value, key=key, headers=headers, on_delivery=cb)
+                return
+            except BufferError:  # the local queue is full: let deliveries drain first
+                self._producer.poll(0.5)
+
+    def close(self) -> None:
+        self._producer.flush(self._timeout_s)
+
+
+# ── reading and replaying dead letters ──────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class StoredDeadLetter:
+    offset: int
+    reason: str
+    sync: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    failed_at: str
+    key: bytes | None
+    value: bytes | None
+
+
+def _header_map(headers: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in headers or []:
+        out[k] = v.decode(errors="replace") if isinstance(v, bytes) else str(v or "")
+    return out
+
+
+def dead_letter_topic(catalog: Catalog, direction: Direction) -> Topic:
+    return catalog.dead_letter_topics[direction]
+
+
+def read_dead_letters(
+    bootstrap: str, topic: str, *, from_offset: int | None = None, to_offset: int | None = None, timeout_s: float = 10.0
+) -> Iterator[StoredDeadLetter]:
+    """The dead letters of a topic (its single partition), oldest first, up to the end as of now."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "smartsync-dead-letters-reader", "enable.auto.commit": False,
+         "enable.partition.eof": True}
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            msg = f"dead-letter topic {topic} not found"
+            raise SourceError(msg, hint="start the stack (`smartsync stack up`) or create the catalog's topics")
+        for partition in sorted(metadata.partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout_s)
+            start = max(low, from_offset if from_offset is not None else low)
+            end = min(high, to_offset + 1 if to_offset is not None else high)
+            if start >= end:
+                continue
+            consumer.assign([TopicPartition(topic, partition, start if start > 0 else OFFSET_BEGINNING)])
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                record = consumer.poll(0.5)
+                if record is None:
+                    continue
+                error = record.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        break
+                    continue
+                offset = record.offset() or 0
+                if offset >= end:
+                    break
+                h = _header_map(record.headers())
+                yield StoredDeadLetter(
+                    offset=offset,
+                    reason=h.get(H_REASON, ""),
+                    sync=h.get(H_SYNC, ""),
+                    source_topic=h.get(H_TOPIC, ""),
+                    source_partition=int(h.get(H_PARTITION, "-1") or -1),
+                    source_offset=int(h.get(H_OFFSET, "-1") or -1),
+                    failed_at=h.get(H_FAILED_AT, ""),
+                    key=record.key(),
+                    value=record.value(),
+                )
+                if offset + 1 >= end:
+                    break
+    finally:
+        consumer.close()
+
+
+def replay(bootstrap: str, letters: Sequence[StoredDeadLetter], *, timeout_s: float = 35.0) -> int:
+    """Put dead letters back on their source topics (key and bytes unchanged); return how many were confirmed."""
+    producer = Producer(producer_config(bootstrap, "smartsync-dead-letters-replay"))
+    failures: list[str] = []
+    confirmed = 0
+
+    def on_delivery(err: KafkaError | None, _msg: Any) -> None:
+        nonlocal confirmed
+        if err is None:
+            confirmed += 1
+        else:
+            failures.append(str(err))
+
+    for letter in letters:
+        if not letter.source_topic:
+            failures.append(f"dead letter at offset {letter.offset} has no source topic")
+            continue
+        producer.produce(letter.source_topic, value=letter.value, key=letter.key, on_delivery=on_delivery)
+    producer.flush(timeout_s)
+    if failures or confirmed != len(letters):
+        msg = f"replayed {confirmed} of {len(letters)} dead letters ({failures[0] if failures else 'not all confirmed'})"
+        raise TransientSinkError(msg, hint="check that Kafka is up and retry; a replay twice is harmless")
+    return confirmed
+
+
+# ── start-up checks ──────────────────────────────────────────────────────────────────
+
+
+def check_topics(bootstrap: str, topics: Sequence[Topic], *, timeout_s: float = 10.0) -> None:
+    """Refuse to start when a catalog topic is missing or has fewer partitions than the catalog says."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        existing = admin.list_topics(timeout=timeout_s).topics
+    except Exception as exc:  # noqa: BLE001 — any client failure means the broker is not reachable
+        msg = f"Kafka at {bootstrap} is not reachable: {exc}"
+        raise ConfigurationError(msg, hint="check SMARTSYNC_KAFKA_BOOTSTRAP and that the broker runs") from None
+    problems = []
+    for topic in topics:
+        found = existing.get(topic.name)
+        if found is None or found.error is not None:
+            problems.append(f"topic {topic.name} does not exist")
+        elif len(found.partitions) < topic.partitions:
+            problems.append(f"topic {topic.name} has {len(found.partitions)} partitions, the catalog says {topic.partitions}")
+    if problems:
+        msg = "; ".join(problems)
+        raise ConfigurationError(msg, hint="create the catalog's topics (`smartsync stack up` does) before starting a flow")

@@ -1,0 +1,154 @@
+"""Running a dataflow as N processes of W workers: the plan (pure) and a small supervisor.
+
+The plan is the plain ``python -m bytewax.run`` command line of every process (the same
+``-w`` and ``-a`` list for all, one ``-i`` each, one metrics port each), the recovery
+directory (partitions created once) and the snapshot interval. The supervisor starts the
+processes, and stops them all when one exits or on Ctrl-C: Bytewax processes of one
+cluster cannot continue without each other, and a restarted set resumes from recovery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from smartsync.catalog import Direction
+from smartsync.errors import ConfigurationError
+
+# Snapshots older than this are dropped: nothing here backs up the recovery directory.
+BACKUP_INTERVAL_S = 0
+
+
+def flow_import(direction: Direction) -> str:
+    return f"dataflows.{direction.value}:flow()"
+
+
+@dataclass(frozen=True)
+class ProcessPlan:
+    index: int
+    argv: tuple[str, ...]
+    metrics_port: int
+
+    def env(self) -> dict[str, str]:
+        return {"BYTEWAX_DATAFLOW_API_ENABLED": "1", "BYTEWAX_DATAFLOW_API_PORT": str(self.metrics_port)}
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    direction: Direction
+    recovery_dir: Path
+    recovery_partitions: int
+    processes: tuple[ProcessPlan, ...]
+
+
+def plan_run(
+    direction: Direction,
+    *,
+    processes: int,
+    workers: int,
+    recovery_root: Path,
+    snapshot_interval_s: int,
+    metrics_port: int,
+    cluster_ports: Sequence[int] = (),
+    python: str = sys.executable,
+) -> RunPlan:
+    """The command lines of a run; ``cluster_ports`` (one per process) are needed when processes > 1."""
+    if processes < 1 or workers < 1:
+        msg = f"--processes and --workers must be at least 1 (got {processes} and {workers})"
+        raise ConfigurationError(msg, hint="e.g. --processes 2 --workers 2")
+    if processes > 1 and len(cluster_ports) != processes:
+        msg = f"{processes} processes need {processes} cluster ports, got {len(cluster_ports)}"
+        raise ConfigurationError(msg)
+    recovery_dir = recovery_root / direction.value
+    addresses = ";".join(f"127.0.0.1:{p}" for p in cluster_ports)
+    plans = []
+    for i in range(processes):
+        argv = [
+            python, "-m", "bytewax.run", flow_import(direction), "-w", str(workers),
+            "-r", str(recovery_dir), "-s", str(snapshot_interval_s), "-b", str(BACKUP_INTERVAL_S),
+        ]
+        if processes > 1:
+            argv += ["-i", str(i), "-a", addresses]
+        plans.append(ProcessPlan(i, tuple(argv), metrics_port + i))
+    return RunPlan(direction, recovery_dir, existing_partitions(recovery_dir) or processes * workers, tuple(plans))
+
+
+def existing_partitions(recovery_dir: Path) -> int:
+    return len(list(recovery_dir.glob("part-*.sqlite3"))) if recovery_dir.is_dir() else 0
+
+
+def ensure_recovery(plan: RunPlan, python: str = sys.executable) -> bool:
+    """Create the recovery partitions once; return True when they were created now."""
+    if existing_partitions(plan.recovery_dir):
+        return False
+    plan.recovery_dir.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(  # noqa: S603 — our own fixed command line
+        [python, "-m", "bytewax.recovery", str(plan.recovery_dir), str(plan.recovery_partitions)],
+        capture_output=True, text=True, check=False,
+    )
+    if done.returncode != 0:
+        msg = f"could not create recovery partitions in {plan.recovery_dir}: {done.stderr.strip()[-300:]}"
+        raise ConfigurationError(msg, hint="check that the directory is writable")
+    return True
+
+
+def free_ports(count: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def start(plan: RunPlan, *, extra_env: dict[str, str] | None = None) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    for p in plan.processes:
+        env = {**os.environ, **(extra_env or {}), **p.env()}
+        procs.append(subprocess.Popen(p.argv, env=env, start_new_session=True))  # noqa: S603
+    return procs
+
+
+def stop(procs: Sequence[subprocess.Popen[bytes]], timeout_s: float = 10.0) -> None:
+    """SIGTERM every process group we started, then SIGKILL what is left."""
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def supervise(procs: Sequence[subprocess.Popen[bytes]], on_exit: Callable[[int, int], None] | None = None) -> int:
+    """Wait until a process exits, stop the others, return the first exit code (Ctrl-C: stop all, 130)."""
+    try:
+        while True:
+            for i, proc in enumerate(procs):
+                code = proc.poll()
+                if code is not None:
+                    if on_exit is not None:
+                        on_exit(i, code)
+                    stop(procs)
+                    return code
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        stop(procs)
+        return 130

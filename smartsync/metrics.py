@@ -1,0 +1,52 @@
+"""Prometheus metrics of SmartSync, declared once at module level.
+
+Every process exposes them on its metrics port (the dataflows through Bytewax's API server,
+which serves everything in ``prometheus_client.REGISTRY``). Names are
+``smartsync_<noun>_<unit>``; ``flow`` is the direction, ``table`` the sync's target table.
+Kafka consumer lag per partition comes from Bytewax: ``bytewax_kafka_consumer_lag``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+_SINK_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BATCH_BUCKETS = (1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000)
+
+EVENTS_IN = Counter(
+    "smartsync_events_in_total", "Change events read from Kafka, per sync target table", ["flow", "table"]
+)
+EVENTS_OUT = Counter(
+    "smartsync_events_out_total", "Row changes that landed in the target (inserted, updated or deleted)", ["flow", "table"]
+)
+EVENTS_SKIPPED = Counter(
+    "smartsync_events_skipped_total",
+    "Row changes that lost to a newer one (in the batch, the target or a tombstone): replays land here",
+    ["flow", "table"],
+)
+EVENT_ERRORS = Counter(
+    "smartsync_event_errors_total", "Events that could not be synced (each becomes a dead letter)", ["flow", "table"]
+)
+DEAD_LETTERS = Counter(
+    "smartsync_dead_letters_total", "Dead letters confirmed by the dead-letter topic", ["flow", "table"]
+)
+CONSUMER_ERRORS = Counter(
+    "smartsync_consumer_errors_total", "Errors reported by the Kafka consumer (broker down, …)", ["flow"]
+)
+SINK_BATCH_ROWS = Histogram(
+    "smartsync_sink_batch_rows", "Row changes per sink transaction", ["flow"], buckets=_BATCH_BUCKETS
+)
+SINK_LATENCY = Histogram(
+    "smartsync_sink_latency_seconds", "Time to apply and commit one sink transaction", ["flow"], buckets=_SINK_BUCKETS
+)
+END_TO_END_LATENCY = Histogram(
+    "smartsync_end_to_end_latency_seconds",
+    "Source commit (or callback acceptance) to target commit",
+    ["flow", "table"],
+    buckets=_LATENCY_BUCKETS,
+)
+SINK_RETRIES = Counter(
+    "smartsync_sink_retries_total", "Sink transactions retried after a transient error (outage)", ["flow"]
+)
+SINK_UP = Gauge("smartsync_sink_up", "1 while the target database accepts writes, 0 during an outage", ["flow"])
