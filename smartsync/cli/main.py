@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from smartsync.cli import batch, data, db, flow, masking, reconcile, stack
+from smartsync.cli import batch, data, db, demo, flow, masking, ops, reconcile, stack
 from smartsync.cli import callbacks as callbacks_cli
 
 app = typer.Typer(
@@ -16,12 +16,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(stack.app, name="stack")
+app.command(name="demo")(demo.run)
 app.add_typer(db.app, name="db")
 app.add_typer(data.app, name="data")
 app.add_typer(masking.app, name="masking")
 app.add_typer(flow.app, name="flow")
 app.add_typer(batch.app, name="batch")
 app.add_typer(reconcile.app, name="reconcile")
+app.add_typer(ops.app, name="ops")
 app.add_typer(callbacks_cli.app, name="callbacks")
 
 
