@@ -1,7 +1,102 @@
-"""``smartsync batch``."""
+"""``smartsync batch list | run JOB [--dry-run]``: the catalog's batch jobs, runnable now."""
 
 from __future__ import annotations
 
-import typer
+import contextlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
-app = typer.Typer(no_args_is_help=True, help="batch commands.")
+import typer
+from rich.table import Table
+
+from smartsync.catalog import load_catalog
+from smartsync.cli.console import console, err_console, handle_errors
+from smartsync.errors import ReconcileError
+
+app = typer.Typer(no_args_is_help=True, help="Batch jobs: full refreshes, incrementals, aggregates, the weekly reconciliation.")
+
+
+@contextlib.contextmanager
+def steps(title: str) -> Iterator[Callable[[str], None]]:
+    """A progress bar on a terminal, nothing otherwise; yields a function that names the current step."""
+    if not err_console.is_terminal:
+        yield lambda _msg: None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True) as bar:
+        task = bar.add_task(title)
+        yield lambda msg: bar.update(task, description=f"{title}: {msg}")
+
+
+@app.command("list")
+@handle_errors
+def list_jobs() -> None:
+    """List every batch job with its schedule (UTC) and next run."""
+    from reconcile.schedule import in_maintenance, next_allowed_run
+
+    catalog = load_catalog()
+    now = datetime.now(UTC)
+    table = Table("job", "sync", "mode", "cron (UTC)", "next run (UTC)", "expected", "description")
+    for sync, sch in catalog.jobs():
+        nxt = next_allowed_run(sch.cron, now, catalog.maintenance)
+        table.add_row(
+            sch.job, sync.name if sync else "(all pairs)", sch.mode.value if sync else "reconcile", sch.cron,
+            f"{nxt:%Y-%m-%d %H:%M}", f"{sch.expected_minutes} min", sch.description,
+        )
+    console.print(table)
+    w = catalog.maintenance
+    state = "[yellow]now in progress[/yellow]" if in_maintenance(w, now) else "not now"
+    console.print(
+        f"maintenance window: day {w.nth_in_month} weekday {w.weekday} (0=Mon) of each month, "
+        f"{w.start_hour_utc:02d}:00-{w.end_hour_utc:02d}:00 UTC ({state}): batch jobs pause"
+    )
+
+
+@app.command("run")
+@handle_errors
+def run(
+    job: str = typer.Argument(..., help="Job name (see `smartsync batch list`)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Diff and report, write nothing."),
+    fix: bool = typer.Option(False, "--fix", help="Weekly reconciliation: also repair what it finds."),
+    report: Path | None = typer.Option(None, "--report", help="Weekly reconciliation: write the report here (.md/.json/.html)."),
+    ignore_maintenance: bool = typer.Option(
+        False, "--ignore-maintenance", help="Run even inside the monthly maintenance window."
+    ),
+) -> None:
+    """Run one job now and record it in smartsync.job_runs."""
+    from reconcile.jobs import find_job, run_job
+    from reconcile.schedule import in_maintenance
+    from smartsync.settings import load_settings
+
+    catalog = load_catalog()
+    find_job(catalog, job)
+    if in_maintenance(catalog.maintenance, datetime.now(UTC)) and not ignore_maintenance:
+        msg = "the monthly maintenance window is in progress: batch jobs pause"
+        raise ReconcileError(
+            msg,
+            hint="wait for its end or pass --ignore-maintenance",
+        )
+    settings = load_settings()
+    with steps(job) as step:
+        result = run_job(job, settings, dry_run=dry_run, fix=fix, report_path=report, on_step=step)
+    table = Table("pair", "source rows", "target rows", "source-only", "target-only", "changed", "unchanged")
+    for d in result.diffs:
+        table.add_row(
+            f"{d.name}", f"{d.source_rows:,}", f"{d.target_rows:,}", f"{len(d.source_only):,}",
+            f"{len(d.target_only):,}", f"{len(d.changed):,}", f"{d.unchanged:,}",
+        )
+    console.print(table)
+    c = result.counts
+    verb = "would write" if dry_run else "wrote"
+    console.print(
+        f"[green]{job}[/green] {result.status} in {result.seconds:.2f}s: read {c.read:,}; {verb} "
+        f"{sum(len(d.source_only) + len(d.changed) for d in result.diffs) if dry_run else c.inserted + c.updated:,} upserts"
+        + ("" if dry_run else f" ({c.inserted:,} inserted, {c.updated:,} updated), {c.deleted:,} deleted, "
+           f"{result.skipped_stale:,} skipped as older than the target")
+    )
+    if result.watermark is not None:
+        console.print(f"watermark: {result.watermark.isoformat()}" + (" (not stored: dry run)" if dry_run else ""))
+    if result.report_path:
+        console.print(f"report: {result.report_path}")

@@ -1,7 +1,161 @@
-"""``smartsync reconcile``."""
+"""``smartsync reconcile diff | report``: compare synced pairs (or any two tables), fix, report.
+
+Exit codes: 0 when drift is within ``--max-drift`` (percent of rows; default 0: any
+difference counts), 2 when it exceeds it, 1 on an error (nothing applied).
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
 import typer
 
-app = typer.Typer(no_args_is_help=True, help="reconcile commands.")
+from reconcile.model import TableDiff
+from smartsync.cli.batch import steps
+from smartsync.cli.console import console, handle_errors
+from smartsync.errors import ReconcileError
+
+app = typer.Typer(no_args_is_help=True, help="Diff synced pairs or any two PostgreSQL tables; fix drift; report.")
+
+DRIFT_EXIT = 2
+
+
+def _exit_on_drift(drift_pct: float, max_drift: float) -> None:
+    if drift_pct > max_drift:
+        raise typer.Exit(DRIFT_EXIT)
+
+
+@app.command()
+@handle_errors
+def diff(  # noqa: PLR0917 — typer options
+    table: str | None = typer.Option(None, "--table", help="Synced pair: sync name or target table (e.g. profile_summary)."),
+    fix: bool = typer.Option(False, "--fix", help="Apply the difference to the target, then diff again."),
+    source: str | None = typer.Option(None, "--source", help="Generic mode: source DSN."),
+    target: str | None = typer.Option(None, "--target", help="Generic mode: target DSN."),
+    source_table: str | None = typer.Option(None, "--source-table", help="Generic mode: schema.table of the source."),
+    target_table: str | None = typer.Option(None, "--target-table", help="Generic mode: schema.table of the target."),
+    key: str | None = typer.Option(None, "--key", help="Generic mode: key column(s), comma-separated."),
+    columns: str | None = typer.Option(None, "--columns", help="Generic mode: compared columns (default: the source's)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    max_drift: float = typer.Option(0.0, "--max-drift", help="Exit 2 when more than this percent of rows differ."),
+    connections: int | None = typer.Option(None, "--connections", help="Generic mode: connections to use (default 4, at most 10)."),
+) -> None:
+    """Diff one synced pair (--table) or any two tables (--source/--target/--source-table/--target-table/--key)."""
+    generic = any(v is not None for v in (source, target, source_table, target_table, key))
+    if generic == (table is not None):
+        msg = "give either --table NAME, or all of --source --target --source-table --target-table --key"
+        raise ReconcileError(msg)
+    if generic:
+        if fix:
+            msg = "--fix works on synced pairs only"
+            raise ReconcileError(msg, hint="use --table NAME")
+        if None in (source, target, source_table, target_table, key):
+            msg = "generic mode needs --source, --target, --source-table, --target-table and --key"
+            raise ReconcileError(msg)
+        result = _generic(str(source), str(target), str(source_table), str(target_table), str(key), columns, connections)
+        _print_diffs([result], as_json)
+        _exit_on_drift(result.drift_pct, max_drift)
+        return
+    from reconcile.report import diff_sync, find_sync
+    from smartsync.catalog import load_catalog
+    from smartsync.settings import load_settings
+
+    settings = load_settings()
+    sync = find_sync(load_catalog(), str(table))
+    with steps(f"diff {sync.name}") as step:
+        found, fixed = diff_sync(sync, settings, scope="daily", fix=fix, on_step=step)
+    if fixed is None:
+        _print_diffs([found], as_json)
+        _exit_on_drift(found.drift_pct, max_drift)
+        return
+    with steps(f"verify {sync.name}") as step:
+        after, _ = diff_sync(sync, settings, scope="daily", on_step=step)
+    if as_json:
+        from reconcile.report import diff_to_json
+
+        print(json.dumps({"before": {found.name: diff_to_json(found)}, "fixed": fixed, "after": {after.name: diff_to_json(after)}}, indent=2, default=str))
+    else:
+        _print_diffs([found], as_json=False)
+        console.print(f"[green]fixed[/green] {sync.name}: {fixed}")
+        console.print(f"after the fix: {after.differing:,} rows differ")
+    _exit_on_drift(after.drift_pct, max_drift)
+
+
+def _generic(  # noqa: PLR0917
+    source: str, target: str, source_table: str, target_table: str, key: str, columns: str | None, connections: int | None
+) -> TableDiff:
+    from reconcile.engine import connect, diff_pair, has_unique_key, live_columns
+    from reconcile.pairs import generic
+
+    keys = [k.strip() for k in key.split(",") if k.strip()]
+    if not keys:
+        msg = "--key names no column"
+        raise ReconcileError(msg)
+    sconn = connect(source, what="the source database")
+    tconn = connect(target, what="the target database")
+    try:
+        stypes = live_columns(sconn, source_table, what="the source database")
+        ttypes = live_columns(tconn, target_table, what="the target database")
+        unique = (has_unique_key(sconn, source_table, keys), has_unique_key(tconn, target_table, keys))
+    finally:
+        sconn.close()
+        tconn.close()
+    cols = [c.strip() for c in columns.split(",")] if columns else None
+    planned = generic(
+        source_dsn=source, target_dsn=target, source_table=source_table, target_table=target_table, key=keys,
+        source_types=stypes, target_types=ttypes, columns=cols,
+    )
+    n = max(2, min(10, connections or 4))
+    with steps(f"diff {planned.spec.name}") as step:
+        return diff_pair(planned.spec, max_connections=n, schema=planned.schema, unique=unique, on_step=step).diff
+
+
+def _print_diffs(diffs: list[TableDiff], as_json: bool) -> None:
+    from reconcile.model import Report
+    from reconcile.report import render, render_table
+
+    report = Report("diff", datetime.now(UTC), tuple(diffs))
+    if as_json:
+        sys.stdout.write(render(report, "json"))
+    else:
+        render_table(report, console)
+
+
+@app.command()
+@handle_errors
+def report(  # noqa: PLR0917 — typer options
+    scope: str = typer.Option("daily", "--scope", help="hourly | daily | weekly (weekly adds integrity checks)."),
+    fmt: str = typer.Option("table", "--format", help="table | json | markdown | html"),
+    output: Path | None = typer.Option(None, "--output", help="Write the report to this file instead of stdout."),
+    fix: bool = typer.Option(False, "--fix", help="Repair what the diffs find."),
+    table: list[str] | None = typer.Option(None, "--table", help="Only these pairs (repeatable)."),
+    max_drift: float = typer.Option(0.0, "--max-drift", help="Exit 2 when a pair differs by more than this percent."),
+) -> None:
+    """Diff every pair of a scope and report; exit 2 when drift exceeds --max-drift."""
+    from reconcile.report import FORMATS, SCOPES, build_report, render, render_table
+    from smartsync.catalog import load_catalog
+    from smartsync.settings import load_settings
+
+    if scope not in SCOPES:
+        msg = f"unknown scope {scope!r}"
+        raise ReconcileError(msg, hint=f"use one of: {', '.join(SCOPES)}")
+    if fmt not in FORMATS:
+        msg = f"unknown format {fmt!r}"
+        raise ReconcileError(msg, hint=f"use one of: {', '.join(FORMATS)}")
+    settings = load_settings()
+    with steps(f"report {scope}") as step:
+        rep = build_report(load_catalog(), settings, scope=scope, fix=fix, tables=table or None, on_step=step)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(render(rep, fmt))
+        console.print(f"report written to {output}")
+    elif fmt == "table":
+        render_table(rep, console)
+    else:
+        sys.stdout.write(render(rep, fmt))
+    if rep.errors:
+        raise typer.Exit(1)
+    _exit_on_drift(rep.max_drift_pct, max_drift)

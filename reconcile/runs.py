@@ -1,0 +1,84 @@
+"""The job-run table and the watermarks (``smartsync.job_runs``, ``smartsync.watermarks``).
+
+Runs are recorded in the target database of the job's sync (the weekly reconciliation, which
+has no sync, in smart_warehouse). A watermark is written in the same transaction as the fix it
+belongs to, so it advances only when the run's writes committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from reconcile.engine import connect
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+
+
+def start_run(dsn: str, job: str, scheduled_for: datetime | None, *, what: str) -> int:
+    conn = connect(dsn, what=what)
+    try:
+        row = conn.execute(
+            "INSERT INTO smartsync.job_runs (job, scheduled_for, started_at, status) "
+            "VALUES (%s, %s, clock_timestamp(), 'running') RETURNING run_id",
+            (job, scheduled_for),
+        ).fetchone()
+    finally:
+        conn.close()
+    assert row is not None  # noqa: S101
+    return int(row[0])
+
+
+def finish_run(dsn: str, run_id: int, status: str, counts: RunCounts, error: str | None, *, what: str) -> None:
+    conn = connect(dsn, what=what)
+    try:
+        conn.execute(
+            "UPDATE smartsync.job_runs SET finished_at = clock_timestamp(), status = %s, rows_read = %s, "
+            "rows_inserted = %s, rows_updated = %s, rows_deleted = %s, error = %s WHERE run_id = %s",
+            (status, counts.read, counts.inserted, counts.updated, counts.deleted, error, run_id),
+        )
+    finally:
+        conn.close()
+
+
+def read_watermark(dsn: str, job: str, *, what: str) -> datetime | None:
+    conn = connect(dsn, what=what)
+    try:
+        row = conn.execute("SELECT watermark FROM smartsync.watermarks WHERE job = %s", (job,)).fetchone()
+    finally:
+        conn.close()
+    return row[0] if row else None
+
+
+def write_watermark(conn: psycopg.Connection[Any], job: str, value: datetime) -> None:
+    """Upsert the job's watermark in the caller's transaction (never moves it backwards)."""
+    conn.execute(
+        "INSERT INTO smartsync.watermarks (job, watermark, updated_at) VALUES (%s, %s, now()) "
+        "ON CONFLICT (job) DO UPDATE SET watermark = greatest(smartsync.watermarks.watermark, EXCLUDED.watermark), "
+        "updated_at = now()",
+        (job, value),
+    )
+
+
+def last_runs(dsn: str, job: str, limit: int = 5, *, what: str) -> list[dict[str, Any]]:
+    conn = connect(dsn, what=what)
+    try:
+        cur = conn.execute(
+            "SELECT run_id, job, scheduled_for, started_at, finished_at, status, rows_read, rows_inserted, "
+            "rows_updated, rows_deleted, error FROM smartsync.job_runs WHERE job = %s ORDER BY run_id DESC LIMIT %s",
+            (job, limit),
+        )
+        assert cur.description is not None  # noqa: S101
+        names = [d.name for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    finally:
+        conn.close()
