@@ -112,6 +112,11 @@ class KafkaDelivery:
             log.info("Kafka reachable again")
         self._brokers = "up"
 
+    def _on_failed(self, err: KafkaError) -> None:
+        # A broker that accepts connections but does not answer shows up only as timed-out writes.
+        if err.code() == KafkaError._MSG_TIMED_OUT or err.retriable():
+            self._brokers = "down"
+
     async def send(self, message: OutgoingMessage) -> Delivered:
         producer = self._producer
         if producer is None:
@@ -129,6 +134,7 @@ class KafkaDelivery:
                 self._on_delivered()
                 outcome: Delivered | DeliveryError = Delivered(msg.topic(), msg.partition(), msg.offset())
             else:
+                self._on_failed(err)
                 outcome = DeliveryError(
                     f"Kafka did not confirm the write to {message.topic}: {err.str()}",
                     hint="the broker is unreachable or refused it; retry later",

@@ -23,6 +23,7 @@ from connectors.callbacks import create_app
 from connectors.callbacks.producer import check_topics
 from smartsync.catalog import Catalog, Topic, load_catalog
 from smartsync.errors import ConfigurationError
+from smartsync.localstack import StackState
 from smartsync.settings import Settings, load_settings
 
 FORECASTS = "/v1/callbacks/benefit-forecasts"
@@ -247,6 +248,27 @@ def test_an_unreachable_broker_gets_503_not_a_hang() -> None:
         assert "Kafka did not confirm the write to callbacks.ml_alerts" in response.json()["detail"]
         assert response.headers["retry-after"] == "1"
         assert unreachable.get("/healthz").json()["status"] == "degraded"
+
+
+def test_a_frozen_broker_gets_503_and_writes_resume_after(stack: StackState) -> None:
+    # A broker that keeps its connections open but stops answering (SIGSTOP): the nastier outage.
+    kafka_pid = stack.pids["kafka"]
+    with TestClient(create_app(load_settings(), ack_timeout_s=2.0)) as frozen:
+        assert frozen.post(ALERTS, json=alert(6)).status_code == 202
+        os.kill(kafka_pid, signal.SIGSTOP)
+        try:
+            response = frozen.post(ALERTS, json=alert(6))
+            health = frozen.get("/healthz").json()
+        finally:
+            os.kill(kafka_pid, signal.SIGCONT)
+        assert response.status_code == 503
+        assert "Message timed out" in response.json()["detail"]
+        assert health["kafka"] == "down"
+        deadline = time.monotonic() + 60
+        while (status := frozen.post(ALERTS, json=alert(6)).status_code) != 202 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert status == 202
+        assert frozen.get("/healthz").json()["kafka"] == "up"
 
 
 def test_the_catalog_topics_exist_with_their_partition_counts(kafka_bootstrap: str) -> None:
