@@ -1,0 +1,139 @@
+"""The diff and the fix on the real databases: planted drift is found exactly and repaired."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from masking import mask_value
+from reconcile.apply import apply_plan, plan_changes
+from reconcile.pairing import run_diff
+from reconcile.report import diff_sync
+from smartsync.catalog import MaskRule, load_catalog
+from smartsync.settings import load_settings
+from smartsync.tables import SCHEMA, Database
+from tests.integration.reconcile_fixtures import GOLDEN, PROFILE_360, SCHEMES, execute, reset, rows, scalar
+
+W, C = Database.WAREHOUSE, Database.CITIZEN
+
+
+@pytest.fixture
+def dbs(warehouse_dsn: str, citizen_dsn: str) -> tuple[str, str]:
+    reset(warehouse_dsn, W)
+    reset(citizen_dsn, C)
+    return warehouse_dsn, citizen_dsn
+
+
+def _diff(name: str) -> Any:
+    sync = load_catalog().sync(name)
+    diff, _ = diff_sync(sync, load_settings(), scope="daily")
+    return diff
+
+
+def _fix(name: str) -> dict[str, int]:
+    sync = load_catalog().sync(name)
+    _, fixed = diff_sync(sync, load_settings(), scope="daily", fix=True)
+    assert fixed is not None
+    return fixed
+
+
+def test_profile_summary_drift_is_found_masked_and_repaired(dbs: tuple[str, str]) -> None:
+    wh, ct = dbs
+    execute(wh, PROFILE_360, {"lo": 1, "hi": 3000})
+    first = _diff("profile_summary")
+    assert (len(first.source_only), len(first.target_only), len(first.changed)) == (3000, 0, 0)
+    assert _fix("profile_summary")["inserted"] == 3000
+    # The target holds masked values only.
+    mobile, email, band, jan = rows(ct, "SELECT mobile, email, income_band, jan_aadhaar FROM public.profile_summary WHERE citizen_id = 7")[0]
+    src = rows(wh, "SELECT mobile, email, income_band, jan_aadhaar FROM public.profile_360 WHERE citizen_id = 7")[0]
+    assert mobile == mask_value(MaskRule.MOBILE, src[0]) and mobile != src[0]
+    assert email == mask_value(MaskRule.EMAIL, src[1])
+    assert band == "CONFIDENTIAL"
+    assert jan == mask_value(MaskRule.JAN_AADHAAR, src[3])
+    assert _diff("profile_summary").differing == 0
+
+    # Plant drift: deletes, inserts, updates (a NULL appearing and disappearing, a raw unmasked value).
+    execute(ct, "DELETE FROM public.profile_summary WHERE citizen_id IN (11, 12, 13)")
+    execute(ct, "INSERT INTO public.profile_summary (citizen_id, full_name, district_id) VALUES (900001, 'ghost', 1), (900002, 'ghost', 2)")
+    execute(ct, "UPDATE public.profile_summary SET full_name = 'changed' WHERE citizen_id = 21")
+    execute(ct, "UPDATE public.profile_summary SET last_benefit_date = NULL WHERE citizen_id = 22")  # value → NULL
+    execute(ct, "UPDATE public.profile_summary SET email = 'x***@example.org' WHERE citizen_id = 24")  # NULL → value
+    execute(ct, "UPDATE public.profile_summary SET mobile = (SELECT mobile FROM public.profile_summary WHERE citizen_id = 26) WHERE citizen_id = 23")
+    # A leak: the raw source value in a masked column differs from the masked one.
+    raw = scalar(wh, "SELECT mobile FROM public.profile_360 WHERE citizen_id = 27")
+    execute(ct, "UPDATE public.profile_summary SET mobile = %s WHERE citizen_id = 27", (raw,))
+    execute(wh, "UPDATE public.profile_360 SET eligible_scheme_count = 99 WHERE citizen_id = 28")
+
+    diff = _diff("profile_summary")
+    assert diff.source_only == ((11,), (12,), (13,))
+    assert diff.target_only == ((900001,), (900002,))
+    changed = {c.key[0]: c.columns for c in diff.changed}
+    assert changed[21] == ("full_name",)
+    assert changed[22] == ("last_benefit_date",)
+    assert changed[24] == ("email",)
+    assert changed[27] == ("mobile",)
+    assert "eligible_scheme_count" in changed[28]
+    assert "updated_at" in changed[28]  # the source's trigger touched it
+    assert 23 in changed or scalar(wh, "SELECT mobile FROM public.profile_360 WHERE citizen_id = 23") is None
+    assert diff.unchanged == 3000 - 3 - len(diff.changed)
+
+    fixed = _fix("profile_summary")
+    assert fixed["deleted"] == 2 and fixed["inserted"] == 3
+    assert _diff("profile_summary").differing == 0
+    assert scalar(ct, "SELECT mobile FROM public.profile_summary WHERE citizen_id = 27") == mask_value(MaskRule.MOBILE, raw)
+    # Deletes are remembered, so a replayed older insert cannot bring the ghost back.
+    assert scalar(ct, "SELECT count(*) FROM smartsync.tombstones WHERE target_table = 'public.profile_summary'") == 2
+
+
+def test_row_changed_between_diff_and_apply_is_not_overwritten(dbs: tuple[str, str]) -> None:
+    wh, ct = dbs
+    execute(wh, GOLDEN, {"lo": 1, "hi": 200})
+    settings = load_settings()
+    sync = load_catalog().sync("golden_records")
+    outcome, _, _ = run_diff(sync, settings)
+    apply_plan(settings.dsn(C), SCHEMA.table(C, sync.target), plan_changes(outcome, deletes=True), what="citizen")
+    execute(ct, "UPDATE public.profile_data SET full_name = 'drifted' WHERE citizen_id IN (5, 6)")
+
+    outcome, _, _ = run_diff(sync, settings)
+    assert {c.key for c in outcome.diff.changed} == {(5,), (6,)}
+    # Meanwhile the event path writes citizen 5's newer version (a position after the snapshot).
+    execute(wh, "UPDATE public.golden_records SET full_name = 'renamed' WHERE citizen_id = 5")
+    newer = scalar(wh, "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+    touched = scalar(wh, "SELECT updated_at FROM public.golden_records WHERE citizen_id = 5")
+    execute(
+        ct, "UPDATE public.profile_data SET full_name = 'renamed', updated_at = %s, _source_lsn = %s WHERE citizen_id = 5",
+        (touched, int(newer)),
+    )
+    result = apply_plan(settings.dsn(C), SCHEMA.table(C, sync.target), plan_changes(outcome, deletes=True), what="citizen")
+    assert (result.updated, result.skipped_stale) == (1, 1)
+    assert scalar(ct, "SELECT full_name FROM public.profile_data WHERE citizen_id = 5") == "renamed"
+    assert scalar(ct, "SELECT full_name FROM public.profile_data WHERE citizen_id = 6") == "Golden 6"
+    assert _diff("golden_records").differing == 0
+
+
+def test_scheme_master_refresh_keeps_active_schemes_only(dbs: tuple[str, str]) -> None:
+    wh, ct = dbs
+    execute(wh, SCHEMES, {"n": 40})
+    fixed = _fix("scheme_master")
+    assert fixed["inserted"] == 36  # every tenth scheme is withdrawn
+    execute(wh, "UPDATE eligibility.scheme_master SET status = 'withdrawn' WHERE scheme_code = 'S001'")
+    execute(wh, "UPDATE eligibility.scheme_master SET benefit_amount = NULL WHERE scheme_code = 'S002'")
+    diff = _diff("scheme_master")
+    assert diff.target_only == (("S001",),)
+    assert [(c.key, c.columns) for c in diff.changed] == [(("S002",), ("benefit_amount",))]
+    _fix("scheme_master")
+    assert scalar(ct, "SELECT count(*) FROM public.schemes") == 35
+    assert scalar(ct, "SELECT benefit_amount FROM public.schemes WHERE scheme_code = 'S002'") is None
+    assert _diff("scheme_master").differing == 0
+
+
+def test_nulls_compare_correctly(dbs: tuple[str, str]) -> None:
+    wh, ct = dbs
+    execute(wh, SCHEMES, {"n": 9})
+    _fix("scheme_master")
+    execute(ct, "UPDATE public.schemes SET description = NULL WHERE scheme_code = 'S001'")
+    execute(ct, "UPDATE public.schemes SET description = '' WHERE scheme_code = 'S004'")  # NULL in source, '' here
+    diff = _diff("scheme_master")
+    assert sorted(c.key for c in diff.changed) == [("S001",), ("S004",)]
+    assert all(c.columns == ("description",) for c in diff.changed)
