@@ -37,7 +37,7 @@ from smartsync.tables import SCHEMA, SYNC_COLUMNS, Database
 log = logging.getLogger(__name__)
 
 # Per-partition consumers: bound each one's prefetch queue so 40 partitions stay small in memory.
-_CONSUMER_CONFIG = {"queued.max.messages.kbytes": "8192", "log.configuration.warning.enable": "false"}
+_CONSUMER_CONFIG = {"queued.max.messages.kbytes": "8192"}
 _BATCH_SIZE = int(os.environ.get("SMARTSYNC_FLOW_BATCH_SIZE", "2000"))
 
 
