@@ -190,7 +190,7 @@ def _full(sync: Sync, settings: Settings, *, dry_run: bool, step: Step) -> _Outc
     out = _Outcome([outcome.diff], outcome.diff.source_rows)
     if not dry_run:
         step("apply")
-        out.applied = _fix(sync, outcome, kind, settings, deletes=deletes_on_fix(kind))
+        out.applied = _fix(sync, outcome, kind, settings, deletes=deletes_on_fix(kind, sync))
     return out
 
 

@@ -24,7 +24,7 @@ from masking import check_live_columns, row_masker
 from reconcile.diff import quote_ident, quote_table
 from reconcile.engine import DiffOutcome, connect, diff_pair, has_unique_key, live_columns, query_columns
 from reconcile.model import PairSpec, Relation
-from reconcile.pairs import Planned, Window, aggregate_sql, literal, plan, query_pair, sync_pair, top_n_sql
+from reconcile.pairs import BOOKKEEPING, Planned, Window, aggregate_sql, literal, plan, query_pair, sync_pair, top_n_sql
 from smartsync.catalog import BatchMode, EventMode, Sync
 from smartsync.errors import ReconcileError
 from smartsync.settings import Settings
@@ -56,8 +56,38 @@ def fixable(kind: Kind) -> bool:
     return kind is not Kind.EVENT_LOG
 
 
-def deletes_on_fix(kind: Kind) -> bool:
-    return kind in (Kind.MIRROR, Kind.TOP_N, Kind.AGGREGATE)
+def owns_target(sync: Sync) -> bool:
+    """True when the sync writes every column of its target: the target is a pure copy.
+
+    A target that holds more (the warehouse's golden records, enriched by other processes)
+    keeps rows the source lacks: a fix then upserts but never deletes.
+    """
+    target = SCHEMA.table(sync.target_database, sync.target)
+    return {c for c in target.column_names if c not in BOOKKEEPING} <= set(sync.columns)
+
+
+def deletes_on_fix(kind: Kind, sync: Sync) -> bool:
+    return kind in (Kind.MIRROR, Kind.TOP_N, Kind.AGGREGATE) and owns_target(sync)
+
+
+def fix_order(syncs: list[Sync]) -> list[Sync]:
+    """Syncs ordered so that one reading a table comes after the sync that writes it."""
+    writes = {(s.target_database, s.target): s for s in syncs}
+    done: list[Sync] = []
+    seen: set[str] = set()
+
+    def visit(sync: Sync) -> None:
+        if sync.name in seen:
+            return
+        seen.add(sync.name)
+        upstream = writes.get((sync.source_database, sync.source))
+        if upstream is not None:
+            visit(upstream)
+        done.append(sync)
+
+    for sync in syncs:
+        visit(sync)
+    return done
 
 
 def day_column(sync: Sync) -> str:
@@ -205,7 +235,7 @@ def run_diff(
         Kind.TOP_N: "expected top N per group computed from the source",
         Kind.AGGREGATE: "aggregates recomputed from the raw events",
         Kind.APPEND: "append: a fix never deletes",
-        Kind.MIRROR: "",
+        Kind.MIRROR: "" if owns_target(sync) else "the target holds more than this sync writes: a fix never deletes",
     }[kind]
     outcome = diff_pair(
         planned.spec,

@@ -23,7 +23,7 @@ from reconcile.apply import apply_plan, plan_changes, summary
 from reconcile.diff import quote_ident, quote_table
 from reconcile.engine import connect, has_unique_key
 from reconcile.model import IntegrityCheck, Report, TableDiff
-from reconcile.pairing import Kind, deletes_on_fix, fixable, kind_of, run_diff
+from reconcile.pairing import Kind, deletes_on_fix, fix_order, fixable, kind_of, run_diff
 from reconcile.schedule import next_run, utc_day
 from smartsync.catalog import Catalog, Direction, Sync
 from smartsync.errors import ReconcileError, SmartSyncError
@@ -93,7 +93,7 @@ def diff_sync(
         )
     table = SCHEMA.table(sync.target_database, sync.target)
     result = apply_plan(
-        settings.dsn(sync.target_database), table, plan_changes(outcome, deletes=deletes_on_fix(kind)),
+        settings.dsn(sync.target_database), table, plan_changes(outcome, deletes=deletes_on_fix(kind, sync)),
         what=sync.target_database.value,
     )
     return diff, summary(result)
@@ -161,7 +161,7 @@ def build_report(
 ) -> Report:
     """Diff every pair of the scope (fix when asked); the weekly scope adds integrity checks."""
     step = on_step or (lambda _m: None)
-    syncs = [find_sync(catalog, t) for t in tables] if tables else syncs_in_scope(catalog, scope)
+    syncs = fix_order([find_sync(catalog, t) for t in tables] if tables else syncs_in_scope(catalog, scope))
     diffs: dict[str, TableDiff] = {}
     fixed: dict[str, dict[str, int]] = {}
     errors: dict[str, str] = {}
