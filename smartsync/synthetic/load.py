@@ -22,6 +22,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from smartsync.errors import ConfigurationError, SinkError
 from smartsync.synthetic.generate import (
@@ -167,7 +168,8 @@ def _copy(  # noqa: PLR0917 — a private step of load_table
 ) -> int:
     done = 0
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(into, col_list)
-    with conn.cursor() as cur, cur.copy(statement) as copy:
+    with conn.cursor() as cur, cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
+        # The writer thread sends while this one generates the next chunk.
         for batch in iter_batches(table, total, world=world):
             copy.write(_csv(batch))
             done += batch.num_rows
