@@ -15,7 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
+from rich.table import Column as RichColumn
 from rich.table import Table as RichTable
 
 from connectors.postgres import ApplyResult
@@ -256,11 +258,17 @@ _HEAD = ["pair", "source", "target", "source rows", "target rows", "source-only"
 
 
 def render_table(report: Report, console: Console) -> None:
-    table = RichTable(*_HEAD, title=f"reconciliation ({report.scope}) {report.generated_at:%Y-%m-%d %H:%M UTC}")
+    heads = ["pair", "source", "target", "src-only", "tgt-only", "changed", "same", "drift"]
+    cols = [RichColumn(heads[0], overflow="fold", min_width=12)] + [RichColumn(h, justify="right") for h in heads[1:]]
+    table = RichTable(
+        *cols, title=f"reconciliation ({report.scope}) {report.generated_at:%Y-%m-%d %H:%M UTC}", box=box.SIMPLE
+    )
     for row in _rows(report):
         style = "red" if row[5:8] != ["0", "0", "0"] else None
-        table.add_row(*row, style=style)
+        table.add_row(row[0], *row[3:], style=style)
     console.print(table)
+    for d in report.diffs:
+        console.print(f"[dim]{d.name}: {d.source} → {d.target}{'; ' + d.note if d.note else ''}[/dim]")
     for d in report.diffs:
         if not d.schema.empty:
             console.print(f"[yellow]{d.name}: schema differs[/yellow] {diff_to_json(d)['schema']}")

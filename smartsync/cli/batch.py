@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
-from rich.table import Table
+from rich import box
+from rich.table import Column, Table
 
 from smartsync.catalog import load_catalog
 from smartsync.cli.console import console, err_console, handle_errors
@@ -38,12 +39,14 @@ def list_jobs() -> None:
 
     catalog = load_catalog()
     now = datetime.now(UTC)
-    table = Table("job", "sync", "mode", "cron (UTC)", "next run (UTC)", "expected", "description")
+    table = Table(
+        *(Column(h, no_wrap=True) for h in ("job", "mode", "cron (UTC)", "next run (UTC)", "takes")), box=box.SIMPLE
+    )
     for sync, sch in catalog.jobs():
         nxt = next_allowed_run(sch.cron, now, catalog.maintenance)
         table.add_row(
-            sch.job, sync.name if sync else "(all pairs)", sch.mode.value if sync else "reconcile", sch.cron,
-            f"{nxt:%Y-%m-%d %H:%M}", f"{sch.expected_minutes} min", sch.description,
+            sch.job, sch.mode.value if sync else "reconcile", sch.cron,
+            f"{nxt:%Y-%m-%d %H:%M}", f"{sch.expected_minutes}m",
         )
     console.print(table)
     w = catalog.maintenance
