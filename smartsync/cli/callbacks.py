@@ -25,13 +25,14 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,  # noqa: FBT002
 ) -> None:
     """Serve the callback API until Ctrl-C (needs SMARTSYNC_KAFKA_BOOTSTRAP)."""
-    import uvicorn  # noqa: PLC0415 — only this command needs the server
+    # Imported here so the rest of the CLI starts without the web stack.
+    import uvicorn
 
-    from connectors.callbacks import create_app  # noqa: PLC0415
-    from connectors.callbacks.models import PAYLOADS  # noqa: PLC0415
-    from connectors.callbacks.producer import check_topics  # noqa: PLC0415
-    from smartsync.catalog import load_catalog  # noqa: PLC0415
-    from smartsync.settings import load_settings  # noqa: PLC0415
+    from connectors.callbacks import create_app
+    from connectors.callbacks.models import PAYLOADS
+    from connectors.callbacks.producer import check_topics
+    from smartsync.catalog import load_catalog
+    from smartsync.settings import load_settings
 
     settings = load_settings()
     catalog = load_catalog()
@@ -50,7 +51,7 @@ def openapi(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the schema.")] = Path("docs/openapi.json"),
 ) -> None:
     """Write the OpenAPI description of the callback API (no Kafka needed)."""
-    from connectors.callbacks.app import openapi_schema  # noqa: PLC0415
+    from connectors.callbacks.app import openapi_schema
 
     output.write_text(json.dumps(openapi_schema(), indent=2) + "\n")
     console.print(f"wrote {output}")
