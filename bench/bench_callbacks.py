@@ -9,7 +9,7 @@ minimal HTTP/1.1 client with pre-built bodies, so that on a small shared machine
 little CPU from the service as it can. The service's own view (smartsync_callback_ack_seconds)
 is printed too.
 
-    export SMARTSYNC_STACK_DIR=... ; eval "$(smartsync stack env)"
+    export SMARTSYNC_STACK_DIR=... ; eval "$(smartsync stack env)"   # else the stack is reused or started
     python bench/bench_callbacks.py --rate 100 --duration 20
     python bench/bench_callbacks.py --rate 100 --duration 20 --visible
 
@@ -41,6 +41,7 @@ import psycopg
 from psycopg import sql
 
 from dataflows.testing import RunningFlow, wait_until
+from smartsync import localstack
 from smartsync.catalog import Direction, load_catalog
 from smartsync.settings import load_settings
 from smartsync.tables import Database
@@ -183,14 +184,22 @@ def _start_flow(base: str, dsn: str, root: Path) -> RunningFlow:
     return flow
 
 
-def main() -> None:  # noqa: C901, PLR0912, PLR0915 — one script, top to bottom
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
     parser.add_argument("--visible", action="store_true", help="also run the dataflow: callback -> portal row latency")
     args = parser.parse_args()
-    if not os.environ.get("SMARTSYNC_KAFKA_BOOTSTRAP"):
-        sys.exit('SMARTSYNC_KAFKA_BOOTSTRAP is not set: run `eval "$(smartsync stack env)"` first')
+    if os.environ.get("SMARTSYNC_KAFKA_BOOTSTRAP"):
+        _bench(args)
+        return
+    # No stack given: reuse the running one of SMARTSYNC_STACK_DIR, or start one for this run.
+    with localstack.running_stack(lambda line: print(f"stack: {line}")) as state:
+        os.environ.update(state.env())
+        _bench(args)
+
+
+def _bench(args: argparse.Namespace) -> None:  # noqa: C901, PLR0912 — one script, top to bottom
 
     built = [_request(i) for i in range(int(args.rate * args.duration))]
     requests = [request for request, _, _ in built]
