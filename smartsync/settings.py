@@ -6,6 +6,7 @@ fails there with one line naming the variable to set.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError
@@ -18,9 +19,10 @@ from smartsync.tables import Database
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SMARTSYNC_", env_nested_delimiter="__", frozen=True)
 
-    warehouse_dsn: SecretStr = Field(description="libpq DSN of smart_warehouse")
-    citizen_dsn: SecretStr = Field(description="libpq DSN of smart_citizen")
-    kafka_bootstrap: str = Field(description="host:port list of the Kafka brokers")
+    # Each command asks `load_settings` for the connections it needs; empty means "not set".
+    warehouse_dsn: SecretStr = Field(default=SecretStr(""), description="libpq DSN of smart_warehouse")
+    citizen_dsn: SecretStr = Field(default=SecretStr(""), description="libpq DSN of smart_citizen")
+    kafka_bootstrap: str = Field(default="", description="host:port list of the Kafka brokers")
     # Batch jobs hold at most this many connections per job (the seeds: 5-10).
     batch_max_connections: int = Field(default=5, ge=1, le=10)
     recovery_dir: Path = Field(default=Path(".smartsync/recovery"))
@@ -32,13 +34,22 @@ class Settings(BaseSettings):
         return secret.get_secret_value()
 
 
-def load_settings() -> Settings:
+_HINT = 'run `eval "$(smartsync stack env)"` for the local stack, or export it'
+CONNECTIONS = ("warehouse_dsn", "citizen_dsn", "kafka_bootstrap")
+
+
+def load_settings(needs: Iterable[str] = CONNECTIONS) -> Settings:
+    """Settings from the environment; fails with one line when a needed connection is missing."""
     try:
-        return Settings()  # values come from the environment
+        settings = Settings()  # values come from the environment
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         var = "SMARTSYNC_" + "__".join(str(p) for p in first["loc"]).upper()
         msg = f"setting {var}: {first['msg'].lower()}"
-        raise ConfigurationError(
-            msg, hint='run `eval "$(smartsync stack env)"` for the local stack, or export it'
-        ) from None
+        raise ConfigurationError(msg, hint=_HINT) from None
+    for name in needs:
+        value = getattr(settings, name)
+        if not (value.get_secret_value() if isinstance(value, SecretStr) else value):
+            msg = f"setting SMARTSYNC_{name.upper()}: field required"
+            raise ConfigurationError(msg, hint=_HINT)
+    return settings

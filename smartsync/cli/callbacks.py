@@ -34,7 +34,7 @@ def serve(
     from smartsync.catalog import load_catalog
     from smartsync.settings import load_settings
 
-    settings = load_settings()
+    settings = load_settings(needs=("kafka_bootstrap",))
     catalog = load_catalog()
     warning = check_topics(settings.kafka_bootstrap, catalog, sorted(PAYLOADS))
     if warning:

@@ -20,7 +20,7 @@ app = typer.Typer(no_args_is_help=True, help="Database schemas: migrate both dat
 @handle_errors
 def migrate() -> None:
     """Create or complete every schema, table, index, trigger and the publication; safe to run again."""
-    settings = load_settings()
+    settings = load_settings(needs=("warehouse_dsn", "citizen_dsn"))
     catalog = load_catalog()
     for db in Database:
         progress(f"migrating {db.value}")
