@@ -233,7 +233,8 @@ def _java() -> str:
 def ensure_jars(progress: Progress = _quiet) -> None:
     """Fetch Kafka, Connect and Debezium from Maven Central once; later runs use the cache."""
     marker = LIB / ".complete"
-    if marker.exists():
+    plugin = LIB / "connect-plugins" / "debezium-connector-postgres"
+    if marker.exists() and any((LIB / "kafka").glob("kafka_2.13-*.jar")) and any(plugin.glob("*.jar")):
         return
     mvn = shutil.which("mvn")
     if mvn is None:
@@ -246,7 +247,7 @@ def ensure_jars(progress: Progress = _quiet) -> None:
         done = subprocess.run(  # noqa: S603 — our own fixed command line
             [mvn, "-B", "-q", "-f", str(POM), "package"], stdout=out, stderr=subprocess.STDOUT, check=False
         )
-    if done.returncode != 0:
+    if done.returncode != 0 or not any(plugin.glob("*.jar")):
         msg = f"Maven could not fetch the stack's jars (log: {log})"
         raise StackError(msg, hint="check access to Maven Central, then retry")
     marker.touch()
