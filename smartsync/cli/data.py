@@ -63,7 +63,7 @@ def load(
     started = time.monotonic()
     tasks: dict[str, TaskID] = {}
     with Progress(
-        TextColumn("{task.description:<48}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description:<43}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err_console, transient=False,
     ) as bar:
         plan = synthetic.rows_at_scale(scale)
@@ -85,7 +85,8 @@ def load(
 
 
 def _label(t: Table) -> str:
-    return f"{t.database.value}.{t.qualified_name}"
+    short = "warehouse" if t.database is Database.WAREHOUSE else "citizen"
+    return f"{short} {t.qualified_name}"
 
 
 @app.command()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -101,18 +102,32 @@ def load_all(
     mode: Mode | str = Mode.SKIP,
     anchor: datetime | None = None,
     on_progress: OnProgress | None = None,
+    parallel: bool = True,
 ) -> list[TableLoad]:
-    """Load both databases (warehouse first) from one world, so they share their people."""
+    """Load both databases from one world (so they share their people); warehouse first in the result.
+
+    With ``parallel`` the two databases load at the same time, one connection each: the
+    server's work is most of a load and the two backends use both cores.
+    """
     world = make_world(seed, scale, anchor)
     wanted = None if tables is None else [resolve_table(t) for t in tables]
-    out: list[TableLoad] = []
+    jobs: list[tuple[Database, list[Table] | None]] = []
     for database in (Database.WAREHOUSE, Database.CITIZEN):
         mine = None if wanted is None else [t for t in wanted if t.database is database]
-        if mine == []:
-            continue
-        done = load(dsns[database], database, tables=mine, mode=mode, on_progress=on_progress, world=world)
-        out.extend(done.values())
-    return out
+        if mine != []:
+            jobs.append((database, mine))
+    _ = world.active_schemes  # computed once, before the threads share the world
+
+    def run(job: tuple[Database, list[Table] | None]) -> dict[str, TableLoad]:
+        database, mine = job
+        return load(dsns[database], database, tables=mine, mode=mode, on_progress=on_progress, world=world)
+
+    if parallel and len(jobs) > 1:
+        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="synthetic-load") as pool:
+            done = list(pool.map(run, jobs))
+    else:
+        done = [run(job) for job in jobs]
+    return [result for per_db in done for result in per_db.values()]
 
 
 def _chosen(database: Database, world: World, tables: Iterable[Table | str] | None) -> list[Table]:
