@@ -118,7 +118,7 @@ def timed(cmd: list[str]) -> tuple[float, str]:
     start = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603 — our own commands
     took = time.perf_counter() - start
-    if res.returncode not in (0, 2):
+    if res.returncode not in (0, 2) or not res.stdout.strip():
         msg = f"{cmd[0]} failed ({res.returncode}): {res.stderr.strip()[-400:]}"
         raise SystemExit(msg)
     return took, res.stdout
