@@ -140,6 +140,13 @@ def test_first_rows_do_not_depend_on_how_many_are_asked_for() -> None:
         assert tail.equals(large.slice(CHUNK_ROWS, 3)), table.qualified_name
 
 
+def test_chunks_hold_whole_households_and_evaluations() -> None:
+    from smartsync.synthetic.generate import HOUSEHOLD  # noqa: PLC0415
+
+    assert CHUNK_ROWS % HOUSEHOLD == 0
+    assert CHUNK_ROWS % vocab.SCHEMES_PER_EVALUATION == 0
+
+
 def test_rows_at_scale_follow_the_catalog_volumes() -> None:
     one = synthetic.rows_at_scale(1.0)
     ten = synthetic.rows_at_scale(10.0)
