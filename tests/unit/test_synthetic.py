@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from smartsync import synthetic
 from smartsync.catalog import load_catalog
 from smartsync.synthetic import ids, vocab
-from smartsync.synthetic.generate import CHUNK_ROWS, arrow_type, make_world
+from smartsync.synthetic.generate import CHUNK_ROWS, HOUSEHOLD, arrow_type, make_world
 from smartsync.synthetic.load import _csv
 from smartsync.tables import SCHEMA, Database, Table
 
@@ -82,8 +83,6 @@ def test_permute_is_keyed() -> None:
 
 
 def test_uuids_are_version_4() -> None:
-    import uuid  # noqa: PLC0415
-
     values = ids.uuid4_strings(np.random.default_rng(1), 50).to_pylist()
     assert len(set(values)) == 50
     assert all(uuid.UUID(v).version == 4 for v in values)
@@ -141,8 +140,6 @@ def test_first_rows_do_not_depend_on_how_many_are_asked_for() -> None:
 
 
 def test_chunks_hold_whole_households_and_evaluations() -> None:
-    from smartsync.synthetic.generate import HOUSEHOLD  # noqa: PLC0415
-
     assert CHUNK_ROWS % HOUSEHOLD == 0
     assert CHUNK_ROWS % vocab.SCHEMES_PER_EVALUATION == 0
 
