@@ -14,9 +14,11 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
 from smartsync import synthetic
 from smartsync.catalog import load_catalog
+from smartsync.cli.main import app
 from smartsync.errors import SinkError
 from smartsync.localstack import StackState, migrate
 from smartsync.tables import SCHEMA, Database
@@ -152,3 +154,22 @@ def test_an_unreachable_database_is_one_clear_error(stack: StackState) -> None:
     dsn = stack.dsn("no_such_database_here")
     with pytest.raises(SinkError, match="cannot load synthetic data"):
         synthetic.load(dsn, Database.WAREHOUSE, scale=SCALE, anchor=ANCHOR)
+
+
+def test_the_cli_loads_and_counts(stack: StackState, fresh_dsns: dict[Database, str]) -> None:
+    env = {
+        "SMARTSYNC_WAREHOUSE_DSN": fresh_dsns[Database.WAREHOUSE],
+        "SMARTSYNC_CITIZEN_DSN": fresh_dsns[Database.CITIZEN],
+        "SMARTSYNC_KAFKA_BOOTSTRAP": stack.bootstrap,
+        "COLUMNS": "200",
+    }
+    runner = CliRunner()
+    citizens = CATALOG.sync("profile_updates").source
+    loaded = runner.invoke(app, ["data", "load", "--scale", "0.005", "--seed", "11", "-t", citizens, "--mode", "truncate"], env=env)
+    assert loaded.exit_code == 0, loaded.output
+    assert "loaded 500 rows" in loaded.output
+    counts = runner.invoke(app, ["data", "counts"], env=env)
+    assert counts.exit_code == 0, counts.output
+    line = next(row for row in counts.output.splitlines() if f" {citizens} " in row)
+    assert "500" in line
+    assert synthetic.table_counts(fresh_dsns[Database.CITIZEN], Database.CITIZEN)[citizens] == 500
