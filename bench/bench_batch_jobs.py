@@ -15,6 +15,7 @@ import time
 import psycopg
 
 from reconcile.jobs import run_job
+from reconcile.report import diff_sync
 from smartsync.catalog import load_catalog
 from smartsync.settings import load_settings
 from smartsync.tables import Database
@@ -87,11 +88,13 @@ def main() -> None:
     finally:
         sql(wh, "ALTER TABLE public.golden_records ENABLE TRIGGER golden_records_touch")
     sql(wh, f"VACUUM ANALYZE {golden.source}")
-    timed_job("golden_records_daily")  # first run: rows of the last 24 h only (none)
-    sql(ct, f"TRUNCATE {golden.target}")
+    start = time.perf_counter()
+    _, fixed = diff_sync(golden, settings, fix=True)  # the portal copy, as the event path keeps it
+    print(f"{'golden records full fix':24s} {time.perf_counter() - start:7.2f} s  {fixed}", flush=True)
+    timed_job("golden_records_daily")  # rows of the last 24 h: none yet
     sql(wh, f"UPDATE {golden.source} SET address = address || ' (new)' WHERE citizen_id <= {args.golden}")
-    sql(ct, "TRUNCATE smartsync.watermarks")
-    timed_job("golden_records_daily")  # 100K changed rows to apply
+    sql(wh, f"VACUUM ANALYZE {golden.source}")
+    timed_job("golden_records_daily")  # the changed rows to apply
 
 
 if __name__ == "__main__":

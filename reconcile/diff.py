@@ -146,3 +146,42 @@ def classify(
 
 def _sort_key(key: Key) -> tuple[tuple[bool, str], ...]:
     return tuple((v is None, f"{v:>40}" if isinstance(v, int) else str(v)) for v in key)
+
+
+def classify_digests(
+    source: Mapping[int, tuple[Key, Sequence[int]]],
+    target: Mapping[int, tuple[Key, Sequence[int]]],
+    hashed: Sequence[str],
+    masked_changes: Mapping[int, tuple[str, ...]],
+) -> tuple[list[Key], list[Key], list[ChangedRow], int, dict[Key, int]]:
+    """Classify the differing rows from their digests: scan key → (real key, per-column hashes).
+
+    ``masked_changes`` names the masked columns that differ per scan key (compared on the
+    client). Returns source-only, target-only, changed, unchanged candidates, and the scan key
+    of every real source key. Two real keys that share a 64-bit scan key are kept apart.
+    """
+    source_only: list[Key] = []
+    target_only: list[Key] = []
+    changed: list[ChangedRow] = []
+    unchanged = 0
+    by_key: dict[Key, int] = {}
+    for k, (key, hashes) in source.items():
+        by_key[key] = k
+        other = target.get(k)
+        if other is None or other[0] != key:
+            source_only.append(key)
+            continue
+        cols = [name for name, a, b in zip(hashed, hashes, other[1], strict=True) if a != b]
+        cols += masked_changes.get(k, ())
+        if cols:
+            changed.append(ChangedRow(key, tuple(cols)))
+        else:
+            unchanged += 1
+    for k, (key, _) in target.items():
+        mine = source.get(k)
+        if mine is None or mine[0] != key:
+            target_only.append(key)
+    source_only.sort(key=_sort_key)
+    target_only.sort(key=_sort_key)
+    changed.sort(key=lambda c: _sort_key(c.key))
+    return source_only, target_only, changed, unchanged, by_key

@@ -36,11 +36,12 @@ import psycopg
 from psycopg import sql
 
 from masking import masker_for
-from reconcile.diff import classify, quote_table
+from reconcile.diff import classify_digests, quote_table
 from reconcile.model import ColumnSpec, PairSpec, Relation, SchemaDiff, TableDiff
 from smartsync.errors import ReconcileError
 
 Key = tuple[Any, ...]
+Digest = tuple[Key, tuple[int, ...]]
 # Rows per hashed range: big enough that round trips do not matter, small enough that one
 # range's packed bytes stay far below PostgreSQL's 1 GB value limit and memory stays flat.
 ROWS_PER_RANGE = 1_000_000
@@ -342,18 +343,36 @@ class Side:
         assert row is not None  # noqa: S101 — an aggregate always returns a row
         return _parse_range(row, self.spec, with_tid=self.with_tid)
 
+    def _predicate(self, keys: np.ndarray, tids: np.ndarray | None) -> tuple[str, list[Any]]:
+        if tids is not None:
+            return "ctid = ANY(%s::tid[])", [f"({int(t) >> 16},{int(t) & 0xFFFF})" for t in tids]
+        return f"{_key_sql(self.spec, self.side)} = ANY(%s::int8[])", [int(k) for k in keys]
+
+    def digests(self, keys: np.ndarray, tids: np.ndarray | None) -> dict[int, Digest]:
+        """Scan key → (real key, one hash per hashed column) of the given rows: enough to tell which columns differ."""
+        assert self.conn is not None  # noqa: S101
+        if len(keys) == 0:
+            return {}
+        pred, arg = self._predicate(keys, tids)
+        key_cols = ", ".join(_expr(self.spec.column(k), self.side) for k in self.spec.key)
+        hashes = ", ".join(f"hash_record_extended(ROW({_expr(c, self.side)}), 0)" for c in self.spec.hashed)
+        query = (
+            f"SELECT {_key_sql(self.spec, self.side)}, ARRAY[{hashes}]::int8[], {key_cols} "
+            f"FROM {self.rel.sql}{_where(self.rel, [pred])}"
+        )
+        try:
+            cur = self.conn.execute(query, (arg,), binary=True)
+        except psycopg.Error as exc:
+            raise _query_error(exc, self.rel) from None
+        return {int(r[0]): (tuple(r[2:]), tuple(r[1])) for r in cur}
+
     def fetch(self, keys: np.ndarray, tids: np.ndarray | None) -> dict[Key, dict[str, Any]]:
         """Full compared rows (target column names) of the given scan keys, in this side's snapshot."""
         assert self.conn is not None  # noqa: S101
         if len(keys) == 0:
             return {}
         cols = ", ".join(f"{_expr(c, self.side)} AS {sql.Identifier(c.name).as_string(self.conn)}" for c in self.spec.columns)
-        if tids is not None:
-            pred = "ctid = ANY(%s::tid[])"
-            arg: list[Any] = [f"({int(t) >> 16},{int(t) & 0xFFFF})" for t in tids]
-        else:
-            pred = f"{_key_sql(self.spec, self.side)} = ANY(%s::int8[])"
-            arg = [int(k) for k in keys]
+        pred, arg = self._predicate(keys, tids)
         query = f"SELECT {cols} FROM {self.rel.sql}{_where(self.rel, [pred])}"
         try:
             cur = self.conn.execute(query, (arg,), binary=True)
@@ -404,6 +423,8 @@ class Found:
     source: np.ndarray
     target: np.ndarray
     matched_differing: int
+    # Scan key → masked columns that differ, for matched rows (masked values never reach the server's hash).
+    masked_changes: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _duplicate(sorted_keys: np.ndarray) -> bool:
@@ -431,15 +452,23 @@ def join_scans(src: SideScan, tgt: SideScan, spec: PairSpec, *, check_duplicates
     matched_s = so[found]  # scan positions of matched source rows
     matched_t = to[pos[found]]
     differ = src.hashes[matched_s] != tgt.hashes[matched_t]
+    flags: list[np.ndarray] = []
     if spec.masked:
         masked = _masked_source(src, spec)
         for col in spec.masked:
-            differ |= _distinct(masked[col.name].take(matched_s), tgt.masked[col.name].take(matched_t))
+            flags.append(_distinct(masked[col.name].take(matched_s), tgt.masked[col.name].take(matched_t)))
+            differ |= flags[-1]
     t_matched = np.zeros(len(tk), dtype=bool)
     t_matched[pos[found]] = True
     source = np.concatenate([so[~found], matched_s[differ]])
     target = np.concatenate([to[~t_matched], matched_t[differ]])
-    return Found(source, target, int(np.count_nonzero(differ)))
+    masked_changes: dict[int, tuple[str, ...]] = {}
+    if flags:
+        names = [c.name for c in spec.masked]
+        keys = src.keys[matched_s[differ]].tolist()
+        rows = np.stack([f[differ] for f in flags], axis=1).tolist()
+        masked_changes = {k: tuple(n for n, hit in zip(names, row, strict=True) if hit) for k, row in zip(keys, rows, strict=True)}
+    return Found(source, target, int(np.count_nonzero(differ)), masked_changes)
 
 
 def join_scans_duckdb(src: SideScan, tgt: SideScan, spec: PairSpec) -> Found:
@@ -478,6 +507,7 @@ def diff_pair(
     stamp: bool = False,
     unique: tuple[bool, bool] = (False, False),
     restrict_target: bool = False,
+    keep_rows: bool = False,
     on_step: Callable[[str], None] | None = None,
     note: str = "",
 ) -> DiffOutcome:
@@ -487,6 +517,8 @@ def diff_pair(
     ``unique`` says which sides have a unique index on the key (no duplicate check needed).
     ``restrict_target`` compares only the target rows whose keys the source has (incrementals:
     the source is a window, so the target's other rows are not target-only).
+    ``keep_rows`` fetches the masked source rows of every source-only and changed key (a fix
+    writes them); without it only keys and per-column hashes of the differing rows travel.
     """
     started = time.perf_counter()
     step = on_step or (lambda _msg: None)
@@ -510,16 +542,23 @@ def diff_pair(
         found = join_scans(s_scan, t_scan, spec, check_duplicates=(not unique[0], not unique[1]))
         step("fetch")
         with ThreadPoolExecutor(2) as pool:
-            fs = pool.submit(src.fetch, s_scan.keys[found.source], _take(s_scan.tids, found.source))
-            ft = pool.submit(tgt.fetch, t_scan.keys[found.target], _take(t_scan.tids, found.target))
-            source_rows, target_rows = fs.result(), ft.result()
-        names = [c.name for c in spec.columns]
-        source_only, target_only, changed, unchanged_candidates = classify(source_rows, target_rows, names, mask_row)
+            fs = pool.submit(src.digests, s_scan.keys[found.source], _take(s_scan.tids, found.source))
+            ft = pool.submit(tgt.digests, t_scan.keys[found.target], _take(t_scan.tids, found.target))
+            s_dig, t_dig = fs.result(), ft.result()
+        hashed = [c.name for c in spec.hashed]
+        source_only, target_only, changed, unchanged_candidates, by_key = classify_digests(
+            s_dig, t_dig, hashed, found.masked_changes
+        )
         # Rows matched on the key with equal hashes never left PostgreSQL: they are unchanged.
         matched = s_scan.rows - s_scan.null_keys - (len(found.source) - found.matched_differing)
         unchanged = matched - found.matched_differing + unchanged_candidates
-        wanted = {*source_only, *(c.key for c in changed)}
-        fix_rows = {k: dict(mask_row(source_rows[k])) for k in wanted}
+        fix_rows: dict[Key, dict[str, Any]] = {}
+        if keep_rows:
+            step("rows")
+            wanted = {by_key[k] for k in (*source_only, *(c.key for c in changed))}
+            positions = found.source[np.isin(s_scan.keys[found.source], np.fromiter(wanted, dtype=np.int64, count=len(wanted)))]
+            rows = src.fetch(s_scan.keys[positions], _take(s_scan.tids, positions))
+            fix_rows = {k: dict(mask_row(r)) for k, r in rows.items()}
         diff = TableDiff(
             name=spec.name,
             source=spec.source.label,

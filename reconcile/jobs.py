@@ -185,7 +185,7 @@ def _observe(diff: TableDiff) -> None:
 
 
 def _full(sync: Sync, settings: Settings, *, dry_run: bool, step: Step) -> _Outcome:
-    outcome, kind, _ = run_diff(sync, settings, on_step=step)
+    outcome, kind, _ = run_diff(sync, settings, keep_rows=not dry_run, on_step=step)
     _observe(outcome.diff)
     out = _Outcome([outcome.diff], outcome.diff.source_rows)
     if not dry_run:
@@ -207,7 +207,9 @@ def _since_watermark(sync: Sync, schedule: Schedule, settings: Settings, *, dry_
     watermark = read_watermark(tdsn, schedule.job, what=sync.target_database.value)
     since = incremental_since(watermark, schedule.lookback_hours, now)
     window = Window(since=since, column=schedule.watermark_column)
-    outcome, kind, _ = run_diff(sync, settings, window=window, restrict_target=True, on_step=step)
+    outcome, kind, _ = run_diff(
+        sync, settings, window=window, restrict_target=True, keep_rows=not dry_run, on_step=step
+    )
     _observe(outcome.diff)
     out = _Outcome([outcome.diff], outcome.diff.source_rows)
     new_mark = outcome.complete_until
@@ -245,7 +247,7 @@ def _aggregate(sync: Sync, schedule: Schedule, settings: Settings, *, dry_run: b
     out = _Outcome()
     for start, end in aggregate_days(watermark, now):
         step(f"aggregate {start.date()}")
-        outcome, kind, _ = run_diff(sync, settings, days=(start, end), on_step=step)
+        outcome, kind, _ = run_diff(sync, settings, days=(start, end), keep_rows=not dry_run, on_step=step)
         _observe(outcome.diff)
         out.diffs.append(outcome.diff)
         out.read += outcome.diff.source_rows

@@ -226,6 +226,7 @@ def run_diff(
     window: Window | None = None,
     days: tuple[datetime, datetime] | None = None,
     restrict_target: bool = False,
+    keep_rows: bool = True,
     on_step: Callable[[str], None] | None = None,
 ) -> tuple[DiffOutcome, Kind, PairSpec]:
     planned, live, kind = plan_sync(sync, settings, window=window, days=days)
@@ -245,6 +246,7 @@ def run_diff(
         stamp=fixable(kind),
         unique=live.unique,
         restrict_target=restrict_target,
+        keep_rows=keep_rows and fixable(kind),
         on_step=on_step,
         note=note,
     )

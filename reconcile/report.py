@@ -84,7 +84,7 @@ def diff_sync(
     now = now or datetime.now(UTC)
     kind = kind_of(sync)
     days = aggregate_window(scope, now) if kind is Kind.AGGREGATE else None
-    outcome, kind, _ = run_diff(sync, settings, days=days, on_step=on_step)
+    outcome, kind, _ = run_diff(sync, settings, days=days, keep_rows=fix, on_step=on_step)
     if not fix or not fixable(kind):
         return outcome.diff, None
     diff = outcome.diff

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from reconcile.jobs import run_job
 from reconcile.report import diff_sync
@@ -45,6 +46,11 @@ def test_job_runs_are_recorded_with_counts(dbs: tuple[str, str]) -> None:
         "FROM smartsync.job_runs WHERE job = 'scheme_master_daily'",
     )
     assert row == [("success", 18, 18, 0, 0, None, True)]
+    sample = REGISTRY.get_sample_value
+    assert sample("smartsync_batch_last_status", {"job": "scheme_master_daily"}) == 1
+    assert sample("smartsync_batch_rows_total", {"job": "scheme_master_daily", "kind": "inserted"}) >= 18
+    assert sample("smartsync_batch_duration_seconds_count", {"job": "scheme_master_daily"}) >= 1
+    assert sample("smartsync_batch_last_start_timestamp_seconds", {"job": "scheme_master_daily"}) > 0
 
 
 def test_dry_run_writes_nothing(dbs: tuple[str, str]) -> None:
