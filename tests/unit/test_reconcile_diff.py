@@ -158,3 +158,16 @@ def test_generic_refuses_key_type_mismatch_and_missing_key() -> None:
     with pytest.raises(ReconcileError, match="missing"):
         generic(source_dsn="s", target_dsn="t", source_table="a", target_table="b", key=["nope"],
                 source_types={"id": "integer"}, target_types={"id": "integer"})
+
+
+def test_classify_digests_names_changed_columns_and_keeps_colliding_keys_apart() -> None:
+    from reconcile.diff import classify_digests
+
+    source = {1: ((1,), (10, 20)), 2: ((2,), (10, 20)), 3: ((3,), (10, 21)), 9: (("a", 1), (1, 1))}
+    target = {1: ((1,), (10, 20)), 3: ((3,), (11, 20)), 4: ((4,), (0, 0)), 9: (("b", 2), (1, 1))}
+    s_only, t_only, changed, unchanged, by_key = classify_digests(source, target, ["x", "y"], {1: ("mobile",)})
+    assert s_only == [(2,), ("a", 1)]
+    assert t_only == [(4,), ("b", 2)]
+    assert changed == [ChangedRow((1,), ("mobile",)), ChangedRow((3,), ("x", "y"))]
+    assert unchanged == 0
+    assert by_key[("a", 1)] == 9
