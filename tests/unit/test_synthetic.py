@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from smartsync import synthetic
 from smartsync.catalog import load_catalog
 from smartsync.synthetic import ids, vocab
-from smartsync.synthetic.generate import CHUNK_ROWS, HOUSEHOLD, arrow_type, make_world
+from smartsync.synthetic.columns import HOUSEHOLD
+from smartsync.synthetic.generate import CHUNK_ROWS, arrow_type, make_world
 from smartsync.synthetic.load import _csv
 from smartsync.tables import SCHEMA, Database, Table
 
