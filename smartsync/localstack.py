@@ -478,7 +478,7 @@ def _start_kafka(state: StackState, progress: Progress) -> None:
     log = run / "logs" / "kafka.log"
     if not (data / "meta.properties").exists():
         progress("formatting Kafka storage (KRaft)")
-        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cid = _cluster_id()
         done = subprocess.run(  # noqa: S603
             _java_cmd(
                 "256m", "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props), "--ignore-formatted", log=log
@@ -494,6 +494,15 @@ def _start_kafka(state: StackState, progress: Progress) -> None:
     state.pids["kafka"] = _spawn(_java_cmd("512m", "kafka.Kafka", str(props), log=log), run / "logs" / "kafka.out")
     _write_state(state)
     _wait_for("Kafka broker", lambda: _alive(state.pids["kafka"]) and _broker_ready(state), 60, log)
+
+
+def _cluster_id() -> str:
+    """A KRaft cluster id as Kafka makes them: base64url of a UUID, never starting with '-'
+    (the storage tool would read that as an option)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def _broker_ready(state: StackState) -> bool:

@@ -65,3 +65,9 @@ def test_a_port_that_is_not_a_number_is_refused(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("SMARTSYNC_STACK_KAFKA_PORT", "ninety")
     with pytest.raises(StackError, match="is not a port number"):
         localstack._choose_port("SMARTSYNC_STACK_KAFKA_PORT")
+
+
+def test_cluster_ids_never_look_like_an_option() -> None:
+    ids = {localstack._cluster_id() for _ in range(5000)}
+    assert len(ids) == 5000
+    assert all(len(cid) == 22 and not cid.startswith("-") for cid in ids)
