@@ -179,13 +179,20 @@ def converter_for(sql_type: str) -> Converter:
     return found
 
 
+def _toast_error(column: str) -> DecodeError:
+    return DecodeError(f"unavailable TOAST value in column {column!r} (the source table needs REPLICA IDENTITY FULL)")
+
+
 def convert_value(column: str, value: object, convert: Converter) -> Any:
     if value is None:
         return None
     if value == TOAST_PLACEHOLDER:
-        msg = f"unavailable TOAST value in column {column!r} (the source table needs REPLICA IDENTITY FULL)"
-        raise DecodeError(msg)
+        raise _toast_error(column)
     return convert(column, value)
+
+
+# How ``SyncDecoder`` checks a column: text and integers inline (most columns), the rest by converter.
+_TEXT, _INT, _OTHER = 0, 1, 2
 
 
 # ── envelope ───────────────────────────────────────────────────────────────────────────
@@ -286,12 +293,14 @@ class SyncDecoder:
         self.callback = sync.trigger is Trigger.CALLBACK
         # Callback messages carry target column names; Debezium events the source's.
         types_of: Table = self.target if self.callback else SCHEMA.table(sync.source_database, sync.source)
-        self._mapped: list[tuple[str, str, Converter]] = []  # (target column, message field, converter)
+        self._mapped: list[tuple[str, str, int, Converter]] = []  # (target column, message field, kind, converter)
         self._derived: list[tuple[str, DerivedValue]] = []
         for tcol, col in sync.columns.items():
             if col.source is not None:
                 field = tcol if self.callback else col.source
-                self._mapped.append((tcol, field, converter_for(types_of.column(field).sql_type)))
+                convert = converter_for(types_of.column(field).sql_type)
+                kind = _TEXT if convert is _text else _INT if convert is _integer else _OTHER
+                self._mapped.append((tcol, field, kind, convert))
             else:
                 self._derived.append((tcol, DerivedValue(str(col.expr))))
         self._key = self.target.primary_key
@@ -300,12 +309,29 @@ class SyncDecoder:
         self._top_n: TopN | None = sync.top_n if sync.event_mode is EventMode.TOP_N else None
 
     def _row(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        # The hot loop of the event path: text and integer columns are checked inline.
         row: dict[str, Any] = {}
-        for tcol, field, convert in self._mapped:
-            if field not in values:
-                msg = f"missing field {field!r}"
-                raise DecodeError(msg)
-            row[tcol] = convert_value(field, values[field], convert)
+        field = ""
+        try:
+            for tcol, field, kind, convert in self._mapped:
+                v = values[field]
+                if v is not None:
+                    if kind == _TEXT:
+                        if type(v) is not str:
+                            raise _type_error(field, "a string", v)
+                        if v == TOAST_PLACEHOLDER:
+                            raise _toast_error(field)
+                    elif kind == _INT:
+                        if type(v) is not int:
+                            raise _type_error(field, "an integer", v)
+                    else:
+                        if v == TOAST_PLACEHOLDER:
+                            raise _toast_error(field)
+                        v = convert(field, v)
+                row[tcol] = v
+        except KeyError:
+            msg = f"missing field {field!r}"
+            raise DecodeError(msg) from None
         return row
 
     def _unchanged(self, env: Envelope) -> bool:
@@ -313,7 +339,7 @@ class SyncDecoder:
         if env.op != "u" or env.before is None or env.after is None:
             return False
         before, after = env.before, env.after
-        return all(before.get(field) == after.get(field) for _, field, _ in self._mapped)
+        return all(before.get(field) == after.get(field) for _, field, _, _ in self._mapped)
 
     def decode(self, origin: Origin) -> list[Decoded]:
         """Decode one message of the sync's topic; a bad one becomes a ``DeadLetter``."""

@@ -3,9 +3,9 @@
 ::
 
     kafka_in (the direction's topics, catalog partition counts)
-      ├─ oks ─ decode (map, mask; bad ones become dead letters) ─┬─ changes, dead letters ─┐
-      │                                                           └─ evaluations ─ key by group ─ top_n (stateful_map) ─┤
-      └─ errs ─ consumer_errors (counted and logged; with a payload: dead letters) ───────────────────────────────────┴─ postgres
+      └─ decode (one call per input batch: map, mask; bad events and consumer errors become dead letters)
+           ├─ changes, dead letters (one list per batch) ───────────────────────────────┐
+           └─ evaluations ─ key by group ─ top_n (stateful_map, state in recovery) ───┴─ postgres (commits per write_batch)
 
 Nothing connects at import: ``build_flow`` runs the start-up checks (masking policy against
 the live source columns, target tables, topics) and then returns the ``Dataflow``.
@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import bytewax.operators as op
 import psycopg
-from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
-from bytewax.connectors.kafka import operators as kop
+from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
 from bytewax.dataflow import Dataflow
 from confluent_kafka import OFFSET_BEGINNING
 
 import masking
-from connectors.debezium import DeadLetter, Decoded, Evaluation, Origin, Router, TargetChange, TopState, top_n_step
+from connectors.debezium import DeadLetter, Evaluation, Origin, Router, TargetChange, TopState, top_n_step
 from connectors.kafka import check_topics
 from dataflows.sink import FlowSink, SinkItem
 from smartsync import metrics
@@ -99,35 +99,58 @@ def preflight(catalog: Catalog, direction: Direction, settings: Settings) -> Non
     check_topics(settings.kafka_bootstrap, [catalog.dead_letter_topics[direction]])
 
 
-class _Decode:
-    """Kafka message → decoded items; counts events in per sync target table."""
+@dataclass(frozen=True, slots=True)
+class DecodedBatch:
+    """One input batch, decoded: what goes straight to the sink, and the evaluations of top-N syncs."""
+
+    items: list[SinkItem]
+    evaluations: list[Evaluation]
+
+
+class _DecodeBatch:
+    """A batch of Kafka messages and consumer errors → one ``DecodedBatch``.
+
+    Working on whole batches keeps Bytewax's per-item cost off the hot path: mirror and
+    append changes travel to the sink as one list per input batch.
+    """
 
     def __init__(self, router: Router, flow: str) -> None:
         self._router = router
-        self._count = {
+        self._flow = flow
+        self._count_in = {
             topic: metrics.EVENTS_IN.labels(flow, dec.sync.target) for topic, dec in router.decoders.items()
         }
+        self._consumer_errors = metrics.CONSUMER_ERRORS.labels(flow)
 
-    def __call__(self, msg: KafkaSourceMessage[bytes | None, bytes | None]) -> list[Decoded]:
-        topic = msg.topic or ""
-        counter = self._count.get(topic)
-        if counter is not None:
-            counter.inc()
-        origin = Origin(topic, msg.partition if msg.partition is not None else -1,
-                        msg.offset if msg.offset is not None else -1, msg.key, msg.value)
-        return self._router.decode(origin)
+    def __call__(self, batch: list[KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[Any, Any]]) -> list[DecodedBatch]:
+        items: list[SinkItem] = []
+        evaluations: list[Evaluation] = []
+        counts: dict[str, int] = {}
+        decode = self._router.decode
+        for msg in batch:
+            if isinstance(msg, KafkaError):
+                items.extend(self._consumer_error(msg))
+                continue
+            topic = msg.topic or ""
+            counts[topic] = counts.get(topic, 0) + 1
+            origin = Origin(topic, msg.partition if msg.partition is not None else -1,
+                            msg.offset if msg.offset is not None else -1, msg.key, msg.value)
+            for item in decode(origin):
+                if isinstance(item, Evaluation):
+                    evaluations.append(item)
+                else:
+                    items.append(item)
+        for topic, n in counts.items():
+            counter = self._count_in.get(topic)
+            if counter is not None:
+                counter.inc(n)
+        return [DecodedBatch(items, evaluations)]
 
-
-class _ConsumerErrors:
-    def __init__(self, flow: str) -> None:
-        self._flow = flow
-        self._count = metrics.CONSUMER_ERRORS.labels(flow)
-
-    def __call__(self, err: KafkaError[bytes | None, bytes | None]) -> list[SinkItem]:
-        self._count.inc()
+    def _consumer_error(self, err: KafkaError[Any, Any]) -> list[SinkItem]:
+        self._consumer_errors.inc()
         msg = err.msg
         if msg.value is not None and msg.topic:
-            origin = Origin(msg.topic, msg.partition or 0, msg.offset or -1, msg.key, msg.value)
+            origin = Origin(msg.topic, msg.partition or 0, msg.offset if msg.offset is not None else -1, msg.key, msg.value)
             return [DeadLetter(f"consumer error: {err.err}", origin)]
         log.warning("%s: Kafka consumer error: %s", self._flow, err.err)
         return []
@@ -139,32 +162,25 @@ class _TopN:
     def __init__(self, specs: dict[str, TopN]) -> None:
         self._specs = specs
 
-    def __call__(self, state: TopState | None, ev: Evaluation) -> tuple[TopState | None, list[TargetChange]]:
+    def __call__(self, state: TopState | None, ev: Evaluation) -> tuple[TopState | None, list[SinkItem]]:
         new_state, changes = top_n_step(state, ev, self._specs[ev.sync])
         return new_state, [TargetChange(ev.sync, ch, ev.origin) for ch in changes]
 
 
-def _is_evaluation(item: Decoded) -> bool:
-    return isinstance(item, Evaluation)
+def _items(batch: DecodedBatch) -> list[SinkItem]:
+    return batch.items
 
 
-def _group_of(ev: Decoded) -> str:
-    assert isinstance(ev, Evaluation)  # noqa: S101 — branched on it
+def _evaluations(batch: DecodedBatch) -> list[Evaluation]:
+    return batch.evaluations
+
+
+def _group_of(ev: Evaluation) -> str:
     return f"{ev.sync}:{ev.group}"
 
 
-def _values(kv: tuple[str, list[TargetChange]]) -> list[TargetChange]:
+def _changes(kv: tuple[str, list[SinkItem]]) -> list[SinkItem]:
     return kv[1]
-
-
-def _ungroup(ev: Decoded) -> Evaluation:
-    assert isinstance(ev, Evaluation)  # noqa: S101 — branched on it
-    return ev
-
-
-def _as_sink_item(item: Decoded) -> SinkItem:
-    assert not isinstance(item, Evaluation)  # noqa: S101 — branched on it
-    return item
 
 
 def build_flow(direction: Direction, settings: Settings | None = None, *, tail: bool = True) -> Dataflow:
@@ -177,27 +193,28 @@ def build_flow(direction: Direction, settings: Settings | None = None, *, tail: 
     router = Router(catalog, direction)
     flow_name = direction.value
     flow = Dataflow(flow_name)
-    kin = kop.input(
-        "kafka_in",
-        flow,
-        brokers=[settings.kafka_bootstrap],
-        topics=router.topics,
+    # The Kafka connector's source with its errors kept in the stream (as ``kop.input`` does, without
+    # its per-item split): the decoding step handles messages and consumer errors in one pass.
+    source = KafkaSource(
+        [settings.kafka_bootstrap],
+        router.topics,
         tail=tail,
         starting_offset=OFFSET_BEGINNING,
         add_config=dict(_CONSUMER_CONFIG),
         batch_size=_BATCH_SIZE,
+        raise_on_errors=False,
     )
-    decoded = op.flat_map("decode", kin.oks, _Decode(router, flow_name))
-    consumer_errors = op.flat_map("consumer_errors", kin.errs, _ConsumerErrors(flow_name))
-    split = op.branch("split_evaluations", decoded, _is_evaluation)
-    ready: Any = op.map("as_sink_items", split.falses, _as_sink_item)
+    messages = op.input("kafka_in", flow, source)
+    decoded = op.flat_map_batch("decode", messages, _DecodeBatch(router, flow_name))
+    ready: Any = op.map("sink_items", decoded, _items)
     specs = {
         s.name: s.top_n for s in catalog.event_syncs(direction) if s.top_n is not None and s.topic is not None
     }
     if specs:
-        keyed = op.key_on("by_group", op.map("evaluations", split.trues, _ungroup), _group_of)
+        evaluations = op.flat_map("evaluations", decoded, _evaluations)
+        keyed = op.key_on("by_group", evaluations, _group_of)
         tops = op.stateful_map("top_n", keyed, _TopN(specs))
-        ready = op.merge("merge", ready, op.flat_map("top_n_changes", tops, _values))
-    ready = op.merge("with_consumer_errors", ready, consumer_errors)
-    op.output("postgres", ready, FlowSink(catalog, direction, settings.dsn(direction.target_database), settings.kafka_bootstrap))
+        ready = op.merge("merge", ready, op.map("top_n_changes", tops, _changes))
+    sink = FlowSink(catalog, direction, settings.dsn(direction.target_database), settings.kafka_bootstrap)
+    op.output("postgres", ready, sink)
     return flow

@@ -1,0 +1,277 @@
+"""Event-path benchmarks on the real stack: drain throughput, end-to-end latency, memory.
+
+    python bench/bench_flows.py throughput --events 1000000 --runs 2
+    python bench/bench_flows.py latency --rate 200 --seconds 60
+
+``throughput`` fills smart_citizen with N changes by generate_series INSERTs (half citizens,
+half documents), waits until Debezium has put them all on Kafka, then times the
+citizen → warehouse flow (one process, two workers, recovery on) draining its topics into
+smart_warehouse; each run starts from an empty target and a fresh recovery directory.
+``latency`` runs both flows and commits ``rate`` single-row changes per second mixed over
+every event sync's source (callbacks produced straight to their topics) and reports source
+commit → target write percentiles from the target rows (``_synced_at - _source_ts``).
+Uses the running stack (``eval "$(smartsync stack env)"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from connectors.callbacks.encoding import encode
+from connectors.callbacks.models import ForecastCallback
+from connectors.kafka import producer_config
+from dataflows import runner
+from dataflows.testing import RunningFlow, person
+from smartsync.catalog import Direction, load_catalog
+from smartsync.settings import load_settings
+
+CAT = load_catalog()
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return 0
+    return 0
+
+
+def _topic_total(bootstrap: str, topics: list[str]) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "smartsync-bench"})
+    try:
+        total = 0
+        for topic in topics:
+            parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            for p in parts:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                total += high - low
+        return total
+    finally:
+        consumer.close()
+
+
+def _topics(direction: Direction) -> list[str]:
+    return [s.topic.name for s in CAT.event_syncs(direction) if s.topic is not None]
+
+
+def fill(citizen_dsn: str, bootstrap: str, events: int, base: int) -> float:
+    """Insert ``events`` rows (half citizens, half documents); return seconds until Debezium published them all."""
+    topics = _topics(Direction.CITIZEN_TO_WAREHOUSE)
+    before = _topic_total(bootstrap, topics)
+    half = events // 2
+    started = time.monotonic()
+    chunk = 50_000
+    with psycopg.connect(citizen_dsn, autocommit=True) as conn:
+        for lo in range(base, base + half, chunk):
+            hi = min(lo + chunk, base + half) - 1
+            conn.execute(
+                "INSERT INTO public.citizens (citizen_id, full_name, district_id, mobile, email, verification_status) "
+                "SELECT g, 'Citizen ' || g, g %% 33 + 1, '9' || lpad((g %% 1000000000)::text, 9, '0'), "
+                "'c' || g || '@example.org', 'pending' FROM generate_series(%s::bigint, %s::bigint) g",
+                (lo, hi),
+            )
+            conn.execute(
+                "INSERT INTO public.documents (document_id, citizen_id, document_type, file_name, mime_type, size_bytes) "
+                "SELECT g, g, 'photo', 'p' || g || '.jpg', 'image/jpeg', g %% 100000 FROM generate_series(%s::bigint, %s::bigint) g",
+                (lo, hi),
+            )
+    while _topic_total(bootstrap, topics) < before + 2 * half:
+        time.sleep(1)
+    return time.monotonic() - started
+
+
+def drain_once(warehouse_dsn: str, bootstrap: str, workers: int, snapshot_s: int) -> dict[str, Any]:
+    direction = Direction.CITIZEN_TO_WAREHOUSE
+    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE public.golden_records, public.document_metadata, decision.application_events")
+        conn.execute("DELETE FROM smartsync.tombstones")
+    total = _topic_total(bootstrap, _topics(direction))
+    with tempfile.TemporaryDirectory(prefix="smartsync-bench-") as tmp:
+        rec = Path(tmp) / direction.value
+        rec.mkdir()
+        subprocess.run([sys.executable, "-m", "bytewax.recovery", str(rec), str(workers)], check=True)  # noqa: S603
+        argv = [sys.executable, "-m", "bytewax.run", f"dataflows.{direction.value}:flow(tail=False)", "-w", str(workers),
+                "-r", str(rec), "-s", str(snapshot_s), "-b", str(runner.BACKUP_INTERVAL_S)]
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
+        rss = []
+        while proc.poll() is None:
+            rss.append(_rss_kb(proc.pid))
+            time.sleep(0.5)
+        wall = time.monotonic() - started
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if proc.returncode != 0:
+            msg = f"the flow failed ({proc.returncode}):\n{err[-3000:]}"
+            raise SystemExit(msg)
+    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*), min(_synced_at), max(_synced_at) FROM ("
+            " SELECT _synced_at FROM public.golden_records UNION ALL SELECT _synced_at FROM public.document_metadata) t"
+        ).fetchone()
+    assert row is not None
+    rows, first, last = row
+    active = (last - first).total_seconds() if rows else 0.0
+    return {"events": total, "rows": rows, "wall_s": wall, "active_s": active,
+            "rss_start_mb": (rss[1] if len(rss) > 1 else 0) / 1024, "rss_end_mb": (rss[-1] if rss else 0) / 1024,
+            "rss_max_mb": max(rss or [0]) / 1024}
+
+
+def throughput(args: argparse.Namespace) -> None:
+    settings = load_settings()
+    wdsn, cdsn = settings.dsn(CAT.sync("profile_updates").target_database), settings.citizen_dsn.get_secret_value()
+    if args.events:
+        base = random.randrange(10**10, 9 * 10**10)
+        took = fill(cdsn, settings.kafka_bootstrap, args.events, base)
+        print(f"filled {args.events:,} changes; Debezium published them in {took:.1f}s ({args.events / took:,.0f}/s)")
+    results = []
+    for i in range(args.runs):
+        r = drain_once(wdsn, settings.kafka_bootstrap, args.workers, args.snapshot)
+        results.append(r)
+        print(
+            f"run {i + 1}: {r['events']:,} events, {r['rows']:,} target rows; wall {r['wall_s']:.1f}s "
+            f"({r['events'] / r['wall_s']:,.0f} events/s incl. start-up), first→last write {r['active_s']:.1f}s "
+            f"({r['events'] / max(r['active_s'], 1e-9):,.0f} events/s); RSS start {r['rss_start_mb']:.0f} MB, "
+            f"end {r['rss_end_mb']:.0f} MB, max {r['rss_max_mb']:.0f} MB"
+        )
+    print(
+        f"median over {len(results)} runs: {statistics.median(r['events'] / r['wall_s'] for r in results):,.0f} events/s "
+        f"(wall, incl. start-up), {statistics.median(r['events'] / max(r['active_s'], 1e-9) for r in results):,.0f} "
+        "events/s (first→last write)"
+    )
+
+
+class Mixer(threading.Thread):
+    """``rate`` single-row changes per second, round robin over every event sync's source."""
+
+    def __init__(self, rate: float, seconds: float, base: int) -> None:
+        super().__init__(daemon=True)
+        self.rate, self.seconds, self.base = rate, seconds, base
+        self.done = 0
+        settings = load_settings()
+        self.wdsn = settings.warehouse_dsn.get_secret_value()
+        self.cdsn = settings.citizen_dsn.get_secret_value()
+        self.bootstrap = settings.kafka_bootstrap
+
+    def run(self) -> None:
+        producer = Producer(producer_config(self.bootstrap, "smartsync-bench"))
+        forecasts = CAT.sync("benefit_forecasts")
+        with psycopg.connect(self.wdsn, autocommit=True) as w, psycopg.connect(self.cdsn, autocommit=True) as c:
+            ops: list[Any] = [
+                lambda i: w.execute("INSERT INTO public.golden_records (citizen_id, full_name, district_id, mobile) VALUES (%s, 'G', 1, %s)",
+                                    (self.base + i, person(i)["mobile"])),
+                lambda i: w.execute("INSERT INTO public.profile_360 (citizen_id, full_name, district_id) VALUES (%s, 'P', 1)", (self.base + i,)),
+                lambda i: w.execute("INSERT INTO eligibility.eligibility_snapshots (citizen_id, scheme_code, eligibility_score, status) "
+                                    "VALUES (%s, 'S', 0.5, 'eligible')", (self.base + i,)),
+                lambda i: w.execute("INSERT INTO decision.applications (application_id, citizen_id, scheme_code, status) "
+                                    "VALUES (%s, %s, 'OAP', 'pending')", (self.base + i, self.base + i)),
+                lambda i: c.execute("INSERT INTO public.citizens (citizen_id, full_name, district_id) VALUES (%s, 'C', 1)", (self.base + i,)),
+                lambda i: c.execute("INSERT INTO public.service_applications (application_id, citizen_id, scheme_code, status) "
+                                    "VALUES (%s, %s, 'OAP', 'submitted')", (self.base + i, self.base + i)),
+                lambda i: c.execute("INSERT INTO public.documents (document_id, citizen_id, document_type, file_name, mime_type, size_bytes) "
+                                    "VALUES (%s, %s, 'photo', 'p', 'image/jpeg', 1)", (self.base + i, self.base + i)),
+                lambda i: self._forecast(producer, forecasts, i),
+            ]
+            started = time.monotonic()
+            i = 0
+            while time.monotonic() - started < self.seconds:
+                ops[i % len(ops)](i)
+                i += 1
+                self.done = i
+                time.sleep(max(0.0, started + i / self.rate - time.monotonic()))
+        producer.flush(10)
+
+    def _forecast(self, producer: Producer, sync: Any, i: int) -> None:
+        payload = ForecastCallback(
+            forecast_id=uuid.uuid4(), citizen_id=self.base + i, scheme_code="OAP", forecast_amount=Decimal("1.00"),
+            forecast_period="2027-Q1", confidence=Decimal("0.500"), generated_at=datetime.now(UTC),
+        )
+        msg = encode(sync, payload, int(time.time() * 1_000_000))
+        producer.produce(msg.topic, key=msg.key, value=msg.value)
+        producer.poll(0)
+
+
+def latency(args: argparse.Namespace) -> None:
+    settings = load_settings()
+    base = random.randrange(10**10, 9 * 10**10)
+    with tempfile.TemporaryDirectory(prefix="smartsync-bench-") as tmp:
+        flows = [RunningFlow(d, Path(tmp) / d.value, workers=args.workers, snapshot_interval_s=args.snapshot) for d in Direction]
+        for f in flows:
+            f.start()
+        try:
+            time.sleep(args.warmup)  # start-up and the replay of the topics' history
+            rss_start = {f.direction.value: _rss_kb(f.procs[0].pid) // 1024 for f in flows}
+            mixer = Mixer(args.rate, args.seconds, base)
+            mixer.start()
+            mixer.join()
+            time.sleep(5)
+            rss_end = {f.direction.value: _rss_kb(f.procs[0].pid) // 1024 for f in flows}
+            for f in flows:
+                f.check_alive()
+        finally:
+            for f in flows:
+                f.stop()
+    lat: list[float] = []
+    per_table: dict[str, list[float]] = {}
+    for direction in Direction:
+        with psycopg.connect(settings.dsn(direction.target_database), autocommit=True) as conn:
+            for s in CAT.event_syncs(direction):
+                key = "citizen_id" if "citizen_id" in s.columns else s.key[0]
+                rows = conn.execute(
+                    f"SELECT extract(epoch FROM _synced_at - _source_ts) FROM {s.target} "
+                    f"WHERE {key} >= %s AND {key} < %s AND _source_ts IS NOT NULL", (base, base + 10**7),
+                ).fetchall()
+                vals = [float(r[0]) for r in rows]
+                per_table[s.target] = vals
+                lat.extend(vals)
+
+    def pct(vals: list[float], q: float) -> float:
+        vals = sorted(vals)
+        return vals[min(len(vals) - 1, int(q * len(vals)))] if vals else float("nan")
+
+    print(f"{mixer.done:,} changes at {args.rate}/s over {args.seconds}s; {len(lat):,} arrived")
+    print(f"source commit → target write: p50 {pct(lat, 0.50) * 1000:.0f} ms, p95 {pct(lat, 0.95) * 1000:.0f} ms, "
+          f"p99 {pct(lat, 0.99) * 1000:.0f} ms, max {max(lat or [0]) * 1000:.0f} ms")
+    for table, vals in sorted(per_table.items()):
+        print(f"  {table:32s} n={len(vals):5d} p50 {pct(vals, 0.5) * 1000:6.0f} ms  p95 {pct(vals, 0.95) * 1000:6.0f} ms")
+    print(f"RSS (MB) start {rss_start} end {rss_end}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("throughput")
+    t.add_argument("--events", type=int, default=1_000_000, help="changes to add first (0: drain what is there)")
+    t.add_argument("--runs", type=int, default=2)
+    t.add_argument("--workers", type=int, default=2)
+    t.add_argument("--snapshot", type=int, default=5)
+    t.set_defaults(func=throughput)
+    lat = sub.add_parser("latency")
+    lat.add_argument("--rate", type=float, default=200)
+    lat.add_argument("--seconds", type=float, default=60)
+    lat.add_argument("--workers", type=int, default=1)
+    lat.add_argument("--snapshot", type=int, default=5)
+    lat.add_argument("--warmup", type=float, default=20)
+    lat.set_defaults(func=latency)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
