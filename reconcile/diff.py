@@ -144,6 +144,14 @@ def classify(
     return source_only, target_only, changed, unchanged
 
 
+def sort_keys(keys: list[Key]) -> None:
+    """Sort keys in place: natural order when the values compare, their text otherwise."""
+    try:
+        keys.sort()
+    except TypeError:
+        keys.sort(key=_sort_key)
+
+
 def _sort_key(key: Key) -> tuple[tuple[bool, str], ...]:
     return tuple((v is None, f"{v:>40}" if isinstance(v, int) else str(v)) for v in key)
 
@@ -181,7 +189,10 @@ def classify_digests(
         mine = source.get(k)
         if mine is None or mine[0] != key:
             target_only.append(key)
-    source_only.sort(key=_sort_key)
-    target_only.sort(key=_sort_key)
-    changed.sort(key=lambda c: _sort_key(c.key))
+    sort_keys(source_only)
+    sort_keys(target_only)
+    order = [c.key for c in changed]
+    sort_keys(order)
+    by = {c.key: c for c in changed}
+    changed = [by[k] for k in order]
     return source_only, target_only, changed, unchanged, by_key

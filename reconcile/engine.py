@@ -45,6 +45,8 @@ Digest = tuple[Key, tuple[int, ...]]
 # Rows per hashed range: big enough that round trips do not matter, small enough that one
 # range's packed bytes stay far below PostgreSQL's 1 GB value limit and memory stays flat.
 ROWS_PER_RANGE = 1_000_000
+# Above this share of a side's rows, a fix reads the whole side rather than a ctid list.
+WHOLE_SIDE_SHARE = 0.3
 _MAX_BLOCK = 4_294_967_295
 
 
@@ -251,7 +253,7 @@ class Side:
         self.complete_until: datetime | None = None
         self.with_tid = self.rel.table is not None
         # Restricts this side to the given scan keys (an incremental's target: the source window's keys).
-        self.key_filter: list[int] | None = None
+        self.key_filter: str | None = None  # an int8[] literal
 
     def open(self, *, read_lsn: bool = False) -> None:
         conn = connect(self.rel.dsn, what=self.rel.label)
@@ -343,10 +345,11 @@ class Side:
         assert row is not None  # noqa: S101 — an aggregate always returns a row
         return _parse_range(row, self.spec, with_tid=self.with_tid)
 
-    def _predicate(self, keys: np.ndarray, tids: np.ndarray | None) -> tuple[str, list[Any]]:
+    def _predicate(self, keys: np.ndarray, tids: np.ndarray | None) -> tuple[str, str]:
+        # Arrays travel as one text literal: dumping 100K Python values one by one is slower.
         if tids is not None:
-            return "ctid = ANY(%s::tid[])", [f"({int(t) >> 16},{int(t) & 0xFFFF})" for t in tids]
-        return f"{_key_sql(self.spec, self.side)} = ANY(%s::int8[])", [int(k) for k in keys]
+            return "ctid = ANY(%s::tid[])", tid_literal(tids)
+        return f"{_key_sql(self.spec, self.side)} = ANY(%s::int8[])", int8_literal(keys)
 
     def digests(self, keys: np.ndarray, tids: np.ndarray | None) -> dict[int, Digest]:
         """Scan key → (real key, one hash per hashed column) of the given rows: enough to tell which columns differ."""
@@ -366,24 +369,47 @@ class Side:
             raise _query_error(exc, self.rel) from None
         return {int(r[0]): (tuple(r[2:]), tuple(r[1])) for r in cur}
 
-    def fetch(self, keys: np.ndarray, tids: np.ndarray | None) -> dict[Key, dict[str, Any]]:
-        """Full compared rows (target column names) of the given scan keys, in this side's snapshot."""
+    def fetch(
+        self, keys: np.ndarray, tids: np.ndarray | None, *, wanted: set[Key] | None = None, rows: int = 0
+    ) -> dict[Key, dict[str, Any]]:
+        """Full compared rows (target column names) of the given scan keys, in this side's snapshot.
+
+        ``wanted`` (the real keys) and ``rows`` (the side's size) let a large request read the
+        whole side instead and keep only the wanted rows.
+        """
         assert self.conn is not None  # noqa: S101
         if len(keys) == 0:
             return {}
         cols = ", ".join(f"{_expr(c, self.side)} AS {sql.Identifier(c.name).as_string(self.conn)}" for c in self.spec.columns)
-        pred, arg = self._predicate(keys, tids)
-        query = f"SELECT {cols} FROM {self.rel.sql}{_where(self.rel, [pred])}"
+        if wanted is not None and len(keys) > WHOLE_SIDE_SHARE * max(1, rows):
+            # Most rows are wanted (a first load): one scan beats a list of ctids.
+            query, params = f"SELECT {cols} FROM {self.rel.sql}{_where(self.rel)}", None
+        else:
+            pred, arg = self._predicate(keys, tids)
+            query, params = f"SELECT {cols} FROM {self.rel.sql}{_where(self.rel, [pred])}", (arg,)
         try:
-            cur = self.conn.execute(query, (arg,), binary=True)
+            cur = self.conn.execute(query, params, binary=True)
         except psycopg.Error as exc:
             raise _query_error(exc, self.rel) from None
         names = [c.name for c in self.spec.columns]
         out: dict[Key, dict[str, Any]] = {}
+        key_at = [names.index(k) for k in self.spec.key]
         for values in cur:
-            row = dict(zip(names, values, strict=True))
-            out[tuple(row[k] for k in self.spec.key)] = row
+            key = tuple(values[i] for i in key_at)
+            if wanted is None or key in wanted:
+                out[key] = dict(zip(names, values, strict=True))
         return out
+
+
+def int8_literal(values: np.ndarray) -> str:
+    """``{1,2,3}``: an int8[] literal."""
+    return "{" + ",".join(map(str, values.tolist())) + "}"
+
+
+def tid_literal(tids: np.ndarray) -> str:
+    """``{"(0,1)","(4,2)"}``: a tid[] literal of packed ``block << 16 | offset`` values."""
+    blocks, offsets = (tids >> 16).tolist(), (tids & 0xFFFF).tolist()
+    return "{" + ",".join(f'"({b},{o})"' for b, o in zip(blocks, offsets, strict=True)) + "}"
 
 
 def _query_error(exc: psycopg.Error, rel: Relation) -> ReconcileError:
@@ -533,7 +559,7 @@ def diff_pair(
             step("hash")
             if restrict_target:
                 s_scan = src.scan()
-                tgt.key_filter = [int(k) for k in s_scan.keys]
+                tgt.key_filter = int8_literal(s_scan.keys)
                 t_scan = tgt.scan()
             else:
                 scans = [pool.submit(src.scan), pool.submit(tgt.scan)]
@@ -555,9 +581,10 @@ def diff_pair(
         fix_rows: dict[Key, dict[str, Any]] = {}
         if keep_rows:
             step("rows")
-            wanted = {by_key[k] for k in (*source_only, *(c.key for c in changed))}
-            positions = found.source[np.isin(s_scan.keys[found.source], np.fromiter(wanted, dtype=np.int64, count=len(wanted)))]
-            rows = src.fetch(s_scan.keys[positions], _take(s_scan.tids, positions))
+            real = {*source_only, *(c.key for c in changed)}
+            wanted = np.fromiter((by_key[k] for k in real), dtype=np.int64, count=len(real))
+            positions = found.source[np.isin(s_scan.keys[found.source], wanted)]
+            rows = src.fetch(s_scan.keys[positions], _take(s_scan.tids, positions), wanted=real, rows=s_scan.rows)
             fix_rows = {k: dict(mask_row(r)) for k, r in rows.items()}
         diff = TableDiff(
             name=spec.name,
