@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -109,6 +110,7 @@ def drain_once(warehouse_dsn: str, bootstrap: str, workers: int, snapshot_s: int
         subprocess.run([sys.executable, "-m", "bytewax.recovery", str(rec), str(workers)], check=True)  # noqa: S603
         argv = [sys.executable, "-m", "bytewax.run", f"dataflows.{direction.value}:flow(tail=False)", "-w", str(workers),
                 "-r", str(rec), "-s", str(snapshot_s), "-b", str(runner.BACKUP_INTERVAL_S)]
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
         rss = []
@@ -116,6 +118,8 @@ def drain_once(warehouse_dsn: str, bootstrap: str, workers: int, snapshot_s: int
             rss.append(_rss_kb(proc.pid))
             time.sleep(0.5)
         wall = time.monotonic() - started
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        flow_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         if proc.returncode != 0:
             msg = f"the flow failed ({proc.returncode}):\n{err[-3000:]}"
@@ -128,7 +132,7 @@ def drain_once(warehouse_dsn: str, bootstrap: str, workers: int, snapshot_s: int
     assert row is not None
     rows, first, last = row
     active = (last - first).total_seconds() if rows else 0.0
-    return {"events": total, "rows": rows, "wall_s": wall, "active_s": active,
+    return {"events": total, "rows": rows, "wall_s": wall, "active_s": active, "flow_cpu_s": flow_cpu,
             "rss_start_mb": (rss[1] if len(rss) > 1 else 0) / 1024, "rss_end_mb": (rss[-1] if rss else 0) / 1024,
             "rss_max_mb": max(rss or [0]) / 1024}
 
@@ -147,7 +151,8 @@ def throughput(args: argparse.Namespace) -> None:
         print(
             f"run {i + 1}: {r['events']:,} events, {r['rows']:,} target rows; wall {r['wall_s']:.1f}s "
             f"({r['events'] / r['wall_s']:,.0f} events/s incl. start-up), first→last write {r['active_s']:.1f}s "
-            f"({r['events'] / max(r['active_s'], 1e-9):,.0f} events/s); RSS start {r['rss_start_mb']:.0f} MB, "
+            f"({r['events'] / max(r['active_s'], 1e-9):,.0f} events/s); flow CPU {r['flow_cpu_s']:.1f}s "
+            f"({1e6 * r['flow_cpu_s'] / r['events']:.1f} µs/event); RSS start {r['rss_start_mb']:.0f} MB, "
             f"end {r['rss_end_mb']:.0f} MB, max {r['rss_max_mb']:.0f} MB"
         )
     print(

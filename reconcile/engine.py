@@ -529,7 +529,7 @@ def diff_pair(
     *,
     max_connections: int,
     schema: SchemaDiff | None = None,
-    mask_row: Callable[[Mapping[str, Any]], Mapping[str, Any]] = dict,
+    mask_row: Callable[[Mapping[str, Any]], dict[str, Any]] = dict,
     stamp: bool = False,
     unique: tuple[bool, bool] = (False, False),
     restrict_target: bool = False,
@@ -585,7 +585,7 @@ def diff_pair(
             wanted = np.fromiter((by_key[k] for k in real), dtype=np.int64, count=len(real))
             positions = found.source[np.isin(s_scan.keys[found.source], wanted)]
             rows = src.fetch(s_scan.keys[positions], _take(s_scan.tids, positions), wanted=real, rows=s_scan.rows)
-            fix_rows = {k: dict(mask_row(r)) for k, r in rows.items()}
+            fix_rows = {k: mask_row(r) for k, r in rows.items()}
         diff = TableDiff(
             name=spec.name,
             source=spec.source.label,
