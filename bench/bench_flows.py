@@ -115,7 +115,7 @@ def drain_once(warehouse_dsn: str, bootstrap: str, workers: int, snapshot_s: int
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
         rss = []
         while proc.poll() is None:
-            rss.append(_rss_kb(proc.pid))
+            rss.append(_rss_kb(proc.pid) or (rss[-1] if rss else 0))
             time.sleep(0.5)
         wall = time.monotonic() - started
         cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)

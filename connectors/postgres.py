@@ -34,7 +34,7 @@ _SYNC_NAMES = frozenset(c.name for c in SYNC_COLUMNS)
 TOMBSTONES = "smartsync.tombstones"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # created per event: not frozen, a frozen __init__ costs ~3x; never mutated
 class RowChange:
     """One change to one target row: ``row`` is the new row (target column names) or None for a delete.
 
@@ -197,6 +197,7 @@ def _statements(table: Table, columns: tuple[str, ...]) -> _Statements:
     order = sql.SQL(", ").join(sql.SQL("s.{}").format(ident(k)) for k in keys)
     upsert = sql.SQL(
         """
+        WITH written AS (
         INSERT INTO {target} AS t ({cols}, _synced_at)
         SELECT {s_cols}, now() FROM {stage} AS s
         WHERE s._op = 'u' AND NOT EXISTS (
@@ -206,7 +207,9 @@ def _statements(table: Table, columns: tuple[str, ...]) -> _Statements:
         ORDER BY {order}
         ON CONFLICT ({keys}) DO UPDATE SET {assignments}
         WHERE t._source_lsn IS NULL OR t._source_lsn < EXCLUDED._source_lsn
-        RETURNING (xmax = 0)
+        RETURNING (xmax = 0) AS fresh
+        )
+        SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh) FROM written
         """
     ).format(
         target=target,
@@ -247,11 +250,9 @@ def apply_changes(conn: psycopg.Connection[Any], table: Table, changes: Sequence
         inserted = updated = 0
         if n_upserts:
             cur.execute(st.upsert)
-            for (fresh,) in cur.fetchall():
-                if fresh:
-                    inserted += 1
-                else:
-                    updated += 1
+            counts = cur.fetchone()
+            assert counts is not None  # noqa: S101 — a SELECT of counts always returns a row
+            inserted, updated = int(counts[0]), int(counts[1])
     skipped = (n_upserts - inserted - updated) + stale_deletes + (len(changes) - len(batch))
     return ApplyResult(inserted, updated, deleted, skipped)
 

@@ -13,6 +13,7 @@ the live source columns, target tables, topics) and then returns the ``Dataflow`
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from dataclasses import dataclass
@@ -183,6 +184,15 @@ def _changes(kv: tuple[str, list[SinkItem]]) -> list[SinkItem]:
     return kv[1]
 
 
+def _tune_gc() -> None:
+    """Every event allocates a handful of short-lived dicts and tuples; the default first-generation
+    threshold (700) runs the collector every few dozen events. A flow process is dedicated to its
+    flow, so collect less often (``SMARTSYNC_FLOW_GC_THRESHOLD``, 0 keeps Python's default)."""
+    threshold = int(os.environ.get("SMARTSYNC_FLOW_GC_THRESHOLD", "50000"))
+    if threshold > 0:
+        gc.set_threshold(threshold, 20, 20)
+
+
 def build_flow(direction: Direction, settings: Settings | None = None, *, tail: bool = True) -> Dataflow:
     """The dataflow of one direction; ``tail=False`` stops at the end of the topics (tests, benchmarks)."""
     if not logging.getLogger().handlers:
@@ -190,6 +200,7 @@ def build_flow(direction: Direction, settings: Settings | None = None, *, tail: 
     settings = settings or load_settings()
     catalog = load_catalog()
     preflight(catalog, direction, settings)
+    _tune_gc()
     router = Router(catalog, direction)
     flow_name = direction.value
     flow = Dataflow(flow_name)
