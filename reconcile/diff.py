@@ -7,7 +7,7 @@ target-only, changed or unchanged) are unit-tested on plain values.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from reconcile.model import ChangedRow, ColumnSpec, SchemaDiff
@@ -118,30 +118,6 @@ def _equal(a: Any, b: Any) -> bool:
 
 
 Key = tuple[Any, ...]
-
-
-def classify(
-    source_rows: Mapping[Key, Mapping[str, Any]],
-    target_rows: Mapping[Key, Mapping[str, Any]],
-    columns: Sequence[str],
-    mask: Callable[[Mapping[str, Any]], Mapping[str, Any]] = dict,
-) -> tuple[list[Key], list[Key], list[ChangedRow], int]:
-    """Split candidate rows (by their real keys) into source-only, target-only, changed, unchanged.
-
-    ``mask`` turns a source row into what the target should hold. A candidate whose values
-    all compare equal (a row hash that differed only in representation) counts as unchanged.
-    """
-    source_only = sorted((k for k in source_rows if k not in target_rows), key=_sort_key)
-    target_only = sorted((k for k in target_rows if k not in source_rows), key=_sort_key)
-    changed: list[ChangedRow] = []
-    unchanged = 0
-    for key in sorted((k for k in source_rows if k in target_rows), key=_sort_key):
-        cols = changed_columns(mask(source_rows[key]), target_rows[key], columns)
-        if cols:
-            changed.append(ChangedRow(key, cols))
-        else:
-            unchanged += 1
-    return source_only, target_only, changed, unchanged
 
 
 def sort_keys(keys: list[Key]) -> None:

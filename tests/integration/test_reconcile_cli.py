@@ -141,3 +141,18 @@ def test_batch_list_and_run(dbs: tuple[str, str]) -> None:
     assert scalar(ct, "SELECT count(*) FROM public.schemes") == 9
     unknown = smartsync("batch", "run", "nope")
     assert unknown.returncode == 1 and "unknown job 'nope'" in unknown.stderr
+
+
+def test_schema_differences_are_reported_not_fatal(dbs: tuple[str, str]) -> None:
+    wh, ct = dbs
+    execute(wh, "CREATE TABLE rc_test.s (id int PRIMARY KEY, a text, b int, c text); INSERT INTO rc_test.s VALUES (1, 'x', 2, 'c'), (2, 'y', 3, 'd')")
+    execute(ct, "CREATE TABLE rc_test.s (id int PRIMARY KEY, a text, b text); INSERT INTO rc_test.s VALUES (1, 'x', '2'), (2, 'z', '3')")
+    out = smartsync(
+        "reconcile", "diff", "--source", wh, "--target", ct, "--source-table", "rc_test.s", "--target-table", "rc_test.s",
+        "--key", "id", "--json",
+    )
+    assert out.returncode == 2, out.stderr
+    (diff,) = json.loads(out.stdout)["tables"].values()
+    assert diff["schema"]["missing_in_target"] == ["c"]
+    assert diff["schema"]["retyped"] == [{"column": "b", "source": "integer", "target": "text"}]
+    assert diff["changed"] == 1 and diff["changed_columns"] == {"a": 1}  # b compared on its text form: equal
