@@ -143,12 +143,18 @@ def _key_sql(spec: PairSpec, side: str) -> str:
 
 
 def scan_sql(
-    spec: PairSpec, side: str, *, with_tid: bool, tid_range: tuple[int, int | None] | None, key_filter: bool = False
+    spec: PairSpec,
+    side: str,
+    *,
+    with_tid: bool,
+    tid_range: tuple[int, int | None] | None,
+    key_filter: bool = False,
+    nullable_key: bool = True,
 ) -> str:
     """One range's hash scan: row count, null keys, packed (key, hash[, tid]) and masked columns."""
     rel = spec.source if side == "source" else spec.target
     keys = [spec.column(k) for k in spec.key]
-    key_null = " OR ".join(f"({_expr(k, side)}) IS NULL" for k in keys)
+    key_null = " OR ".join(f"({_expr(k, side)}) IS NULL" for k in keys) if nullable_key else "false"
     hashed = ", ".join(_expr(c, side) for c in spec.hashed)
     inner = [f"{_key_sql(spec, side)} AS _k", f"hash_record_extended(ROW({hashed}), 0) AS _h", f"({key_null}) AS _null"]
     if with_tid:
@@ -163,10 +169,11 @@ def scan_sql(
             extra.append(f"ctid < '({hi},0)'::tid")
     if key_filter:
         extra.append(f"{_key_sql(spec, side)} = ANY(%s::int8[])")
-    agg = "FILTER (WHERE NOT _null)"
+    # A NOT NULL key needs no filtering (it costs a tenth of the scan on a million rows).
+    agg = "FILTER (WHERE NOT _null)" if nullable_key else ""
     outer = [
         "count(*)",
-        "count(*) FILTER (WHERE _null)",
+        "count(*) FILTER (WHERE _null)" if nullable_key else "0",
         f"array_send(array_agg(_k) {agg})",
         f"array_send(array_agg(_h) {agg})",
         f"array_send(array_agg(_tid) {agg})" if with_tid else "NULL::bytea",
@@ -251,7 +258,10 @@ class Side:
         # No row committed after this instant can be missing from the snapshot: the earlier of
         # the snapshot time and the start of the oldest transaction that was still writing.
         self.complete_until: datetime | None = None
-        self.with_tid = self.rel.table is not None
+        # Rows are found again by ctid; an integer key is found through its index instead,
+        # which spares shipping the ctids.
+        self.with_tid = self.rel.table is not None and not spec.integer_key
+        self.nullable_key = True
         # Restricts this side to the given scan keys (an incremental's target: the source window's keys).
         self.key_filter: str | None = None  # an int8[] literal
 
@@ -263,6 +273,8 @@ class Side:
             # and a change the event path writes later carries a higher position.
             row = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
             self.lsn = int(row[0]) if row else None
+        if self.rel.table is not None:
+            self.nullable_key = _nullable(conn, self.rel.table, [_expr(self.spec.column(k), self.side) for k in self.spec.key])
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         row = conn.execute(
             "SELECT now(), pg_export_snapshot(), least(now(), (SELECT min(xact_start) FROM pg_stat_activity "
@@ -335,7 +347,8 @@ class Side:
 
     def _scan_one(self, conn: psycopg.Connection[Any], tid_range: tuple[int, int | None] | None) -> SideScan:
         query = scan_sql(
-            self.spec, self.side, with_tid=self.with_tid, tid_range=tid_range, key_filter=self.key_filter is not None
+            self.spec, self.side, with_tid=self.with_tid, tid_range=tid_range, key_filter=self.key_filter is not None,
+            nullable_key=self.nullable_key,
         )
         params = (self.key_filter,) if self.key_filter is not None else None
         try:
@@ -399,6 +412,21 @@ class Side:
             if wanted is None or key in wanted:
                 out[key] = dict(zip(names, values, strict=True))
         return out
+
+
+def _nullable(conn: psycopg.Connection[Any], table: str, key_exprs: Sequence[str]) -> bool:
+    """False only when every key expression is a plain column declared NOT NULL."""
+    names = []
+    for expr in key_exprs:
+        if not (expr.startswith('"') and expr.endswith('"')):
+            return True
+        names.append(expr[1:-1].replace('""', '"'))
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE attnotnull) = %s FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+        "AND attname = ANY(%s) AND NOT attisdropped",
+        (len(names), quote_table(table), names),
+    ).fetchone()
+    return not (row and row[0])
 
 
 def int8_literal(values: np.ndarray) -> str:
