@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from smartsync.cli import batch, data, db, demo, flow, masking, ops, reconcile, stack
+from smartsync.cli import batch, data, db, demo, flow, masking, ops, reconcile, scheduler, stack
 from smartsync.cli import callbacks as callbacks_cli
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.add_typer(masking.app, name="masking")
 app.add_typer(flow.app, name="flow")
 app.add_typer(batch.app, name="batch")
 app.add_typer(reconcile.app, name="reconcile")
+app.add_typer(scheduler.app, name="scheduler")
 app.add_typer(ops.app, name="ops")
 app.add_typer(callbacks_cli.app, name="callbacks")
 
