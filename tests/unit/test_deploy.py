@@ -67,6 +67,14 @@ def test_both_directions_keep_their_recovery_on_a_volume() -> None:
         assert env["SMARTSYNC_RECOVERY_DIR"] in mounts
 
 
+def test_one_scheduler_runs_the_batch_jobs() -> None:
+    (scheduler,) = [d for d in _documents() if d["metadata"]["name"] == "smartsync-scheduler"]
+    assert scheduler["spec"]["replicas"] == 1
+    assert scheduler["spec"]["strategy"]["type"] == "Recreate"
+    (container,) = _containers(scheduler)
+    assert container["args"][:2] == ["scheduler", "run"]
+
+
 def test_a_bad_invocation_is_caught() -> None:
     assert _parse(["flow", "run", "warehouse_to_citizen", "--no-such-option"]) == 2
     assert _parse(["flow", "walk", "warehouse_to_citizen"]) == 2
