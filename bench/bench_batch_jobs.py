@@ -44,7 +44,7 @@ FROM generate_series(1, {n}) g
 def sql(dsn: str, *statements: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         for stmt in statements:
-            conn.execute(stmt)  # type: ignore[arg-type]
+            conn.execute(stmt)
 
 
 def timed_job(job: str) -> None:
