@@ -46,7 +46,9 @@ def test_job_runs_are_recorded_with_counts(dbs: tuple[str, str]) -> None:
         "FROM smartsync.job_runs WHERE job = 'scheme_master_daily'",
     )
     assert row == [("success", 18, 18, 0, 0, None, True)]
-    sample = REGISTRY.get_sample_value
+    def sample(name: str, labels: dict[str, str]) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
     assert sample("smartsync_batch_last_status", {"job": "scheme_master_daily"}) == 1
     assert sample("smartsync_batch_rows_total", {"job": "scheme_master_daily", "kind": "inserted"}) >= 18
     assert sample("smartsync_batch_duration_seconds_count", {"job": "scheme_master_daily"}) >= 1

@@ -17,8 +17,8 @@ from smartsync.tables import Database
 CAT = load_catalog()
 
 
-def t(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def t(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_next_and_previous_runs_follow_the_catalog_cron() -> None:
