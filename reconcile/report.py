@@ -249,7 +249,7 @@ def _rows(report: Report) -> list[list[str]]:
     for d in report.diffs:
         rows.append([
             d.name, d.source, d.target, f"{d.source_rows:,}", f"{d.target_rows:,}", f"{len(d.source_only):,}",
-            f"{len(d.target_only):,}", f"{len(d.changed):,}", f"{d.unchanged:,}", f"{d.drift_pct:.3f}%",
+            f"{len(d.target_only):,}", f"{len(d.changed):,}", f"{d.unchanged:,}", f"{d.drift_pct:.2f}%",
         ])
     return rows
 
@@ -257,15 +257,24 @@ def _rows(report: Report) -> list[list[str]]:
 _HEAD = ["pair", "source", "target", "source rows", "target rows", "source-only", "target-only", "changed", "unchanged", "drift"]
 
 
+def _compact(n: int) -> str:
+    """Large counts in millions on a terminal (``1.234M``); exact counts are in the JSON."""
+    return f"{n / 1e6:.3f}M" if n >= 1_000_000 else f"{n:,}"
+
+
 def render_table(report: Report, console: Console) -> None:
     heads = ["pair", "source", "target", "src-only", "tgt-only", "changed", "same", "drift"]
-    cols = [RichColumn(heads[0], overflow="fold", min_width=12)] + [RichColumn(h, justify="right") for h in heads[1:]]
+    cols = [RichColumn(heads[0], overflow="fold", min_width=12)] + [
+        RichColumn(h, justify="right", no_wrap=True) for h in heads[1:]
+    ]
     table = RichTable(
-        *cols, title=f"reconciliation ({report.scope}) {report.generated_at:%Y-%m-%d %H:%M UTC}", box=box.SIMPLE
+        *cols, title=f"reconciliation ({report.scope}) {report.generated_at:%Y-%m-%d %H:%M UTC}", box=box.SIMPLE,
+        pad_edge=False, padding=(0, 1),
     )
-    for row in _rows(report):
-        style = "red" if row[5:8] != ["0", "0", "0"] else None
-        table.add_row(row[0], *row[3:], style=style)
+    for row, d in zip(_rows(report), report.diffs, strict=True):
+        style = "red" if d.differing else None
+        big = (_compact(d.source_rows), _compact(d.target_rows))
+        table.add_row(row[0], *big, *row[5:8], _compact(d.unchanged), row[9], style=style)
     console.print(table)
     for d in report.diffs:
         console.print(f"[dim]{d.name}: {d.source} → {d.target}{'; ' + d.note if d.note else ''}[/dim]")

@@ -84,13 +84,11 @@ def run(
     settings = load_settings()
     with steps(job) as step:
         result = run_job(job, settings, dry_run=dry_run, fix=fix, report_path=report, on_step=step)
-    table = Table("pair", "source rows", "target rows", "source-only", "target-only", "changed", "unchanged")
-    for d in result.diffs:
-        table.add_row(
-            f"{d.name}", f"{d.source_rows:,}", f"{d.target_rows:,}", f"{len(d.source_only):,}",
-            f"{len(d.target_only):,}", f"{len(d.changed):,}", f"{d.unchanged:,}",
-        )
-    console.print(table)
+    if result.report is None:
+        from reconcile.model import Report
+        from reconcile.report import render_table
+
+        render_table(Report(job, result.started_at, result.diffs), console)
     c = result.counts
     verb = "would write" if dry_run else "wrote"
     console.print(
