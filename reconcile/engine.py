@@ -519,9 +519,11 @@ def join_scans(src: SideScan, tgt: SideScan, spec: PairSpec, *, check_duplicates
     masked_changes: dict[int, tuple[str, ...]] = {}
     if flags:
         names = [c.name for c in spec.masked]
-        keys = src.keys[matched_s[differ]].tolist()
-        rows = np.stack([f[differ] for f in flags], axis=1).tolist()
-        masked_changes = {k: tuple(n for n, hit in zip(names, row, strict=True) if hit) for k, row in zip(keys, rows, strict=True)}
+        grid = np.stack(flags, axis=1)
+        hit = grid.any(axis=1)  # only rows where a masked column differs get an entry
+        keys = src.keys[matched_s[hit]].tolist()
+        rows = grid[hit].tolist()
+        masked_changes = {k: tuple(n for n, h in zip(names, row, strict=True) if h) for k, row in zip(keys, rows, strict=True)}
     return Found(source, target, int(np.count_nonzero(differ)), masked_changes)
 
 
