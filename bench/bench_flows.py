@@ -16,6 +16,7 @@ Uses the running stack (``eval "$(smartsync stack env)"``).
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import resource
 import statistics
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,9 +39,11 @@ from connectors.callbacks.encoding import encode
 from connectors.callbacks.models import ForecastCallback
 from connectors.kafka import producer_config
 from dataflows import runner
-from dataflows.testing import RunningFlow, person
+from dataflows.testing import RunningFlow, person, wait_until
+from smartsync import localstack
 from smartsync.catalog import Direction, load_catalog
 from smartsync.settings import load_settings
+from smartsync.tables import Database
 
 CAT = load_catalog()
 
@@ -113,7 +117,7 @@ def drain_once(warehouse_dsn: str, bootstrap: str, workers: int, snapshot_s: int
         cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
-        rss = []
+        rss: list[int] = []
         while proc.poll() is None:
             rss.append(_rss_kb(proc.pid) or (rss[-1] if rss else 0))
             time.sleep(0.5)
@@ -258,6 +262,160 @@ def latency(args: argparse.Namespace) -> None:
     print(f"RSS (MB) start {rss_start} end {rss_end}")
 
 
+# ── side by side with Debezium's JDBC sink connector ───────────────────────────────────
+
+BENCH_PLUGINS = localstack.LIB / "connect-plugins-bench"
+BENCH_POM = Path(__file__).resolve().parent / "maven" / "pom.xml"
+JDBC_PREFIX = "benchjdbc"
+JDBC_SLOT = "smartsync_benchjdbc"
+
+
+def _rest(port: int, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+def _connector_state(port: int, name: str) -> str:
+    try:
+        status = _rest(port, "GET", f"/connectors/{name}/status")
+    except OSError:
+        return "MISSING"
+    tasks = status.get("tasks", [])
+    if any(t.get("state") == "FAILED" for t in tasks):
+        msg = f"connector {name} failed: {tasks[0].get('trace', '')[:2000]}"
+        raise SystemExit(msg)
+    return str(status["connector"]["state"]) if tasks else "STARTING"
+
+
+def _count(dsn: str, tables: list[str]) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        total = 0
+        for table in tables:
+            if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() == (None,):
+                continue
+            row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+            total += int(row[0]) if row else 0
+        return total
+
+
+def jdbc(args: argparse.Namespace) -> None:  # noqa: PLR0915 — one scripted scenario
+    """Our flow and the JDBC sink drain the same changes (schemaless topics vs the same events with schemas)."""
+    if not (BENCH_PLUGINS / "debezium-connector-jdbc").is_dir():
+        subprocess.run(["mvn", "-B", "-q", "-f", str(BENCH_POM), "package"], check=True)  # noqa: S603, S607
+    settings = load_settings()
+    state = localstack.read_state()
+    assert state is not None, "the stack is not running"
+    wdsn, cdsn = settings.warehouse_dsn.get_secret_value(), settings.citizen_dsn.get_secret_value()
+    source = localstack.connector_config(Database.CITIZEN, state, CAT)
+    source.update({
+        "name": "bench-citizen-with-schemas", "topic.prefix": JDBC_PREFIX, "slot.name": JDBC_SLOT,
+        "table.include.list": "public.citizens,public.documents",
+        "heartbeat.action.query": "", "heartbeat.interval.ms": "0",
+    })
+    source.pop("heartbeat.action.query")
+    rest_port = runner.free_ports(1)[0]
+    with tempfile.TemporaryDirectory(prefix="smartsync-bench-jdbc-") as tmp:
+        run = Path(tmp)
+        worker = run / "worker.properties"
+        worker.write_text("\n".join([
+            f"bootstrap.servers={state.bootstrap}",
+            "key.converter=org.apache.kafka.connect.json.JsonConverter",
+            "value.converter=org.apache.kafka.connect.json.JsonConverter",
+            "key.converter.schemas.enable=true", "value.converter.schemas.enable=true",
+            f"offset.storage.file.filename={run / 'offsets'}", "offset.flush.interval.ms=1000",
+            f"plugin.path={BENCH_PLUGINS}", "plugin.discovery=hybrid_warn", f"listeners=http://127.0.0.1:{rest_port}",
+            "producer.linger.ms=5", "producer.compression.type=lz4", "",
+        ]))
+        log = run / "connect.log"
+        cmd = localstack._java_cmd("768m", "org.apache.kafka.connect.cli.ConnectStandalone", str(worker), log=log)
+        java = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603
+        try:
+            wait_until(lambda: _listening(rest_port), timeout_s=90, what="bench Connect worker")
+            _rest(rest_port, "POST", "/connectors", {"name": source["name"], "config": source})
+            wait_until(lambda: _connector_state(rest_port, source["name"]) == "RUNNING", timeout_s=90, what="schema'd source")
+            time.sleep(5)  # streaming starts after RUNNING
+            jdbc_topics = [f"{JDBC_PREFIX}.public.citizens", f"{JDBC_PREFIX}.public.documents"]
+            before = {t: _topic_total(state.bootstrap, [t]) for t in jdbc_topics} if _topics_exist(state.bootstrap, jdbc_topics) else {}
+            base = random.randrange(10**10, 9 * 10**10)
+            took = fill(cdsn, settings.kafka_bootstrap, args.events, base)
+            wait_until(lambda: _topics_exist(state.bootstrap, jdbc_topics)
+                       and _topic_total(state.bootstrap, jdbc_topics) >= sum(before.values()) + args.events,
+                       timeout_s=600, what="schema'd events")
+            print(f"filled {args.events:,} changes ({took:.1f}s); both topic sets hold them")
+            _rest(rest_port, "DELETE", f"/connectors/{source['name']}")
+
+            ours = drain_once(wdsn, state.bootstrap, args.workers, args.snapshot)
+            ours_rate = ours["events"] / ours["active_s"]
+            print(f"smartsync flow: {ours['events']:,} events in {ours['active_s']:.1f}s first→last write "
+                  f"({ours_rate:,.0f} events/s; wall incl. start-up {ours['wall_s']:.1f}s)")
+
+            # The sink creates its tables in the connecting role's own schema (search_path "$user", public).
+            targets = [f"{localstack.ADMIN_USER}.bench_jdbc_citizens", f"{localstack.ADMIN_USER}.bench_jdbc_documents"]
+            with psycopg.connect(wdsn, autocommit=True) as conn:
+                for t in targets:
+                    conn.execute(f"DROP TABLE IF EXISTS {t}")
+            expected = _topic_total(state.bootstrap, jdbc_topics)
+            admin_user = localstack.ADMIN_USER
+            sink = {
+                "connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector",
+                "tasks.max": str(args.workers),
+                "topics": ",".join(jdbc_topics),
+                "connection.url": f"jdbc:postgresql://127.0.0.1:{state.pg_port}/smart_warehouse",
+                "connection.username": admin_user,
+                "connection.password": state.admin_password,
+                "insert.mode": "upsert", "primary.key.mode": "record_key", "delete.enabled": "true",
+                "schema.evolution": "basic", "collection.name.format": "bench_jdbc_${source.table}",
+                "consumer.override.auto.offset.reset": "earliest",
+                "consumer.override.max.poll.records": "2000",
+                "batch.size": "2000",
+            }
+            name = f"bench-jdbc-sink-{base}"
+            started = time.monotonic()
+            _rest(rest_port, "POST", "/connectors", {"name": name, "config": sink})
+            # Every change on these topics is an insert of a new key: drained when each one is a row.
+            wait_until(lambda: _connector_state(rest_port, name) == "RUNNING" and _count(wdsn, targets) >= expected,
+                       timeout_s=1800, every_s=0.5, what="JDBC sink drain")
+            jdbc_wall = time.monotonic() - started
+            with psycopg.connect(wdsn, autocommit=True) as conn:
+                rows = _count(wdsn, targets)
+            jdbc_rate = expected / jdbc_wall
+            print(f"Debezium JDBC sink (upsert, {args.workers} tasks): {expected:,} events, {rows:,} rows in "
+                  f"{jdbc_wall:.1f}s incl. start-up ({jdbc_rate:,.0f} events/s)")
+            print(f"ratio smartsync / JDBC sink: {ours_rate / jdbc_rate:.2f}x (first→last write vs JDBC wall), "
+                  f"{(ours['events'] / ours['wall_s']) / jdbc_rate:.2f}x (both wall incl. start-up)")
+            _rest(rest_port, "DELETE", f"/connectors/{name}")
+        finally:
+            runner.stop([java])
+            with psycopg.connect(cdsn, autocommit=True) as conn:
+                conn.execute(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s AND NOT active",
+                    (JDBC_SLOT,),
+                )
+
+
+def _topics_exist(bootstrap: str, topics: list[str]) -> bool:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "smartsync-bench"})
+    try:
+        found = consumer.list_topics(timeout=10).topics
+        return all(t in found for t in topics)
+    finally:
+        consumer.close()
+
+
+def _listening(port: int) -> bool:
+    try:
+        _rest(port, "GET", "/connectors")
+    except OSError:
+        return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -274,6 +432,11 @@ def main() -> None:
     lat.add_argument("--snapshot", type=int, default=5)
     lat.add_argument("--warmup", type=float, default=20)
     lat.set_defaults(func=latency)
+    j = sub.add_parser("jdbc")
+    j.add_argument("--events", type=int, default=200_000)
+    j.add_argument("--workers", type=int, default=2)
+    j.add_argument("--snapshot", type=int, default=5)
+    j.set_defaults(func=jdbc)
     args = parser.parse_args()
     args.func(args)
 
