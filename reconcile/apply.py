@@ -9,7 +9,6 @@ remembered in ``smartsync.tombstones``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -73,10 +72,6 @@ def apply_plan(
     finally:
         conn.close()
     return total
-
-
-def stamp_of(outcome: DiffOutcome) -> tuple[int | None, datetime | None]:
-    return outcome.diff.snapshot_lsn, outcome.source_ts
 
 
 def summary(result: ApplyResult) -> dict[str, Any]:

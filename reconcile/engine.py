@@ -1,4 +1,4 @@
-"""The I/O half of the diff: consistent snapshots of both sides, hashed in PostgreSQL, joined in DuckDB.
+"""The I/O half of the diff: consistent snapshots of both sides, hashed in PostgreSQL, merged here.
 
 How a comparison runs (measured against alternatives in ``bench/bench_reconcile.py``):
 
@@ -6,14 +6,16 @@ How a comparison runs (measured against alternatives in ``bench/bench_reconcile.
    ``max_connections // 2`` connections per side import it and scan disjoint ctid ranges of
    the table in parallel, so all of them see one consistent state.
 2. PostgreSQL hashes each row (``hash_record_extended`` over the compared columns: type-aware,
-   so ``1.50`` equals ``1.5``) and packs ``(key, row hash, ctid)`` into one ``bytea`` per range.
-   Only 16–22 bytes per row travel, and the client turns them into arrays without a Python
-   loop. Masked columns cannot be hashed on the server (the target holds masked values), so
-   they travel as text, are masked column-wise here and compared as strings.
-3. DuckDB joins the two sides on the key and keeps the rows that differ.
-4. Full rows of those few keys are fetched by ctid (or key) inside the same snapshots,
-   masked, and compared column by column: source-only, target-only, changed (with which
-   columns), unchanged.
+   so ``1.50`` equals ``1.5``) and returns, per range, the keys (or 64-bit hashes of composite
+   and text keys), the row hashes and, unless the key is an integer, the ctids as binary
+   arrays (``array_send``). 16–22 bytes per row travel and become numpy arrays without a
+   Python loop. Masked columns cannot be hashed on the server (the target holds masked
+   values), so they travel as text, are masked once per distinct value and compared as strings.
+3. The two sides are merged on the key (sort and binary search: the keys arrive nearly
+   sorted; a DuckDB hash join over the same arrays, ``join_scans_duckdb``, was slower).
+4. For the differing keys only, each side returns the real key and one hash per column, which
+   names the changed columns: source-only, target-only, changed (with which columns),
+   unchanged. A fix then reads the full source rows of those keys and masks them.
 
 Before snapshotting, the source's WAL position is read: every fix the batch path writes is
 stamped with it, so a row the event path wrote later (a higher position) is never overwritten.
@@ -47,7 +49,6 @@ Digest = tuple[Key, tuple[int, ...]]
 ROWS_PER_RANGE = 1_000_000
 # Above this share of a side's rows, a fix reads the whole side rather than a ctid list.
 WHOLE_SIDE_SHARE = 0.3
-_MAX_BLOCK = 4_294_967_295
 
 
 @dataclass

@@ -134,24 +134,10 @@ class IntegrityCheck:
 
 
 @dataclass(frozen=True)
-class CountCheck:
-    """Counts of a pair that is not a plain mirror, and what was expected of them."""
-
-    name: str
-    source: str
-    target: str
-    source_rows: int
-    target_rows: int
-    expectation: str
-    mismatches: int
-
-
-@dataclass(frozen=True)
 class Report:
     scope: str
     generated_at: datetime
     diffs: tuple[TableDiff, ...]
-    counts: tuple[CountCheck, ...] = ()
     integrity: tuple[IntegrityCheck, ...] = ()
     fixed: dict[str, dict[str, int]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)

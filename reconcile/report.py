@@ -184,7 +184,7 @@ def build_report(
             integrity = integrity_checks(catalog, settings, syncs, diffs)
         except SmartSyncError as exc:
             errors["integrity"] = str(exc)
-    return Report(scope, now or datetime.now(UTC), tuple(diffs.values()), (), tuple(integrity), fixed, errors)
+    return Report(scope, now or datetime.now(UTC), tuple(diffs.values()), tuple(integrity), fixed, errors)
 
 
 def total_fixed(report: Report) -> ApplyResult:

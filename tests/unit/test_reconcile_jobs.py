@@ -99,7 +99,7 @@ def _report() -> Report:
         source_only=((1,),), target_only=((2,),), changed=(ChangedRow((3,), ("mobile",)),), unchanged=7,
     )
     return Report(
-        "weekly", t(2026, 11, 22, 3, 0), (diff,), (),
+        "weekly", t(2026, 11, 22, 3, 0), (diff,),
         (IntegrityCheck("c.public.profile_summary", "orphans: citizen_id", 2, "not in public.citizens"),),
         {"profile_summary": {"inserted": 1, "updated": 1, "deleted": 1, "skipped_stale": 0}}, {},
     )
