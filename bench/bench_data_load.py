@@ -5,7 +5,7 @@ Measured side by side on the running stack's PostgreSQL, each step ``--repeats``
 
 - generate: the Arrow batches only (numpy + Arrow, no database);
 - generate + encode: the same plus the CSV text COPY reads;
-- load: ``smartsync.synthetic.load`` in ``truncate`` mode (generate, encode, COPY, commit);
+- load: ``smartsync.synthetic.loader`` in ``truncate`` mode (generate, encode, COPY, commit);
 - executemany: the first ``--sample`` rows turned into Python tuples and INSERTed with
   psycopg ``executemany`` (pipelined batches) in one transaction;
 - row by row: the first ``--naive-sample`` rows, one INSERT and commit each (what a naive
@@ -39,7 +39,7 @@ from smartsync.catalog import load_catalog
 from smartsync.localstack import migrate
 from smartsync.settings import load_settings
 from smartsync.synthetic import CHUNK_ROWS
-from smartsync.synthetic.load import _csv
+from smartsync.synthetic.loader import _csv
 from smartsync.tables import Database, Table
 
 ANCHOR = datetime(2026, 11, 21, tzinfo=UTC)

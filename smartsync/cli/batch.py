@@ -15,7 +15,9 @@ from smartsync.catalog import load_catalog
 from smartsync.cli.console import console, err_console, handle_errors
 from smartsync.errors import ReconcileError
 
-app = typer.Typer(no_args_is_help=True, help="Batch jobs: full refreshes, incrementals, aggregates, the weekly reconciliation.")
+app = typer.Typer(
+    no_args_is_help=True, help="Batch jobs: full refreshes, incrementals, aggregates, the weekly reconciliation."
+)
 
 
 @contextlib.contextmanager
@@ -26,7 +28,9 @@ def steps(title: str) -> Iterator[Callable[[str], None]]:
         return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True) as bar:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True
+    ) as bar:
         task = bar.add_task(title)
         yield lambda msg: bar.update(task, description=f"{title}: {msg}")
 
@@ -45,8 +49,11 @@ def list_jobs() -> None:
     for sync, sch in catalog.jobs():
         nxt = next_allowed_run(sch.cron, now, catalog.maintenance)
         table.add_row(
-            sch.job, sch.mode.value if sync else "reconcile", sch.cron,
-            f"{nxt:%Y-%m-%d %H:%M}", f"{sch.expected_minutes}m",
+            sch.job,
+            sch.mode.value if sync else "reconcile",
+            sch.cron,
+            f"{nxt:%Y-%m-%d %H:%M}",
+            f"{sch.expected_minutes}m",
         )
     console.print(table)
     w = catalog.maintenance
@@ -63,7 +70,9 @@ def run(
     job: str = typer.Argument(..., help="Job name (see `smartsync batch list`)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Diff and report, write nothing."),
     fix: bool = typer.Option(False, "--fix", help="Weekly reconciliation: also repair what it finds."),
-    report: Path | None = typer.Option(None, "--report", help="Weekly reconciliation: write the report here (.md/.json/.html)."),
+    report: Path | None = typer.Option(
+        None, "--report", help="Weekly reconciliation: write the report here (.md/.json/.html)."
+    ),
     ignore_maintenance: bool = typer.Option(
         False, "--ignore-maintenance", help="Run even inside the monthly maintenance window."
     ),
@@ -94,8 +103,12 @@ def run(
     console.print(
         f"[green]{job}[/green] {result.status} in {result.seconds:.2f}s: read {c.read:,}; {verb} "
         f"{sum(len(d.source_only) + len(d.changed) for d in result.diffs) if dry_run else c.inserted + c.updated:,} upserts"
-        + ("" if dry_run else f" ({c.inserted:,} inserted, {c.updated:,} updated), {c.deleted:,} deleted, "
-           f"{result.skipped_stale:,} skipped as older than the target")
+        + (
+            ""
+            if dry_run
+            else f" ({c.inserted:,} inserted, {c.updated:,} updated), {c.deleted:,} deleted, "
+            f"{result.skipped_stale:,} skipped as older than the target"
+        )
     )
     if result.watermark is not None:
         console.print(f"watermark: {result.watermark.isoformat()}" + (" (not stored: dry run)" if dry_run else ""))

@@ -48,7 +48,9 @@ def serve(
 @app.command()
 @handle_errors
 def openapi(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the schema.")] = Path("docs/openapi.json"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the schema.")] = Path(
+        "docs/openapi.json"
+    ),
 ) -> None:
     """Write the OpenAPI description of the callback API (no Kafka needed)."""
     from connectors.callbacks.app import openapi_schema

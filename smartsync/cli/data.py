@@ -52,7 +52,9 @@ def load(
     scale: float = _SCALE,
     seed: int = _SEED,
     table: list[str] | None = _TABLES,
-    mode: str = typer.Option("skip", "--mode", help="skip: keep existing keys; replace: overwrite them; truncate: empty first."),
+    mode: str = typer.Option(
+        "skip", "--mode", help="skip: keep existing keys; replace: overwrite them; truncate: empty first."
+    ),
 ) -> None:
     """Generate the source tables of both databases and COPY them into the running stack."""
     _check_scale(scale)
@@ -63,8 +65,12 @@ def load(
     started = time.monotonic()
     tasks: dict[str, TaskID] = {}
     with Progress(
-        TextColumn("{task.description:<43}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, transient=False,
+        TextColumn("{task.description:<43}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
     ) as bar:
         plan = synthetic.rows_at_scale(scale)
         for t in plan:
@@ -74,14 +80,28 @@ def load(
         def on_progress(t: Table, done: int, total: int) -> None:
             bar.update(tasks[_label(t)], completed=done, total=total)
 
-        results = synthetic.load_all(dsns, scale=scale, seed=seed, tables=chosen, mode=chosen_mode, on_progress=on_progress)
+        results = synthetic.load_all(
+            dsns, scale=scale, seed=seed, tables=chosen, mode=chosen_mode, on_progress=on_progress
+        )
     elapsed = time.monotonic() - started
-    out = RichTable("database", "table", "rows", "written", "seconds", "rows/s", title=f"scale {scale}, seed {seed}, mode {chosen_mode}")
+    out = RichTable(
+        "database",
+        "table",
+        "rows",
+        "written",
+        "seconds",
+        "rows/s",
+        title=f"scale {scale}, seed {seed}, mode {chosen_mode}",
+    )
     for r in results:
-        out.add_row(r.database.value, r.table, f"{r.rows:,}", f"{r.written:,}", f"{r.seconds:.2f}", f"{r.rows_per_s:,.0f}")
+        out.add_row(
+            r.database.value, r.table, f"{r.rows:,}", f"{r.written:,}", f"{r.seconds:.2f}", f"{r.rows_per_s:,.0f}"
+        )
     console.print(out)
     total = sum(r.rows for r in results)
-    console.print(f"[green]loaded[/green] {total:,} rows in {elapsed:.1f}s ({total / elapsed if elapsed else 0:,.0f} rows/s)")
+    console.print(
+        f"[green]loaded[/green] {total:,} rows in {elapsed:.1f}s ({total / elapsed if elapsed else 0:,.0f} rows/s)"
+    )
 
 
 def _label(t: Table) -> str:
@@ -92,7 +112,9 @@ def _label(t: Table) -> str:
 @app.command()
 @handle_errors
 def counts(
-    all_tables: bool = typer.Option(False, "--all", help="Every table of both databases, not only sync sources and targets."),
+    all_tables: bool = typer.Option(
+        False, "--all", help="Every table of both databases, not only sync sources and targets."
+    ),
 ) -> None:
     """Row counts of the sync tables in both databases of the running stack."""
     settings = load_settings()

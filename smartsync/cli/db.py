@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import psycopg
 import typer
 
 from smartsync.catalog import load_catalog
 from smartsync.cli.console import console, handle_errors, progress
 from smartsync.ddl import database_ddl
 from smartsync.errors import ConfigurationError
-from smartsync.localstack import migrate as migrate_database
 from smartsync.settings import load_settings
 from smartsync.tables import Database
 
@@ -20,6 +18,10 @@ app = typer.Typer(no_args_is_help=True, help="Database schemas: migrate both dat
 @handle_errors
 def migrate() -> None:
     """Create or complete every schema, table, index, trigger and the publication; safe to run again."""
+    import psycopg
+
+    from smartsync.localstack import migrate as migrate_database
+
     settings = load_settings(needs=("warehouse_dsn", "citizen_dsn"))
     catalog = load_catalog()
     for db in Database:

@@ -8,18 +8,20 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from smartsync import demo, localstack
 from smartsync.catalog import Catalog, Direction, load_catalog
 from smartsync.cli.console import console, handle_errors, progress
 from smartsync.errors import StackError
-from smartsync.localstack import StackState
 from smartsync.tables import Database
+
+if TYPE_CHECKING:
+    from smartsync.localstack import StackState
 
 
 def _flow_tables(before: dict[str, int], now: dict[str, int], rows: dict[str, int]) -> Group:
@@ -39,6 +41,7 @@ def _flow_tables(before: dict[str, int], now: dict[str, int], rows: dict[str, in
 @contextlib.contextmanager
 def _dataflows(state: StackState, recovery_root: Path, workers: int) -> Iterator[list[subprocess.Popen[bytes]]]:
     from dataflows import runner
+    from smartsync import localstack
 
     procs: list[subprocess.Popen[bytes]] = []
     log_dir = localstack.stack_dir() / "logs"
@@ -64,6 +67,8 @@ def _dataflows(state: StackState, recovery_root: Path, workers: int) -> Iterator
 
 
 def _check_alive(procs: list[subprocess.Popen[bytes]]) -> None:
+    from smartsync import localstack
+
     for proc in procs:
         if proc.poll() is not None:
             msg = f"a dataflow exited with code {proc.returncode}"
@@ -80,6 +85,8 @@ def _watch(
     timeout_s: float,
 ) -> None:
     """Refresh the tables until topics and targets stop changing for ``quiet_s``."""
+    from smartsync import demo
+
     dsns = {db: state.dsn(db) for db in Database}
     topics = {t.name: t.partitions for t in catalog.topics()}
     last: tuple[dict[str, int], dict[str, int]] | None = None
@@ -106,7 +113,8 @@ def run(
     workers: int = typer.Option(2, help="Bytewax workers per dataflow"),
 ) -> None:
     """Start the stack and both dataflows, load synthetic data, make live changes, show what flowed."""
-    from smartsync.synthetic.load import load_all
+    from smartsync import demo, localstack
+    from smartsync.synthetic.loader import load_all
 
     catalog = load_catalog()
     state = localstack.up(progress)

@@ -5,18 +5,20 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from itertools import groupby
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 from rich.table import Table
 
 from masking import FULL_MASKS, effective_policy, mask_value
-from masking.leaks import ScanReport, scan_database, scan_topic
 from smartsync.catalog import MaskRule, load_catalog
 from smartsync.cli.console import console, handle_errors, progress
 from smartsync.settings import load_settings
 from smartsync.tables import Database
+
+if TYPE_CHECKING:
+    from masking.leaks import ScanReport
 
 app = typer.Typer(no_args_is_help=True, help="The masking policy of smart_citizen, and the leak scanner.")
 
@@ -185,6 +187,8 @@ def scan(  # noqa: PLR0917 — one parameter per option
     tables, topics = tables or [], topics or []
     settings = load_settings()
     catalog = load_catalog()
+    from masking.leaks import ScanReport, scan_database, scan_topic
+
     report = ScanReport()
     if tables or all_tables or not topics:
         progress("scanning smart_citizen" + (f": {', '.join(tables)}" if tables else ""))

@@ -31,17 +31,23 @@ def _exit_on_drift(drift_pct: float, max_drift: float) -> None:
 @app.command()
 @handle_errors
 def diff(  # noqa: PLR0917 — typer options
-    table: str | None = typer.Option(None, "--table", help="Synced pair: sync name or target table (e.g. profile_summary)."),
+    table: str | None = typer.Option(
+        None, "--table", help="Synced pair: sync name or target table (e.g. profile_summary)."
+    ),
     fix: bool = typer.Option(False, "--fix", help="Apply the difference to the target, then diff again."),
     source: str | None = typer.Option(None, "--source", help="Generic mode: source DSN."),
     target: str | None = typer.Option(None, "--target", help="Generic mode: target DSN."),
     source_table: str | None = typer.Option(None, "--source-table", help="Generic mode: schema.table of the source."),
     target_table: str | None = typer.Option(None, "--target-table", help="Generic mode: schema.table of the target."),
     key: str | None = typer.Option(None, "--key", help="Generic mode: key column(s), comma-separated."),
-    columns: str | None = typer.Option(None, "--columns", help="Generic mode: compared columns (default: the source's)."),
+    columns: str | None = typer.Option(
+        None, "--columns", help="Generic mode: compared columns (default: the source's)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
     max_drift: float = typer.Option(0.0, "--max-drift", help="Exit 2 when more than this percent of rows differ."),
-    connections: int | None = typer.Option(None, "--connections", help="Generic mode: connections to use (default 4, at most 10)."),
+    connections: int | None = typer.Option(
+        None, "--connections", help="Generic mode: connections to use (default 4, at most 10)."
+    ),
 ) -> None:
     """Diff one synced pair (--table) or any two tables (--source/--target/--source-table/--target-table/--key)."""
     generic = any(v is not None for v in (source, target, source_table, target_table, key))
@@ -55,7 +61,9 @@ def diff(  # noqa: PLR0917 — typer options
         if None in (source, target, source_table, target_table, key):
             msg = "generic mode needs --source, --target, --source-table, --target-table and --key"
             raise ReconcileError(msg)
-        result = _generic(str(source), str(target), str(source_table), str(target_table), str(key), columns, connections)
+        result = _generic(
+            str(source), str(target), str(source_table), str(target_table), str(key), columns, connections
+        )
         _print_diffs([result], as_json)
         _exit_on_drift(result.drift_pct, max_drift)
         return
@@ -76,7 +84,17 @@ def diff(  # noqa: PLR0917 — typer options
     if as_json:
         from reconcile.report import diff_to_json
 
-        print(json.dumps({"before": {found.name: diff_to_json(found)}, "fixed": fixed, "after": {after.name: diff_to_json(after)}}, indent=2, default=str))
+        print(
+            json.dumps(
+                {
+                    "before": {found.name: diff_to_json(found)},
+                    "fixed": fixed,
+                    "after": {after.name: diff_to_json(after)},
+                },
+                indent=2,
+                default=str,
+            )
+        )
     else:
         _print_diffs([found], as_json=False)
         console.print(f"[green]fixed[/green] {sync.name}: {fixed}")
@@ -85,7 +103,13 @@ def diff(  # noqa: PLR0917 — typer options
 
 
 def _generic(  # noqa: PLR0917
-    source: str, target: str, source_table: str, target_table: str, key: str, columns: str | None, connections: int | None
+    source: str,
+    target: str,
+    source_table: str,
+    target_table: str,
+    key: str,
+    columns: str | None,
+    connections: int | None,
 ) -> TableDiff:
     from reconcile.engine import connect, diff_pair, has_unique_key, live_columns
     from reconcile.pairs import generic
@@ -105,8 +129,14 @@ def _generic(  # noqa: PLR0917
         tconn.close()
     cols = [c.strip() for c in columns.split(",")] if columns else None
     planned = generic(
-        source_dsn=source, target_dsn=target, source_table=source_table, target_table=target_table, key=keys,
-        source_types=stypes, target_types=ttypes, columns=cols,
+        source_dsn=source,
+        target_dsn=target,
+        source_table=source_table,
+        target_table=target_table,
+        key=keys,
+        source_types=stypes,
+        target_types=ttypes,
+        columns=cols,
     )
     n = max(2, min(10, connections or 4))
     with steps(f"diff {planned.spec.name}") as step:

@@ -8,7 +8,6 @@ import time
 import typer
 from rich.table import Table
 
-from smartsync import localstack
 from smartsync.catalog import load_catalog
 from smartsync.cli.console import console, handle_errors, progress
 from smartsync.errors import StackError
@@ -20,6 +19,8 @@ app = typer.Typer(help="The local stack: PostgreSQL 15, Kafka (KRaft) and Debezi
 @handle_errors
 def up() -> None:
     """Start the stack (a no-op when it is already running) and wait until changes flow."""
+    from smartsync import localstack
+
     started = time.monotonic()
     state = localstack.up(progress)
     console.print(f"[green]stack ready[/green] in {time.monotonic() - started:.1f}s")
@@ -37,6 +38,8 @@ def down(
     purge: bool = typer.Option(False, "--purge", help="Also delete the databases and Kafka data."),
 ) -> None:
     """Stop every process of the stack and drop its replication slots."""
+    from smartsync import localstack
+
     localstack.down(progress, purge=purge)
     console.print("[green]stack stopped[/green]")
 
@@ -45,6 +48,8 @@ def down(
 @handle_errors
 def status() -> None:
     """Show which parts of the stack run, and where."""
+    from smartsync import localstack
+
     table = Table("component", "state", "where")
     parts = localstack.status()
     for part in parts:
@@ -58,6 +63,8 @@ def status() -> None:
 @handle_errors
 def env() -> None:
     """Print ``export`` lines for the running stack (use with ``eval``)."""
+    from smartsync import localstack
+
     state = localstack.read_state()
     if state is None:
         msg = "the stack is not running"

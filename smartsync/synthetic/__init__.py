@@ -31,22 +31,58 @@ it and the behaviour events fill the UTC day before it.
 
 from __future__ import annotations
 
-from smartsync.synthetic.generate import (
-    CHUNK_ROWS,
-    DEFAULT_SEED,
-    World,
-    default_anchor,
-    generate,
-    iter_batches,
-    loaded_columns,
-    make_world,
-    resolve_table,
-    rows_at_scale,
-    source_tables,
-    unmapped_columns,
-)
-from smartsync.synthetic.ids import aadhaar_valid, verhoeff_valid
-from smartsync.synthetic.load import Mode, TableLoad, load, load_all, table_counts
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from smartsync.synthetic.generator import (
+        CHUNK_ROWS,
+        World,
+        default_anchor,
+        generate,
+        iter_batches,
+        loaded_columns,
+        make_world,
+        resolve_table,
+        rows_at_scale,
+        source_tables,
+        unmapped_columns,
+    )
+    from smartsync.synthetic.ids import aadhaar_valid, verhoeff_valid
+    from smartsync.synthetic.loader import Mode, TableLoad, load, load_all, table_counts
+    from smartsync.synthetic.vocab import DEFAULT_SEED
+
+# Submodules load on first use: numpy and Arrow stay out of commands that never generate.
+_HOME = {
+    **dict.fromkeys(
+        (
+            "CHUNK_ROWS",
+            "World",
+            "default_anchor",
+            "generate",
+            "iter_batches",
+            "loaded_columns",
+            "make_world",
+            "resolve_table",
+            "rows_at_scale",
+            "source_tables",
+            "unmapped_columns",
+        ),
+        "generator",
+    ),
+    **dict.fromkeys(("aadhaar_valid", "verhoeff_valid"), "ids"),
+    **dict.fromkeys(("Mode", "TableLoad", "load", "load_all", "table_counts"), "loader"),
+    "DEFAULT_SEED": "vocab",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+
 
 __all__ = [
     "CHUNK_ROWS",

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from smartsync.synthetic import ids, vocab
 
 if TYPE_CHECKING:
-    from smartsync.synthetic.generate import Chunk
+    from smartsync.synthetic.generator import Chunk
 
 HOUSEHOLD = 4  # citizens i..i+3 (i divisible by 4) share a household: Jan Aadhaar, surname, address
 
@@ -196,8 +196,15 @@ def _address(c: Chunk) -> pa.Array:
     pin_tail = c.grouped(c.rng("address.pin").integers(1, 1000, size=c.n), HOUSEHOLD)
     pin_prefix = _take([d[2] for d in vocab.DISTRICTS], district)
     return _cat(
-        "H.No. ", _text(house), ", ", _take(vocab.LOCALITIES, locality), ", ",
-        _take(vocab.DISTRICT_NAMES, district), ", Rajasthan ", pin_prefix, pc.utf8_lpad(_text(pin_tail), 3, "0"),
+        "H.No. ",
+        _text(house),
+        ", ",
+        _take(vocab.LOCALITIES, locality),
+        ", ",
+        _take(vocab.DISTRICT_NAMES, district),
+        ", Rajasthan ",
+        pin_prefix,
+        pc.utf8_lpad(_text(pin_tail), 3, "0"),
     )
 
 
@@ -218,8 +225,10 @@ def _mobile(c: Chunk) -> pa.Array:
 def _email(c: Chunk) -> pa.Array:
     first = _take(vocab.MALE_NAMES + vocab.FEMALE_NAMES, _first_name_idx(c))
     local = _cat(
-        pc.replace_substring(pc.utf8_lower(first), " ", ""), ".",
-        pc.utf8_lower(_take(vocab.SURNAMES, _surname_idx(c))), _text(c.index + 1),
+        pc.replace_substring(pc.utf8_lower(first), " ", ""),
+        ".",
+        pc.utf8_lower(_take(vocab.SURNAMES, _surname_idx(c))),
+        _text(c.index + 1),
     )
     email = _cat(local, "@", _weighted(c.rng("email.domain"), c.n, vocab.EMAIL_DOMAINS))
     return _null_where(email, c.rng("email.null").random(c.n) < 0.15)
@@ -446,8 +455,12 @@ def _risk_score(c: Chunk) -> F64:
 
 def _decision_reason(c: Chunk) -> pa.Array:
     status = c.numbers("status")
-    rejection = _take(vocab.REJECTION_REASONS, c.rng("decision_reason").integers(0, len(vocab.REJECTION_REASONS), size=c.n))
-    approval = _take(vocab.APPROVAL_REASONS, (np.round(c.numbers("risk_score"), 4) >= vocab.STP_RISK_BELOW).astype(np.intp))
+    rejection = _take(
+        vocab.REJECTION_REASONS, c.rng("decision_reason").integers(0, len(vocab.REJECTION_REASONS), size=c.n)
+    )
+    approval = _take(
+        vocab.APPROVAL_REASONS, (np.round(c.numbers("risk_score"), 4) >= vocab.STP_RISK_BELOW).astype(np.intp)
+    )
     reason = pc.if_else(pa.array(status == "rejected"), rejection, approval)
     return _null_where(reason, ~_decided(c))
 
@@ -564,9 +577,13 @@ def _feedback_comment(c: Chunk) -> pa.Array:
 
 _FEEDBACK: dict[str, ColumnFn] = {
     "feedback_id": _row_id,
-    "scheme_code": lambda c: _null_where(_random_scheme(c), c.rng("no_scheme").random(c.n) < vocab.FEEDBACK_WITHOUT_SCHEME),
+    "scheme_code": lambda c: _null_where(
+        _random_scheme(c), c.rng("no_scheme").random(c.n) < vocab.FEEDBACK_WITHOUT_SCHEME
+    ),
     "channel": lambda c: _weighted(c.rng("channel"), c.n, vocab.FEEDBACK_CHANNELS),
-    "rating": lambda c: np.array([r for r, _ in vocab.RATINGS])[_choice(c.rng("rating"), c.n, [w for _, w in vocab.RATINGS])],
+    "rating": lambda c: np.array([r for r, _ in vocab.RATINGS])[
+        _choice(c.rng("rating"), c.n, [w for _, w in vocab.RATINGS])
+    ],
     "comment": _feedback_comment,
     "submitted_at": lambda c: _previous_day(c, "submitted_at"),
 }

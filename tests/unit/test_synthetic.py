@@ -17,8 +17,8 @@ from smartsync import synthetic
 from smartsync.catalog import load_catalog
 from smartsync.synthetic import ids, vocab
 from smartsync.synthetic.columns import HOUSEHOLD
-from smartsync.synthetic.generate import CHUNK_ROWS, arrow_type, make_world
-from smartsync.synthetic.load import _csv
+from smartsync.synthetic.generator import CHUNK_ROWS, arrow_type, make_world
+from smartsync.synthetic.loader import _csv
 from smartsync.tables import SCHEMA, Database, Table
 
 ANCHOR = datetime(2026, 11, 21, tzinfo=UTC)

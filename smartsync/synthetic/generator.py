@@ -44,10 +44,10 @@ from smartsync.synthetic.columns import (
     Spec,
     Values,
 )
+from smartsync.synthetic.vocab import DEFAULT_SEED
 from smartsync.tables import SCHEMA, SYNC_COLUMNS, Column, Database, Table
 
 CHUNK_ROWS = 50_000  # a multiple of every group size used below (households, evaluations)
-DEFAULT_SEED = 42
 
 _SYNC_COLUMN_NAMES = frozenset(c.name for c in SYNC_COLUMNS)
 
@@ -150,7 +150,12 @@ class Chunk:
     def rng(self, stream: str) -> np.random.Generator:
         """The random numbers of one stream of this chunk: draw from it once, so that the
         first rows do not depend on how many rows the chunk has."""
-        key = [self.world.seed, zlib.crc32(self.spec.entity.encode()), zlib.crc32(stream.encode()), self.start // CHUNK_ROWS]
+        key = [
+            self.world.seed,
+            zlib.crc32(self.spec.entity.encode()),
+            zlib.crc32(stream.encode()),
+            self.start // CHUNK_ROWS,
+        ]
         return np.random.default_rng(key)
 
     def key(self, stream: str) -> int:

@@ -26,8 +26,7 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
 from smartsync.errors import ConfigurationError, SinkError
-from smartsync.synthetic.generate import (
-    DEFAULT_SEED,
+from smartsync.synthetic.generator import (
     World,
     iter_batches,
     loaded_columns,
@@ -35,6 +34,7 @@ from smartsync.synthetic.generate import (
     resolve_table,
     source_tables,
 )
+from smartsync.synthetic.vocab import DEFAULT_SEED
 from smartsync.tables import SCHEMA, Database, Table
 
 # (table, rows written so far, rows of the table) after every chunk
@@ -89,7 +89,9 @@ def load(
                 out[table.qualified_name] = load_table(conn, table, world, mode=Mode(mode), on_progress=on_progress)
     except psycopg.OperationalError as exc:
         msg = f"cannot load synthetic data into {database}: {str(exc).strip().splitlines()[0]}"
-        raise SinkError(msg, hint="is the stack up? run `smartsync stack up` and `eval \"$(smartsync stack env)\"`") from None
+        raise SinkError(
+            msg, hint='is the stack up? run `smartsync stack up` and `eval "$(smartsync stack env)"`'
+        ) from None
     return out
 
 
@@ -166,7 +168,9 @@ def load_table(
         staging = name
         if not direct:
             staging = sql.Identifier("_synthetic_staging")
-            conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(staging, name))
+            conn.execute(
+                sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(staging, name)
+            )
         copied = _copy(conn, table, world, staging, col_list, total, on_progress)
         written = copied if direct else _merge(conn, table, columns, staging, mode)
     return TableLoad(table.database, table.qualified_name, copied, written, time.monotonic() - started)
