@@ -7,10 +7,14 @@ and rows per target table. Plain functions here; the CLI renders.
 
 from __future__ import annotations
 
+import json
 import random
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
@@ -110,3 +114,34 @@ def run_live_workload(
         for conn in conns.values():
             conn.close()
     return made
+
+
+def _json_value(value: object) -> object:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)  # Decimal, UUID, date
+
+
+def callback_payloads(warehouse_dsn: str, catalog: Catalog, sync_name: str, limit: int) -> list[dict[str, object]]:
+    """What the forecast or ML service would post: rows of the sync's warehouse table, as JSON."""
+    sync = catalog.sync(sync_name)
+    columns = [col.source for col in sync.columns.values() if col.source]
+    with psycopg.connect(warehouse_dsn) as conn:
+        rows = conn.execute(
+            f"SELECT {', '.join(columns)} FROM {sync.source} ORDER BY random() LIMIT %s", (limit,)
+        ).fetchall()
+    return [{c: _json_value(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+
+
+def post_json(url: str, payload: object, timeout_s: float = 30) -> tuple[int, dict[str, object]]:
+    """POST JSON and return (status, decoded body); HTTP errors are answers, not exceptions."""
+    request = urllib.request.Request(  # noqa: S310 — a loopback URL we build ourselves
+        url, data=json.dumps(payload).encode(), headers={"content-type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")

@@ -18,6 +18,7 @@ from rich.table import Table
 from smartsync.catalog import Catalog, Direction, load_catalog
 from smartsync.cli.console import console, handle_errors, progress
 from smartsync.errors import StackError
+from smartsync.synthetic.vocab import DEFAULT_SEED
 from smartsync.tables import Database
 
 if TYPE_CHECKING:
@@ -66,6 +67,102 @@ def _dataflows(state: StackState, recovery_root: Path, workers: int) -> Iterator
         runner.stop(procs)
 
 
+@contextlib.contextmanager
+def _callback_service(state: StackState) -> Iterator[str]:
+    """The callback API as a separate process on a free loopback port; yields its base URL."""
+    import sys
+    import urllib.request
+
+    from dataflows.runner import free_ports, stop
+    from smartsync import localstack
+
+    port = free_ports(1)[0]
+    log_path = localstack.stack_dir() / "logs" / "demo-callbacks.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(  # noqa: S603 — our own command line
+            [sys.executable, "-m", "smartsync", "callbacks", "serve", "--port", str(port)],
+            env={**os.environ, **state.env()},
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=2):  # noqa: S310 — loopback
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    msg = "the callback service did not start"
+                    raise StackError(msg, hint=f"see {log_path}") from None
+                time.sleep(0.3)
+        progress(f"callback API on {url} (OpenAPI at {url}/docs)")
+        yield url
+    finally:
+        stop([proc])
+
+
+def _post_callbacks(url: str, state: StackState, catalog: Catalog, count: int) -> None:
+    """Post what the forecast and ML services would: the warehouse's forecasts and alerts."""
+    from smartsync import demo
+
+    paths = {"benefit_forecasts": "/v1/callbacks/benefit-forecasts/batch", "ml_alerts": "/v1/callbacks/ml-alerts/batch"}
+    for sync_name, path in paths.items():
+        items = demo.callback_payloads(state.dsn(Database.WAREHOUSE), catalog, sync_name, count)
+        accepted = 0
+        for i in range(0, len(items), 100):
+            status, body = demo.post_json(url + path, items[i : i + 100])
+            if status != 202:
+                msg = f"the callback API answered {status} for {sync_name}: {body.get('message', body)}"
+                raise StackError(msg, hint="see the demo-callbacks log")
+            accepted += len(items[i : i + 100])
+        progress(f"posted {accepted:,} {sync_name} callbacks (202: confirmed by Kafka)")
+
+
+def _run_batch_jobs(catalog: Catalog) -> None:
+    """Every scheduled job once, as the scheduler would run them (the weekly one last)."""
+    from reconcile.jobs import run_job
+    from smartsync.settings import load_settings
+
+    settings = load_settings(needs=("warehouse_dsn", "citizen_dsn"))
+    table = Table(title="batch jobs (each run once now)", title_justify="left")
+    for column in ("job", "status", "read", "inserted", "updated", "deleted", "seconds"):
+        table.add_column(column, justify="left" if column in ("job", "status") else "right")
+    for _, schedule in catalog.jobs():
+        progress(f"batch job {schedule.job}")
+        result = run_job(schedule.job, settings, fix=True)
+        c = result.counts
+        table.add_row(
+            schedule.job,
+            result.status,
+            f"{c.read:,}",
+            f"{c.inserted:,}",
+            f"{c.updated:,}",
+            f"{c.deleted:,}",
+            f"{result.seconds:.1f}",
+        )
+    console.print(table)
+
+
+def _report_and_scan(state: StackState, catalog: Catalog) -> None:
+    from masking.leaks import scan_database
+    from reconcile.report import build_report, render_table
+    from smartsync.settings import load_settings
+
+    settings = load_settings(needs=("warehouse_dsn", "citizen_dsn"))
+    progress("reconciling every daily pair (after the batch jobs, drift should be zero)")
+    render_table(build_report(catalog, settings, scope="daily"), console)
+    progress("scanning the portal for unmasked personal data")
+    scan = scan_database(state.dsn(Database.CITIZEN), catalog)
+    rows = sum(scan.scanned.values())
+    if scan.clean:
+        console.print(f"[green]leak scan clean[/green]: {len(scan.scanned)} portal tables, {rows:,} rows")
+    else:
+        console.print(f"[red]leak scan found {len(scan.findings)} unmasked values[/red]: run `smartsync masking scan`")
+
+
 def _check_alive(procs: list[subprocess.Popen[bytes]]) -> None:
     from smartsync import localstack
 
@@ -107,8 +204,9 @@ def _watch(
 @handle_errors
 def run(
     scale: float = typer.Option(0.1, help="Synthetic data volume; 1.0 = the seeds' daily volumes"),
-    seed: int = typer.Option(20241230, help="Seed of the synthetic data"),
+    seed: int = typer.Option(DEFAULT_SEED, help="Seed of the synthetic data"),
     live_seconds: float = typer.Option(20, help="How long the live workload of changes runs"),
+    callbacks: int = typer.Option(200, help="Forecast and ML-alert callbacks to post (each)"),
     rate: float = typer.Option(200, help="Live changes per second"),
     workers: int = typer.Option(2, help="Bytewax workers per dataflow"),
 ) -> None:
@@ -118,11 +216,12 @@ def run(
 
     catalog = load_catalog()
     state = localstack.up(progress)
+    os.environ.update(state.env())
     dsns = {db: state.dsn(db) for db in Database}
     topics = {t.name: t.partitions for t in catalog.topics()}
     before = demo.topic_totals(state.bootstrap, topics)
     recovery = localstack.stack_dir() / "recovery"
-    with _dataflows(state, recovery, workers) as procs:
+    with _dataflows(state, recovery, workers) as procs, _callback_service(state) as api:
         progress(f"loading synthetic data at scale {scale} (seed {seed})")
         started = time.monotonic()
         loads = load_all(dsns, scale=scale, seed=seed)
@@ -130,7 +229,11 @@ def run(
         progress(f"loaded {rows:,} rows into {len(loads)} source tables in {time.monotonic() - started:.1f}s")
         progress(f"making about {rate:.0f} live changes a second for {live_seconds:.0f}s")
         made = demo.run_live_workload(dsns, catalog, rate_per_s=rate, seconds=live_seconds)
-        progress(f"made {made:,} live changes; waiting for the dataflows to drain")
+        progress(f"made {made:,} live changes")
+        _post_callbacks(api, state, catalog, callbacks)
+        progress("waiting for the dataflows to drain")
         _check_alive(procs)
         _watch(state, catalog, before, procs, quiet_s=5, timeout_s=300)
+        _run_batch_jobs(catalog)
+        _report_and_scan(state, catalog)
     console.print("[green]done[/green]: the stack keeps running; `smartsync stack down` stops it")
