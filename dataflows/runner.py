@@ -137,8 +137,18 @@ def stop(procs: Sequence[subprocess.Popen[bytes]], timeout_s: float = 10.0) -> N
             proc.wait()
 
 
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, _frame: object) -> None:
+    raise _Stop(signum)
+
+
 def supervise(procs: Sequence[subprocess.Popen[bytes]], on_exit: Callable[[int, int], None] | None = None) -> int:
-    """Wait until a process exits, stop the others, return the first exit code (Ctrl-C: stop all, 130)."""
+    """Wait until a process exits, stop the others, return the first exit code (Ctrl-C or SIGTERM: stop all, 130/143)."""
+    # The processes run in sessions of their own (a terminal's Ctrl-C reaches only us): we stop them.
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while True:
             for i, proc in enumerate(procs):
@@ -149,6 +159,10 @@ def supervise(procs: Sequence[subprocess.Popen[bytes]], on_exit: Callable[[int, 
                     stop(procs)
                     return code
             time.sleep(0.2)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Stop) as exc:
         stop(procs)
-        return 130
+        signum = exc.args[0] if isinstance(exc, _Stop) else signal.SIGINT
+        return 128 + int(signum)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
