@@ -16,6 +16,11 @@ from smartsync import localstack
 from smartsync.localstack import StackState
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The main job loads data into the shared source tables: it runs after everything else.
+    items.sort(key=lambda item: item.get_closest_marker("main_job") is not None)
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackState]:
     try:
