@@ -49,11 +49,11 @@ def producer_config(bootstrap: str, client_id: str) -> dict[str, Any]:
 class DeadLetterProducer:
     """Sends dead letters to the direction's dead-letter topic and waits for the broker's confirmation."""
 
-    def __init__(self, bootstrap: str, topic: str, flow: str, *, timeout_s: float = 35.0) -> None:
+    def __init__(self, bootstrap: str, topic: str, flow: str, *, worker: int = 0, timeout_s: float = 35.0) -> None:
         self.topic = topic
         self.flow = flow
         self._timeout_s = timeout_s
-        self._producer = Producer(producer_config(bootstrap, f"smartsync-{flow}-dead-letters"))
+        self._producer = Producer(producer_config(bootstrap, f"smartsync-{flow}-{worker}-dead-letters"))
 
     def send(self, letters: Sequence[DeadLetter]) -> None:
         """Produce every letter; raise ``TransientSinkError`` unless all were confirmed."""

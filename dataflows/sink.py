@@ -262,6 +262,6 @@ class FlowSink(DynamicSink[list[SinkItem]]):
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _Partition:
         del step_id, worker_count
         topic = self._catalog.dead_letter_topics[self._direction].name
-        producer = DeadLetterProducer(self._bootstrap, topic, f"{self._direction.value}-{worker_index}")
+        producer = DeadLetterProducer(self._bootstrap, topic, self._direction.value, worker=worker_index)
         writer = BatchWriter(self._catalog, self._direction, self._dsn, producer)
         return _Partition(writer, producer)
