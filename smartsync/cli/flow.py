@@ -8,9 +8,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from connectors.kafka import read_dead_letters
-from connectors.kafka import replay as replay_letters
-from dataflows import runner
 from smartsync.catalog import Direction, load_catalog
 from smartsync.cli.console import console, err_console, handle_errors, progress
 from smartsync.settings import load_settings
@@ -35,6 +32,8 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the command lines and exit")] = False,  # noqa: FBT002
 ) -> None:
     """Run a direction's dataflow: creates the recovery partitions once, picks ports, stops all on Ctrl-C."""
+    from dataflows import runner
+
     settings = load_settings()
     cluster_ports = runner.free_ports(processes) if processes > 1 else []
     plan = runner.plan_run(
@@ -73,7 +72,9 @@ def list_(
     sync: SyncOpt = None,
 ) -> None:
     """List dead letters: offset, sync, where the event came from and why it failed."""
-    settings = load_settings()
+    from connectors.kafka import read_dead_letters
+
+    settings = load_settings(needs=("kafka_bootstrap",))
     topic = load_catalog().dead_letter_topics[direction].name
     table = Table("offset", "sync", "source", "failed at", "reason", title=topic)
     shown = 0
@@ -98,7 +99,10 @@ def replay(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be replayed")] = False,  # noqa: FBT002
 ) -> None:
     """Put dead letters back on their source topics after a fix; the sink is idempotent, so twice is harmless."""
-    settings = load_settings()
+    from connectors.kafka import read_dead_letters
+    from connectors.kafka import replay as replay_letters
+
+    settings = load_settings(needs=("kafka_bootstrap",))
     topic = load_catalog().dead_letter_topics[direction].name
     letters = [
         letter
