@@ -17,8 +17,14 @@ from smartsync.localstack import StackState
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The main job loads data into the shared source tables: it runs after everything else.
-    items.sort(key=lambda item: item.get_closest_marker("main_job") is not None)
+    # Tests that disturb the shared stack (a broker restart) run after the others, and the main
+    # job, which loads data into the shared source tables, runs last.
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("main_job"):
+            return 2
+        return 1 if item.get_closest_marker("disruptive") else 0
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")
