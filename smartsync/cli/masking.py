@@ -160,7 +160,7 @@ def _print_report(report: ScanReport, fmt: Format) -> None:
 
 @app.command()
 @handle_errors
-def scan(  # noqa: PLR0917 — one parameter per option
+def scan(
     tables: Annotated[
         list[str] | None, typer.Option("--table", "-t", help="Scan this smart_citizen table (schema.table); repeat.")
     ] = None,

@@ -30,7 +30,7 @@ def _exit_on_drift(drift_pct: float, max_drift: float) -> None:
 
 @app.command()
 @handle_errors
-def diff(  # noqa: PLR0917 — typer options
+def diff(
     table: str | None = typer.Option(
         None, "--table", help="Synced pair: sync name or target table (e.g. profile_summary)."
     ),
@@ -102,7 +102,7 @@ def diff(  # noqa: PLR0917 — typer options
     _exit_on_drift(after.drift_pct, max_drift)
 
 
-def _generic(  # noqa: PLR0917
+def _generic(
     source: str,
     target: str,
     source_table: str,
@@ -156,7 +156,7 @@ def _print_diffs(diffs: list[TableDiff], as_json: bool) -> None:
 
 @app.command()
 @handle_errors
-def report(  # noqa: PLR0917 — typer options
+def report(
     scope: str = typer.Option("daily", "--scope", help="hourly | daily | weekly (weekly adds integrity checks)."),
     fmt: str = typer.Option("table", "--format", help="table | json | markdown | html"),
     output: Path | None = typer.Option(None, "--output", help="Write the report to this file instead of stdout."),
