@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import masking
 from dataflows import runner
 from masking.leaks import verhoeff_digit
-from smartsync.catalog import Direction
+from smartsync.catalog import Direction, load_catalog
 from smartsync.tables import SCHEMA
 
 T = TypeVar("T")
@@ -222,3 +222,17 @@ def person(n: int) -> dict[str, Any]:
         "mobile": f"9{(n * 104729) % 10**9:09d}",
         "email": f"citizen{n}@example.org",
     }
+
+
+def application_events(conn: Any, application_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+    """(event_type, status) of every application event, per application, in source order."""
+    sync = load_catalog().sync("application_submissions")
+    rows = conn.execute(
+        f"SELECT application_id, event_type, status FROM {sync.target} "
+        "WHERE application_id = ANY(%s) ORDER BY application_id, source_lsn",
+        (application_ids,),
+    ).fetchall()
+    out: dict[int, list[tuple[str, str]]] = {}
+    for app, kind, status in rows:
+        out.setdefault(app, []).append((kind, status))
+    return out

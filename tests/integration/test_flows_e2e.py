@@ -23,7 +23,15 @@ from connectors.callbacks.encoding import encode
 from connectors.callbacks.models import AlertCallback, ForecastCallback
 from connectors.kafka import producer_config
 from connectors.partitioning import partition_for
-from dataflows.testing import RunningFlow, converged, expected_mirror, person, source_rows, target_state
+from dataflows.testing import (
+    RunningFlow,
+    application_events,
+    converged,
+    expected_mirror,
+    person,
+    source_rows,
+    target_state,
+)
 from masking.leaks import scan_database, scan_table
 from smartsync.catalog import Direction, load_catalog
 
@@ -193,17 +201,7 @@ def test_citizen_to_warehouse_every_sync_arrives(
             ids[3]: [("submitted", "submitted")],
         }
 
-        def events() -> dict[int, list[tuple[str, str]]]:
-            rows = wconn.execute(
-                "SELECT application_id, event_type, status FROM decision.application_events "
-                "WHERE application_id = ANY(%s) ORDER BY application_id, source_lsn", (ids,),
-            ).fetchall()
-            out: dict[int, list[tuple[str, str]]] = {}
-            for app, kind, status in rows:
-                out.setdefault(app, []).append((kind, status))
-            return out
-
-        flow.wait(lambda: events() == expected_events, what="application events")
+        flow.wait(lambda: application_events(wconn, ids) == expected_events, what="application events")
         assert flow.exit_codes() == [None]
     # Only the portal's columns were written; the warehouse-only ones keep their defaults.
     golden = source_rows(wconn, "public.golden_records", "citizen_id", [ids[0]])[0]

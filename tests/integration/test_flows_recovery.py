@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from dataflows.testing import RunningFlow, converged, expected_mirror, person
+from dataflows.testing import RunningFlow, application_events, converged, expected_mirror, person
 from smartsync.catalog import Direction, load_catalog
 
 CAT = load_catalog()
@@ -147,17 +147,7 @@ def test_citizen_to_warehouse_survives_sigkills(tmp_path: Path, conns: Any, citi
             expected = expected_mirror(sync, cconn, sync.key[0], ids)
             flow.wait(converged(sync, wconn, sync.key[0], ids, expected), timeout_s=90, what=f"sync {name} after kills")
 
-        def events() -> dict[int, list[tuple[str, str]]]:
-            rows = wconn.execute(
-                "SELECT application_id, event_type, status FROM decision.application_events "
-                "WHERE application_id = ANY(%s) ORDER BY application_id, source_lsn", (ids,),
-            ).fetchall()
-            out: dict[int, list[tuple[str, str]]] = {}
-            for app, kind, status in rows:
-                out.setdefault(app, []).append((kind, status))
-            return out
-
-        flow.wait(lambda: events() == expected_events, timeout_s=90, what="application events after kills")
+        flow.wait(lambda: application_events(wconn, ids) == expected_events, timeout_s=90, what="application events after kills")
         assert flow.starts == 4
     finally:
         flow.stop()
