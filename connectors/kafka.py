@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +46,20 @@ def producer_config(bootstrap: str, client_id: str) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _Deliveries:
+    """Counts the broker's confirmations of a batch of produced messages."""
+
+    confirmed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def on_delivery(self, err: KafkaError | None, _msg: Any) -> None:
+        if err is None:
+            self.confirmed += 1
+        else:
+            self.failures.append(str(err))
+
+
 class DeadLetterProducer:
     """Sends dead letters to the direction's dead-letter topic and waits for the broker's confirmation."""
 
@@ -59,16 +73,7 @@ class DeadLetterProducer:
         """Produce every letter; raise ``TransientSinkError`` unless all were confirmed."""
         if not letters:
             return
-        failures: list[str] = []
-        confirmed = 0
-
-        def on_delivery(err: KafkaError | None, _msg: Any) -> None:
-            nonlocal confirmed
-            if err is None:
-                confirmed += 1
-            else:
-                failures.append(str(err))
-
+        done = _Deliveries()
         now = datetime.now(UTC).isoformat()
         for letter in letters:
             origin = letter.origin
@@ -81,11 +86,11 @@ class DeadLetterProducer:
                 (H_FAILED_AT, now.encode()),
                 (H_FLOW, self.flow.encode()),
             ]
-            self._produce(origin.key, origin.value, headers, on_delivery)
+            self._produce(origin.key, origin.value, headers, done.on_delivery)
         remaining = self._producer.flush(self._timeout_s)
-        if failures or remaining or confirmed != len(letters):
-            reason = failures[0] if failures else f"{remaining} not confirmed within {self._timeout_s:.0f}s"
-            msg = f"dead-letter topic {self.topic}: {len(letters) - confirmed} of {len(letters)} not delivered ({reason})"
+        if done.failures or remaining or done.confirmed != len(letters):
+            reason = done.failures[0] if done.failures else f"{remaining} not confirmed within {self._timeout_s:.0f}s"
+            msg = f"dead-letter topic {self.topic}: {len(letters) - done.confirmed} of {len(letters)} not delivered ({reason})"
             raise TransientSinkError(msg, hint="retrying; check that Kafka is up")
 
     def _produce(self, key: bytes | None, value: bytes | None, headers: list[tuple[str, str | bytes | None]], cb: Any) -> None:
@@ -181,26 +186,18 @@ def read_dead_letters(
 def replay(bootstrap: str, letters: Sequence[StoredDeadLetter], *, timeout_s: float = 35.0) -> int:
     """Put dead letters back on their source topics (key and bytes unchanged); return how many were confirmed."""
     producer = Producer(producer_config(bootstrap, "smartsync-dead-letters-replay"))
-    failures: list[str] = []
-    confirmed = 0
-
-    def on_delivery(err: KafkaError | None, _msg: Any) -> None:
-        nonlocal confirmed
-        if err is None:
-            confirmed += 1
-        else:
-            failures.append(str(err))
-
+    done = _Deliveries()
     for letter in letters:
         if not letter.source_topic:
-            failures.append(f"dead letter at offset {letter.offset} has no source topic")
+            done.failures.append(f"dead letter at offset {letter.offset} has no source topic")
             continue
-        producer.produce(letter.source_topic, value=letter.value, key=letter.key, on_delivery=on_delivery)
+        producer.produce(letter.source_topic, value=letter.value, key=letter.key, on_delivery=done.on_delivery)
     producer.flush(timeout_s)
-    if failures or confirmed != len(letters):
-        msg = f"replayed {confirmed} of {len(letters)} dead letters ({failures[0] if failures else 'not all confirmed'})"
+    if done.failures or done.confirmed != len(letters):
+        failed = done.failures[0] if done.failures else "not all confirmed"
+        msg = f"replayed {done.confirmed} of {len(letters)} dead letters ({failed})"
         raise TransientSinkError(msg, hint="check that Kafka is up and retry; a replay twice is harmless")
-    return confirmed
+    return done.confirmed
 
 
 # ── start-up checks ──────────────────────────────────────────────────────────────────
