@@ -119,6 +119,10 @@ def staging_rows(table: Table, columns: Sequence[str], changes: Sequence[RowChan
             yield ("u", *ch.key, *(row[c] for c in data_cols), ch.position, ch.source_ts)
 
 
+class UnfitValueError(pg_errors.DataError):
+    """A row value the staging column's type cannot take (e.g. beyond ``bigint``): a data error of that row."""
+
+
 # ── SQL ───────────────────────────────────────────────────────────────────────────────
 
 
@@ -127,6 +131,7 @@ class _Statements:
     stage_name: str
     prepare: sql.Composed
     copy: sql.Composed
+    copy_types: tuple[str, ...]
     delete: sql.Composed
     upsert: sql.Composed
 
@@ -134,6 +139,24 @@ class _Statements:
 def _qualified(name: str) -> sql.Composed:
     schema, table = name.split(".", 1)
     return sql.SQL(".").join([sql.Identifier(schema), sql.Identifier(table)])
+
+
+_WIDENED = {"integer": "bigint", "smallint": "bigint"}
+
+
+def _stage_type(sql_type: str) -> str:
+    """A staging column's type: the target's, with integers widened to ``bigint``.
+
+    Binary COPY dumps a Python int as the declared type without a range check (2**40 as an
+    ``integer`` arrives as 0); staged as ``bigint``, an out-of-range value fails the cast into
+    the target with "integer out of range" and is isolated like any refused row.
+    """
+    return _WIDENED.get(sql_type.strip().lower(), sql_type)
+
+
+def _dump_type(sql_type: str) -> str:
+    """The type name binary COPY dumps a staging value as: ``numeric(12,2)`` → ``numeric``."""
+    return sql_type.split("(", 1)[0].strip()
 
 
 @functools.lru_cache(maxsize=256)
@@ -148,7 +171,7 @@ def _statements(table: Table, columns: tuple[str, ...]) -> _Statements:
 
     stage_cols = sql.SQL(", ").join(
         [sql.SQL("_op text")]
-        + [sql.SQL("{} {}").format(ident(c), sql.SQL(table.column(c).sql_type)) for c in columns]
+        + [sql.SQL("{} {}").format(ident(c), sql.SQL(_stage_type(table.column(c).sql_type))) for c in columns]
         + [sql.SQL("_source_lsn bigint"), sql.SQL("_source_ts timestamptz")]
     )
     # One temp table per connection and column set; ON COMMIT DELETE ROWS empties it at
@@ -156,10 +179,12 @@ def _statements(table: Table, columns: tuple[str, ...]) -> _Statements:
     prepare = sql.SQL(
         "CREATE TEMP TABLE IF NOT EXISTS {stage} ({cols}) ON COMMIT DELETE ROWS; DELETE FROM {stage}"
     ).format(stage=stage, cols=stage_cols)
-    copy = sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(
+    # Binary COPY: psycopg's C dumpers write typed values ~5x cheaper than the text format.
+    copy = sql.SQL("COPY {stage} ({cols}) FROM STDIN (FORMAT BINARY)").format(
         stage=stage,
         cols=sql.SQL(", ").join(ident(c) for c in ("_op", *columns, "_source_lsn", "_source_ts")),
     )
+    copy_types = ("text", *(_dump_type(_stage_type(table.column(c).sql_type)) for c in columns), "bigint", "timestamptz")
     key_match = sql.SQL(" AND ").join(sql.SQL("t.{k} = s.{k}").format(k=ident(k)) for k in keys)
     row_key = sql.SQL("jsonb_build_object({})").format(
         sql.SQL(", ").join(sql.SQL("{}, s.{}").format(sql.Literal(k), ident(k)) for k in keys)
@@ -223,7 +248,7 @@ def _statements(table: Table, columns: tuple[str, ...]) -> _Statements:
         keys=sql.SQL(", ").join(ident(k) for k in keys),
         assignments=assignments if data_cols else sql.SQL("_source_lsn = EXCLUDED._source_lsn, _source_ts = EXCLUDED._source_ts, _synced_at = now()"),
     )
-    return _Statements(stage_name, prepare, copy, delete, upsert)
+    return _Statements(stage_name, prepare, copy, copy_types, delete, upsert)
 
 
 def apply_changes(conn: psycopg.Connection[Any], table: Table, changes: Sequence[RowChange]) -> ApplyResult:
@@ -237,8 +262,13 @@ def apply_changes(conn: psycopg.Connection[Any], table: Table, changes: Sequence
     with scope, conn.cursor() as cur:
         cur.execute(st.prepare)
         with cur.copy(st.copy) as copy:
+            copy.set_types(st.copy_types)
             for row in staging_rows(table, columns, batch):
-                copy.write_row(row)
+                try:
+                    copy.write_row(row)
+                except (TypeError, OverflowError) as exc:  # a value the column's binary format cannot hold
+                    msg = f"a value for {table.qualified_name} does not fit its column type: {exc}"
+                    raise UnfitValueError(msg) from exc
         n_deletes = sum(1 for c in batch if c.row is None)
         deleted = stale_deletes = 0
         if n_deletes:

@@ -21,14 +21,14 @@ from typing import Any
 
 import bytewax.operators as op
 import psycopg
-from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
 from bytewax.dataflow import Dataflow
 from confluent_kafka import OFFSET_BEGINNING
 
 import masking
-from connectors.debezium import DeadLetter, Evaluation, Origin, Router, TargetChange, TopState, top_n_step
+from connectors.debezium import DeadLetter, Evaluation, Router, TargetChange, TopState, top_n_step
 from connectors.kafka import check_topics
 from dataflows.sink import FlowSink, SinkItem
+from dataflows.source import Consumed, ConsumerError, OriginSource
 from smartsync import metrics
 from smartsync.catalog import Catalog, Direction, TopN, load_catalog
 from smartsync.errors import SinkError, SourceError
@@ -123,19 +123,17 @@ class _DecodeBatch:
         }
         self._consumer_errors = metrics.CONSUMER_ERRORS.labels(flow)
 
-    def __call__(self, batch: list[KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[Any, Any]]) -> list[DecodedBatch]:
+    def __call__(self, batch: list[Consumed]) -> list[DecodedBatch]:
         items: list[SinkItem] = []
         evaluations: list[Evaluation] = []
         counts: dict[str, int] = {}
         decode = self._router.decode
-        for msg in batch:
-            if isinstance(msg, KafkaError):
-                items.extend(self._consumer_error(msg))
+        for origin in batch:
+            if isinstance(origin, ConsumerError):
+                items.extend(self._consumer_error(origin))
                 continue
-            topic = msg.topic or ""
+            topic = origin.topic
             counts[topic] = counts.get(topic, 0) + 1
-            origin = Origin(topic, msg.partition if msg.partition is not None else -1,
-                            msg.offset if msg.offset is not None else -1, msg.key, msg.value)
             for item in decode(origin):
                 if isinstance(item, Evaluation):
                     evaluations.append(item)
@@ -147,13 +145,11 @@ class _DecodeBatch:
                 counter.inc(n)
         return [DecodedBatch(items, evaluations)]
 
-    def _consumer_error(self, err: KafkaError[Any, Any]) -> list[SinkItem]:
+    def _consumer_error(self, err: ConsumerError) -> list[SinkItem]:
         self._consumer_errors.inc()
-        msg = err.msg
-        if msg.value is not None and msg.topic:
-            origin = Origin(msg.topic, msg.partition or 0, msg.offset if msg.offset is not None else -1, msg.key, msg.value)
-            return [DeadLetter(f"consumer error: {err.err}", origin)]
-        log.warning("%s: Kafka consumer error: %s", self._flow, err.err)
+        if err.origin.value is not None and err.origin.topic:
+            return [DeadLetter(f"consumer error: {err.error}", err.origin)]
+        log.warning("%s: Kafka consumer error: %s", self._flow, err.error)
         return []
 
 
@@ -204,16 +200,14 @@ def build_flow(direction: Direction, settings: Settings | None = None, *, tail: 
     router = Router(catalog, direction)
     flow_name = direction.value
     flow = Dataflow(flow_name)
-    # The Kafka connector's source with its errors kept in the stream (as ``kop.input`` does, without
-    # its per-item split): the decoding step handles messages and consumer errors in one pass.
-    source = KafkaSource(
+    # Consumer errors stay in the stream: the decoding step handles messages and errors in one pass.
+    source = OriginSource(
         [settings.kafka_bootstrap],
         router.topics,
         tail=tail,
         starting_offset=OFFSET_BEGINNING,
         add_config=dict(_CONSUMER_CONFIG),
         batch_size=_BATCH_SIZE,
-        raise_on_errors=False,
     )
     messages = op.input("kafka_in", flow, source)
     decoded = op.flat_map_batch("decode", messages, _DecodeBatch(router, flow_name))

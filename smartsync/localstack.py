@@ -430,7 +430,6 @@ def _java_cmd(heap: str, main: str, *args: str, log: Path) -> list[str]:
         f"-Xmx{heap}",
         f"-Xms{heap}",
         "-XX:+UseG1GC",
-        "-XX:TieredStopAtLevel=1",
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={config}",
         f"-Dsmartsync.log={log}",

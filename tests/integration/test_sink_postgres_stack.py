@@ -155,3 +155,19 @@ def test_a_missing_table_is_terminal_and_a_lost_connection_transient(warehouse_d
     assert not isinstance(err, TransientSinkError)
     assert "no_such_table" in str(err)
     assert isinstance(classify_error(psycopg.OperationalError("server closed the connection"), DOCS), TransientSinkError)
+
+
+def test_values_beyond_the_column_type_are_data_errors_not_truncated(conn: psycopg.Connection[Any]) -> None:
+    """Binary COPY must not wrap an integer: 2**40 for a smallint, 2**70 for a bigint are refused rows."""
+    golden = {"citizen_id": 1, "full_name": "A", "district_id": 2**40}
+    with pytest.raises(psycopg.DataError, match="out of range"):
+        apply_changes(conn, GOLDEN, [RowChange((1,), golden, 10, T0)])
+    conn.rollback()
+    too_big = {**golden, "citizen_id": 2**70, "district_id": 1}
+    with pytest.raises(psycopg.DataError, match="does not fit its column type"):
+        apply_changes(conn, GOLDEN, [RowChange((2**70,), too_big, 10, T0)])
+    conn.rollback()
+    ok = apply_changes(conn, GOLDEN, [RowChange((1,), {**golden, "district_id": 7}, 10, T0)])
+    conn.commit()
+    assert ok.inserted == 1
+    assert conn.execute("SELECT district_id FROM public.golden_records WHERE citizen_id = 1").fetchone() == (7,)
