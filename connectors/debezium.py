@@ -15,6 +15,7 @@ Nothing here touches Kafka, PostgreSQL or Bytewax.
 
 from __future__ import annotations
 
+import operator
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import msgspec
 import orjson
 
 from connectors.postgres import RowChange
@@ -243,6 +245,53 @@ def parse_envelope(value: bytes) -> Envelope:
     return Envelope(op, before if isinstance(before, dict) else None, after if isinstance(after, dict) else None, source)
 
 
+class _FastSource(msgspec.Struct):
+    """The fields of Debezium's ``source`` block the event path reads."""
+
+    lsn: Any = None
+    ts_us: Any = None
+    ts_ms: Any = None
+
+
+def fast_envelope_decoder(fields: Iterable[str], optional: Iterable[str] = ()) -> msgspec.json.Decoder[Any]:
+    """A decoder of envelopes that materialises only ``op``, the source position and ``fields``.
+
+    A Debezium message carries every column and a dozen source fields; parsing just the ones a
+    sync reads is ~2x cheaper than a full JSON parse. Values stay as JSON gives them (``Any``):
+    the sync's own checks still run on every value. ``fields`` are required in an image (a
+    message without one is left to ``parse_envelope``, which names the fault); ``optional``
+    ones default to None as ``dict.get`` would.
+    """
+    required = list(dict.fromkeys(fields))
+    extra = [f for f in dict.fromkeys(optional) if f not in required]
+    image = msgspec.defstruct("Image", [(f, Any) for f in required] + [(f, Any, None) for f in extra])
+    envelope = msgspec.defstruct(
+        "FastEnvelope", [("op", str), ("source", _FastSource), ("before", image | None, None), ("after", image | None, None)]
+    )
+    return msgspec.json.Decoder(envelope)
+
+
+def fast_parse(decoder: msgspec.json.Decoder[Any], value: bytes) -> Envelope | None:
+    """``parse_envelope`` for well-formed messages; None when the careful path must look at it."""
+    try:
+        doc = decoder.decode(value)
+    except msgspec.DecodeError:  # also a ValidationError: not JSON, a field missing or of the wrong shape
+        return None
+    op = doc.op
+    if op not in _OPS:
+        return None
+    before, after = doc.before, doc.after
+    if (before is None) if op == "d" else (after is None):
+        return None
+    source = doc.source
+    return Envelope(
+        op,
+        None if before is None else msgspec.structs.asdict(before),
+        None if after is None else msgspec.structs.asdict(after),
+        {"lsn": source.lsn, "ts_us": source.ts_us, "ts_ms": source.ts_ms},
+    )
+
+
 def source_position(source: Mapping[str, Any], field: str) -> int:
     pos = source.get(field)
     if pos is None:
@@ -256,12 +305,13 @@ def source_position(source: Mapping[str, Any], field: str) -> int:
 
 def commit_time(source: Mapping[str, Any]) -> datetime | None:
     """The source commit time: ``source.ts_us`` (microseconds), else ``source.ts_ms``."""
+    # timedelta(days, seconds, microseconds) positionally: keyword parsing is a third of the cost.
     ts_us = source.get("ts_us")
     if type(ts_us) is int:
-        return _EPOCH + timedelta(microseconds=ts_us)
+        return _EPOCH + timedelta(0, 0, ts_us)
     ts_ms = source.get("ts_ms")
     if type(ts_ms) is int:
-        return _EPOCH + timedelta(milliseconds=ts_ms)
+        return _EPOCH + timedelta(0, 0, ts_ms * 1000)
     return None
 
 
@@ -284,7 +334,7 @@ def event_type(op: str, before: Mapping[str, Any] | None, after: Mapping[str, An
 class SyncDecoder:
     """A sync's compiled decoding: column converters, mapping, masking and event-mode semantics."""
 
-    def __init__(self, sync: Sync) -> None:
+    def __init__(self, sync: Sync, *, fast: bool = True) -> None:
         if not sync.has_event_path or sync.topic is None or sync.event_mode is None:
             msg = f"sync {sync.name!r} has no event path"
             raise ValueError(msg)
@@ -304,9 +354,22 @@ class SyncDecoder:
             else:
                 self._derived.append((tcol, DerivedValue(str(col.expr))))
         self._key = self.target.primary_key
+        self._key_getter = operator.itemgetter(*self._key)  # one value for a single key, else a tuple
         self._mask = row_masker(sync) if sync.citizen_bound else None
         self._position_field = "ts_us" if self.callback else "lsn"
         self._top_n: TopN | None = sync.top_n if sync.event_mode is EventMode.TOP_N else None
+        # Debezium events take the fast parse; callbacks (few, and checked for their sync) the careful one.
+        self._fast = None if self.callback or not fast else fast_envelope_decoder(
+            [field for _, field, _, _ in self._mapped],
+            optional=["status"] if sync.event_mode is EventMode.APPEND else (),  # read by event_type()
+        )
+
+    def _parse(self, value: bytes) -> Envelope:
+        if self._fast is not None:
+            env = fast_parse(self._fast, value)
+            if env is not None:
+                return env
+        return parse_envelope(value)
 
     def _row(self, values: Mapping[str, Any]) -> dict[str, Any]:
         # The hot loop of the event path: text and integer columns are checked inline.
@@ -354,7 +417,7 @@ class SyncDecoder:
 
     def _decode(self, origin: Origin) -> list[Decoded]:
         assert origin.value is not None  # noqa: S101 — checked by decode()
-        env = parse_envelope(origin.value)
+        env = self._parse(origin.value)
         if self.callback:
             claimed = env.source.get("sync")
             if claimed is not None and claimed != self.sync.name:
@@ -400,8 +463,9 @@ class SyncDecoder:
         return self._mask(row) if self._mask is not None else row
 
     def _key_of(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
-        key = tuple(row[k] for k in self._key)
-        if any(v is None for v in key):
+        got = self._key_getter(row)
+        key: tuple[Any, ...] = (got,) if len(self._key) == 1 else got
+        if None in key:
             msg = f"null in key {list(self._key)}"
             raise DecodeError(msg)
         return key

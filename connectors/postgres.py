@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -111,12 +112,18 @@ def staging_rows(table: Table, columns: Sequence[str], changes: Sequence[RowChan
     nkey = len(table.primary_key)
     blanks = (None,) * (len(columns) - nkey)
     data_cols = columns[nkey:]
+    values = operator.itemgetter(*data_cols) if data_cols else None
+    single = len(data_cols) == 1  # itemgetter of one name returns the value, not a tuple
     for ch in changes:
-        if ch.row is None:
+        row = ch.row
+        if row is None:
             yield ("d", *ch.key, *blanks, ch.position, ch.source_ts)
+        elif values is None:
+            yield ("u", *ch.key, ch.position, ch.source_ts)
+        elif single:
+            yield ("u", *ch.key, values(row), ch.position, ch.source_ts)
         else:
-            row = ch.row
-            yield ("u", *ch.key, *(row[c] for c in data_cols), ch.position, ch.source_ts)
+            yield ("u", *ch.key, *values(row), ch.position, ch.source_ts)
 
 
 class UnfitValueError(pg_errors.DataError):

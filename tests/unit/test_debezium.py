@@ -18,6 +18,7 @@ from connectors.debezium import (
     Router,
     SyncDecoder,
     TargetChange,
+    commit_time,
     event_type,
 )
 from smartsync.catalog import Direction, load_catalog
@@ -85,6 +86,21 @@ def test_a_delete_carries_the_key_of_the_before_image() -> None:
     assert isinstance(out[0], TargetChange)
     assert out[0].change.key == (9,)
     assert out[0].change.row is None
+
+
+def test_commit_time_from_microseconds_else_milliseconds() -> None:
+    assert commit_time({"ts_us": TS_US, "ts_ms": 1}) == datetime(2026, 11, 21, 21, 16, 50, 286812, tzinfo=UTC)
+    assert commit_time({"ts_us": None, "ts_ms": TS_US // 1000}) == datetime(2026, 11, 21, 21, 16, 50, 286000, tzinfo=UTC)
+    assert commit_time({"ts_us": "soon"}) is None
+
+
+def test_a_composite_key_with_a_null_is_refused() -> None:
+    env = {"before": None, "source": _source(), "op": "c",
+           "after": {"citizen_id": 9, "scheme_code": None, "eligibility_score": "0.5", "status": "eligible",
+                     "evaluated_at": None, "updated_at": None}}
+    out = _decoder("eligibility_hints").decode(_msg(_topic("eligibility_hints"), env))
+    assert isinstance(out[0], DeadLetter)
+    assert "null in key ['citizen_id', 'scheme_code']" in out[0].reason
 
 
 def test_tombstones_are_ignored() -> None:

@@ -63,6 +63,20 @@ def test_staging_rows_mark_upserts_and_deletes() -> None:
     assert rows == [("u", 1, "a", 1, 10, None), ("d", 2, None, None, 11, None)]
 
 
+@pytest.mark.parametrize(
+    ("row", "staged"),
+    [
+        ({"citizen_id": 1}, ("u", 1, 10, None)),  # a key-only row
+        ({"citizen_id": 1, "full_name": "a"}, ("u", 1, "a", 10, None)),  # one data column
+        ({"citizen_id": 1, "full_name": "a", "district_id": 2}, ("u", 1, "a", 2, 10, None)),
+    ],
+)
+def test_staging_rows_of_any_width(row: dict[str, object], staged: tuple[object, ...]) -> None:
+    changes = [RowChange((1,), row, 10), RowChange((2,), None, 11)]
+    cols = written_columns(GOLDEN, changes)
+    assert list(staging_rows(GOLDEN, cols, changes)) == [staged, ("d", 2, *(None,) * (len(cols) - 1), 11, None)]
+
+
 def test_apply_results_add_up() -> None:
     total = ApplyResult(1, 2, 3, 4) + ApplyResult(1, 1, 1, 1)
     assert total == ApplyResult(2, 3, 4, 5)
