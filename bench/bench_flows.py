@@ -433,7 +433,7 @@ def main() -> None:
     lat.add_argument("--warmup", type=float, default=20)
     lat.set_defaults(func=latency)
     j = sub.add_parser("jdbc")
-    j.add_argument("--events", type=int, default=200_000)
+    j.add_argument("--events", type=int, default=500_000)
     j.add_argument("--workers", type=int, default=2)
     j.add_argument("--snapshot", type=int, default=5)
     j.set_defaults(func=jdbc)
