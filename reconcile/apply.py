@@ -14,13 +14,14 @@ from typing import Any
 import psycopg
 
 from connectors.postgres import ApplyResult, RowChange, apply_changes, classify_error
-from reconcile.engine import DiffOutcome, connect
+from reconcile.engine import DiffOutcome, bulk_objects, connect
 from smartsync.errors import ReconcileError, SinkError
 from smartsync.tables import Table
 
 BATCH_ROWS = 5_000
 
 
+@bulk_objects()
 def plan_changes(outcome: DiffOutcome, *, deletes: bool) -> list[RowChange]:
     """Upserts for source-only and changed rows, deletes for target-only rows (when asked)."""
     diff = outcome.diff
@@ -40,6 +41,7 @@ def batches(changes: Sequence[RowChange], size: int = BATCH_ROWS) -> Iterator[Se
         yield changes[start : start + size]
 
 
+@bulk_objects()
 def apply_plan(
     dsn: str,
     table: Table,

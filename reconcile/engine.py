@@ -3,19 +3,24 @@
 How a comparison runs (measured against alternatives in ``bench/bench_reconcile.py``):
 
 1. Each side opens a REPEATABLE READ transaction and exports its snapshot; up to
-   ``max_connections // 2`` connections per side import it and scan disjoint ctid ranges of
-   the table in parallel, so all of them see one consistent state.
+   ``max_connections // 2`` connections per side import it and scan disjoint parts of the
+   table in parallel (ctid block ranges; a filtered side, such as an incremental's window,
+   splits by key instead), so all of them see one consistent state.
 2. PostgreSQL hashes each row (``hash_record_extended`` over the compared columns: type-aware,
-   so ``1.50`` equals ``1.5``) and returns, per range, the keys (or 64-bit hashes of composite
-   and text keys), the row hashes and, unless the key is an integer, the ctids as binary
-   arrays (``array_send``). 16–22 bytes per row travel and become numpy arrays without a
-   Python loop. Masked columns cannot be hashed on the server (the target holds masked
-   values), so they travel as text, are masked once per distinct value and compared as strings.
-3. The two sides are merged on the key (sort and binary search: the keys arrive nearly
-   sorted; a DuckDB hash join over the same arrays, ``join_scans_duckdb``, was slower).
-4. For the differing keys only, each side returns the real key and one hash per column, which
-   names the changed columns: source-only, target-only, changed (with which columns),
-   unchanged. A fix then reads the full source rows of those keys and masks them.
+   so ``1.50`` equals ``1.5``) and returns, per part, one bytea of fixed-width records: the
+   key (or a 64-bit hash of a composite or text key), the row hash and, unless the key is an
+   integer, the ctid. 16–22 bytes per row travel and become numpy arrays without a Python
+   loop. An incremental ships one hash per column instead (its rows mostly differ). Masked
+   columns cannot be hashed on the server (the target holds masked values), so they travel
+   as text, are masked once per distinct value and compared as strings.
+3. The two sides are merged on the key (sort and binary search, or no sort when a side
+   arrives in key order; a DuckDB hash join over the same arrays, ``join_scans_duckdb``, was
+   slower).
+4. For the differing rows only, each side returns one hash per column (unless the scan
+   shipped them) and the real keys, packed the same way; that names the changed columns:
+   source-only, target-only, changed (with which columns), unchanged. For a fix, the source
+   returns the values of its clear columns in the same query; the masked ones were masked
+   for the comparison already.
 
 Before snapshotting, the source's WAL position is read: every fix the batch path writes is
 stamped with it, so a row the event path wrote later (a higher position) is never overwritten.
@@ -24,6 +29,7 @@ stamped with it, so a row the event path wrote later (a higher position) is neve
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import threading
 import time
@@ -38,7 +44,7 @@ import psycopg
 from psycopg import sql
 
 from masking import masker_for
-from reconcile.diff import classify_digests, quote_table
+from reconcile.diff import Detail, classify, quote_table
 from reconcile.model import ColumnSpec, PairSpec, Relation, SchemaDiff, TableDiff
 from smartsync.errors import ReconcileError
 
@@ -56,7 +62,7 @@ class SideScan:
     """What one side's hash scan returned."""
 
     keys: np.ndarray  # int64: the key itself (integer keys) or a 64-bit hash of it
-    hashes: np.ndarray  # int64 row hash of the hashed columns
+    hashes: np.ndarray  # int64 row hash of the hashed columns, or one hash per column (rows × columns)
     tids: np.ndarray | None  # int64 block << 16 | offset, when the relation is a table
     masked: dict[str, Any]  # masked columns as Arrow text arrays, in row order
     rows: int = 0
@@ -71,6 +77,22 @@ class DiffOutcome:
     source_rows: dict[Key, dict[str, Any]] = field(default_factory=dict)
     source_ts: datetime | None = None
     complete_until: datetime | None = None
+
+
+@contextlib.contextmanager
+def bulk_objects() -> Iterator[None]:
+    """Pause the cyclic garbage collector while many acyclic objects (keys, rows) are built.
+
+    Every collection walks all live objects, and building 100K rows triggers hundreds of
+    them: measured, a third of the time spent turning 100K differing rows into a fix.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # ── connections ─────────────────────────────────────────────────────────────────────────
@@ -143,41 +165,70 @@ def _key_sql(spec: PairSpec, side: str) -> str:
     return f"hash_record_extended(ROW({', '.join(_expr(k, side) for k in keys)}), 0)"
 
 
+@dataclass(frozen=True)
+class Part:
+    """What one query of a side's scan reads: a range of ctid blocks, or one share of the keys."""
+
+    blocks: tuple[int, int | None] | None = None  # [first, last) block; the last part is open-ended
+    share: tuple[int, int] | None = None  # (i, n): the rows whose key modulo n is i
+
+
+def _column_hashes_sql(spec: PairSpec, side: str) -> str:
+    """One big-endian int8 hash per clear column, concatenated (type-aware, as the row hash)."""
+    return " || ".join(f"int8send(hash_record_extended(ROW({_expr(c, side)}), 0))" for c in spec.hashed)
+
+
+def _key_null_sql(spec: PairSpec, side: str) -> str:
+    return " OR ".join(f"({_expr(spec.column(k), side)}) IS NULL" for k in spec.key)
+
+
 def scan_sql(
     spec: PairSpec,
     side: str,
     *,
     with_tid: bool,
-    tid_range: tuple[int, int | None] | None,
-    key_filter: bool = False,
+    part: Part | None = None,
+    key_filter: str | None = None,
     nullable_key: bool = True,
+    per_column: bool = False,
 ) -> str:
-    """One range's hash scan: row count, null keys, packed (key, hash[, tid]) and masked columns."""
+    """One part's hash scan: row count, null keys, packed (key, hash[, tid]) and masked columns.
+
+    ``key_filter`` (an int8[] literal) keeps the rows of those scan keys only; ``per_column``
+    ships one hash per clear column instead of one per row.
+    """
     rel = spec.source if side == "source" else spec.target
-    keys = [spec.column(k) for k in spec.key]
-    key_null = " OR ".join(f"({_expr(k, side)}) IS NULL" for k in keys) if nullable_key else "false"
-    hashed = ", ".join(_expr(c, side) for c in spec.hashed)
-    inner = [f"{_key_sql(spec, side)} AS _k", f"hash_record_extended(ROW({hashed}), 0) AS _h", f"({key_null}) AS _null"]
+    key_null = _key_null_sql(spec, side) if nullable_key else "false"
+    if per_column:
+        hashes = f"{_column_hashes_sql(spec, side)} AS _h"
+    else:
+        hashes = f"int8send(hash_record_extended(ROW({', '.join(_expr(c, side) for c in spec.hashed)}), 0)) AS _h"
+    inner = [f"{_key_sql(spec, side)} AS _k", hashes, f"({key_null}) AS _null"]
     if with_tid:
         inner.append("ctid AS _tid")
     for i, col in enumerate(spec.masked):
         inner.append(f"textsend({_expr(col, side)}) AS _m{i}")
     extra: list[str] = []
-    if tid_range is not None:
-        lo, hi = tid_range
+    if part is not None and part.blocks is not None:
+        lo, hi = part.blocks
         extra.append(f"ctid >= '({lo},0)'::tid")
         if hi is not None:
             extra.append(f"ctid < '({hi},0)'::tid")
-    if key_filter:
-        extra.append(f"{_key_sql(spec, side)} = ANY(%s::int8[])")
+    if part is not None and part.share is not None:
+        # Rows without a key fall in the first share, so that they are counted once.
+        i, n = part.share
+        extra.append(f"coalesce(abs(mod({_key_sql(spec, side)}, {n})), 0) = {i}")
+    if key_filter is not None:
+        extra.append(f"{_key_sql(spec, side)} = ANY({key_filter})")
     # A NOT NULL key needs no filtering (it costs a tenth of the scan on a million rows).
     agg = "FILTER (WHERE NOT _null)" if nullable_key else ""
+    # One bytea of fixed-width records (key, hash[, ctid]) per range: cheaper to build in
+    # PostgreSQL than one array per field, and it becomes numpy arrays without a loop.
+    record = "int8send(_k) || _h" + (" || tidsend(_tid)" if with_tid else "")
     outer = [
         "count(*)",
         "count(*) FILTER (WHERE _null)" if nullable_key else "0",
-        f"array_send(array_agg(_k) {agg})",
-        f"array_send(array_agg(_h) {agg})",
-        f"array_send(array_agg(_tid) {agg})" if with_tid else "NULL::bytea",
+        f"string_agg({record}, ''::bytea) {agg}",
     ]
     for i in range(len(spec.masked)):
         outer.append(f"string_agg(_m{i}, ''::bytea) {agg}")
@@ -185,17 +236,24 @@ def scan_sql(
     return f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {rel.sql}{_where(rel, extra)}) AS _s"
 
 
-_INT8_ITEM = np.dtype([("len", ">i4"), ("v", ">i8")])
-_TID_ITEM = np.dtype([("len", ">i4"), ("b", ">u4"), ("o", ">u2")])
+# Packed records as PostgreSQL sends them (big-endian): int8send, tidsend (block, offset).
+_TID_FIELDS = [("b", ">u4"), ("o", ">u2")]
 
 
-def _array_values(data: bytes | None, item: np.dtype[Any]) -> np.ndarray:
-    """The elements of a one-dimensional PostgreSQL array in binary form (``array_send``), loop-free."""
-    if not data:
-        return np.zeros(0, dtype=item)
-    ndim = int.from_bytes(data[0:4], "big")
-    header = 12 + 8 * ndim
-    return np.frombuffer(data, dtype=item, offset=header)
+def scan_item(*, with_tid: bool, columns: int | None = None) -> np.dtype[Any]:
+    """A scan record: key, row hash (or ``columns`` column hashes), ctid when shipped."""
+    hashes = ("h", ">i8") if columns is None else ("h", ">i8", (columns,))
+    return np.dtype([("k", ">i8"), hashes, *(_TID_FIELDS if with_tid else [])])
+
+
+def _records(data: bytes | None, item: np.dtype[Any]) -> np.ndarray:
+    """Fixed-width records concatenated by ``string_agg``, as a structured array (no copy)."""
+    return np.frombuffer(data or b"", dtype=item)
+
+
+def _tids(records: np.ndarray) -> np.ndarray:
+    """``block << 16 | offset`` of the ``b``/``o`` fields of packed records."""
+    return (records["b"].astype(np.int64) << 16) | records["o"].astype(np.int64)
 
 
 def _text_array(data: bytes | None, lengths: bytes | None) -> Any:
@@ -212,16 +270,12 @@ def _text_array(data: bytes | None, lengths: bytes | None) -> Any:
     )
 
 
-def _parse_range(row: Sequence[Any], spec: PairSpec, *, with_tid: bool) -> SideScan:
+def _parse_range(row: Sequence[Any], spec: PairSpec, *, with_tid: bool, per_column: bool = False) -> SideScan:
     count, nulls = int(row[0]), int(row[1])
-    keys = _array_values(row[2], _INT8_ITEM)["v"].astype(np.int64)
-    hashes = _array_values(row[3], _INT8_ITEM)["v"].astype(np.int64)
-    tids = None
-    if with_tid:
-        t = _array_values(row[4], _TID_ITEM)
-        tids = (t["b"].astype(np.int64) << 16) | t["o"].astype(np.int64)
-    masked = {col.name: _text_array(row[5 + 2 * i], row[6 + 2 * i]) for i, col in enumerate(spec.masked)}
-    return SideScan(keys, hashes, tids, masked, count, nulls)
+    rec = _records(row[2], scan_item(with_tid=with_tid, columns=len(spec.hashed) if per_column else None))
+    tids = _tids(rec) if with_tid else None
+    masked = {col.name: _text_array(row[3 + 2 * i], row[4 + 2 * i]) for i, col in enumerate(spec.masked)}
+    return SideScan(rec["k"].astype(np.int64), rec["h"].astype(np.int64), tids, masked, count, nulls)
 
 
 def _concat_arrow(arrays: Sequence[Any]) -> Any:
@@ -265,6 +319,9 @@ class Side:
         self.nullable_key = True
         # Restricts this side to the given scan keys (an incremental's target: the source window's keys).
         self.key_filter: str | None = None  # an int8[] literal
+        self.key_filter_rows = 0
+        # Ship one hash per column rather than per row (a window whose rows mostly differ).
+        self.per_column = False
 
     def open(self, *, read_lsn: bool = False) -> None:
         conn = connect(self.rel.dsn, what=self.rel.label)
@@ -276,6 +333,7 @@ class Side:
             self.lsn = int(row[0]) if row else None
         if self.rel.table is not None:
             self.nullable_key = _nullable(conn, self.rel.table, [_expr(self.spec.column(k), self.side) for k in self.spec.key])
+        self._no_parallel_workers(conn)
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         row = conn.execute(
             "SELECT now(), pg_export_snapshot(), least(now(), (SELECT min(xact_start) FROM pg_stat_activity "
@@ -284,6 +342,12 @@ class Side:
         assert row is not None  # noqa: S101
         self.started_at, self.snapshot_id, self.complete_until = row[0], str(row[1]), row[2]
 
+    def _no_parallel_workers(self, conn: psycopg.Connection[Any]) -> None:
+        # The side already spreads its work over its connections (and the other side runs at
+        # the same time): parallel workers on top only crowd the CPUs (measured: slower).
+        if self.connections > 1:
+            conn.execute("SET max_parallel_workers_per_gather = 0")
+
     def close(self) -> None:
         if self.conn is not None:
             with contextlib.suppress(psycopg.Error):
@@ -291,8 +355,15 @@ class Side:
                 self.conn.close()
             self.conn = None
 
-    def ranges(self) -> list[tuple[int, int | None] | None]:
-        """Disjoint ctid block ranges covering the table (the last one open-ended)."""
+    def parts(self) -> list[Part | None]:
+        """Disjoint parts covering the side, one query each, at most ``ROWS_PER_RANGE`` rows per part.
+
+        A whole table splits into ctid block ranges. A filtered one (an incremental's window, or
+        the target restricted to the window's keys) splits by key instead, one share per
+        connection, when that keeps the parts small enough: its rows can sit in a few blocks
+        (updated rows move to the end of the table), and every part would wait for the range
+        that holds them. Each share scans the table but hashes only its own rows.
+        """
         assert self.conn is not None  # noqa: S101
         if self.rel.table is None or self.connections == 1:
             return [None]
@@ -304,15 +375,29 @@ class Side:
         pages, tuples = (int(row[0]), float(row[1])) if row else (0, 0.0)
         if pages < 2 * self.connections:
             return [None]
+        if self.rel.where or self.key_filter is not None:
+            expected = self.key_filter_rows if self.key_filter is not None else self._estimate_rows()
+            # Each share reads the table once: worth it while one share per connection is enough.
+            if expected <= self.connections * ROWS_PER_RANGE:
+                return [Part(share=(i, self.connections)) for i in range(self.connections)]
         n = max(self.connections, math.ceil(tuples / ROWS_PER_RANGE))
         step = max(1, math.ceil(pages / n))
         bounds = list(range(0, pages, step))
-        return [(lo, bounds[i + 1] if i + 1 < len(bounds) else None) for i, lo in enumerate(bounds)]
+        return [Part(blocks=(lo, bounds[i + 1] if i + 1 < len(bounds) else None)) for i, lo in enumerate(bounds)]
+
+    def _estimate_rows(self) -> float:
+        """The planner's estimate of the rows the side's filter keeps (no rows are read)."""
+        assert self.conn is not None  # noqa: S101
+        row = self.conn.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {self.rel.sql}{_where(self.rel)}").fetchone()
+        try:
+            return float(row[0][0]["Plan"]["Plan Rows"]) if row else math.inf
+        except (KeyError, IndexError, TypeError, ValueError):
+            return math.inf
 
     def scan(self) -> SideScan:
-        """Hash every row of this side, in parallel over ctid ranges, in the shared snapshot."""
+        """Hash every row of this side, in parallel over its parts, in the shared snapshot."""
         assert self.conn is not None  # noqa: S101
-        ranges = self.ranges()
+        ranges = self.parts()
         if len(ranges) == 1:
             return self._scan_one(self.conn, ranges[0])
         results: list[SideScan | None] = [None] * len(ranges)
@@ -338,6 +423,7 @@ class Side:
     def _imported_worker(self, work: Callable[[psycopg.Connection[Any]], None]) -> None:
         conn = connect(self.rel.dsn, what=self.rel.label)
         try:
+            self._no_parallel_workers(conn)
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(self.snapshot_id)))
             work(conn)
@@ -346,73 +432,100 @@ class Side:
                 conn.execute("ROLLBACK")
             conn.close()
 
-    def _scan_one(self, conn: psycopg.Connection[Any], tid_range: tuple[int, int | None] | None) -> SideScan:
+    def _scan_one(self, conn: psycopg.Connection[Any], part: Part | None) -> SideScan:
         query = scan_sql(
-            self.spec, self.side, with_tid=self.with_tid, tid_range=tid_range, key_filter=self.key_filter is not None,
-            nullable_key=self.nullable_key,
+            self.spec, self.side, with_tid=self.with_tid, part=part, key_filter=self.key_filter,
+            nullable_key=self.nullable_key, per_column=self.per_column,
         )
-        params = (self.key_filter,) if self.key_filter is not None else None
         try:
-            row = conn.execute(query, params, binary=True).fetchone()
+            row = conn.execute(query, binary=True).fetchone()
         except psycopg.Error as exc:
             raise _query_error(exc, self.rel) from None
         assert row is not None  # noqa: S101 — an aggregate always returns a row
-        return _parse_range(row, self.spec, with_tid=self.with_tid)
+        return _parse_range(row, self.spec, with_tid=self.with_tid, per_column=self.per_column)
 
-    def _predicate(self, keys: np.ndarray, tids: np.ndarray | None) -> tuple[str, str]:
-        # Arrays travel as one text literal: dumping 100K Python values one by one is slower.
+    def _predicate(self, keys: np.ndarray, tids: np.ndarray | None) -> str:
         if tids is not None:
-            return "ctid = ANY(%s::tid[])", tid_literal(tids)
-        return f"{_key_sql(self.spec, self.side)} = ANY(%s::int8[])", int8_literal(keys)
+            return f"ctid = ANY({tid_literal(tids)})"
+        return f"{_key_sql(self.spec, self.side)} = ANY({int8_literal(keys)})"
 
-    def digests(self, keys: np.ndarray, tids: np.ndarray | None) -> dict[int, Digest]:
-        """Scan key → (real key, one hash per hashed column) of the given rows: enough to tell which columns differ."""
-        assert self.conn is not None  # noqa: S101
-        if len(keys) == 0:
-            return {}
-        pred, arg = self._predicate(keys, tids)
-        key_cols = ", ".join(_expr(self.spec.column(k), self.side) for k in self.spec.key)
-        hashes = ", ".join(f"hash_record_extended(ROW({_expr(c, self.side)}), 0)" for c in self.spec.hashed)
-        query = (
-            f"SELECT {_key_sql(self.spec, self.side)}, ARRAY[{hashes}]::int8[], {key_cols} "
-            f"FROM {self.rel.sql}{_where(self.rel, [pred])}"
-        )
-        try:
-            cur = self.conn.execute(query, (arg,), binary=True)
-        except psycopg.Error as exc:
-            raise _query_error(exc, self.rel) from None
-        return {int(r[0]): (tuple(r[2:]), tuple(r[1])) for r in cur}
+    def detail(
+        self,
+        keys: np.ndarray,
+        tids: np.ndarray | None,
+        *,
+        hashes: np.ndarray | None = None,
+        with_rows: bool = False,
+        rows: int = 0,
+    ) -> tuple[Detail, list[tuple[Any, ...]] | None]:
+        """Per-column hashes and real keys of the given rows (scan keys, and ctids when shipped), in that order.
 
-    def fetch(
-        self, keys: np.ndarray, tids: np.ndarray | None, *, wanted: set[Key] | None = None, rows: int = 0
-    ) -> dict[Key, dict[str, Any]]:
-        """Full compared rows (target column names) of the given scan keys, in this side's snapshot.
-
-        ``wanted`` (the real keys) and ``rows`` (the side's size) let a large request read the
-        whole side instead and keep only the wanted rows.
+        ``hashes`` are the rows' column hashes when the scan shipped them already.
+        ``with_rows`` also returns the values of the clear columns (``spec.hashed`` order), read
+        in the same query: a fix writes them, and masked values come from the scan. When more
+        than ``WHOLE_SIDE_SHARE`` of the side's ``rows`` are asked for (a first load), one scan
+        of the whole side beats a list of keys.
         """
         assert self.conn is not None  # noqa: S101
+        spec, side = self.spec, self.side
+        hashed = spec.hashed
         if len(keys) == 0:
-            return {}
-        cols = ", ".join(f"{_expr(c, self.side)} AS {sql.Identifier(c.name).as_string(self.conn)}" for c in self.spec.columns)
-        if wanted is not None and len(keys) > WHOLE_SIDE_SHARE * max(1, rows):
-            # Most rows are wanted (a first load): one scan beats a list of ctids.
-            query, params = f"SELECT {cols} FROM {self.rel.sql}{_where(self.rel)}", None
+            return Detail(keys, [], np.zeros((0, len(hashed)), dtype=np.int64)), [] if with_rows else None
+        if hashes is not None and spec.integer_key and not with_rows:
+            return Detail(keys, [(k,) for k in keys.tolist()], hashes), None  # nothing left to read
+        ident = "tidsend(ctid)" if tids is not None else f"int8send({_key_sql(spec, side)})"
+        packed = ident if hashes is not None else f"{ident} || {_column_hashes_sql(spec, side)}"
+        n_hashes = 0 if hashes is not None else len(hashed)
+        item = np.dtype([*(_TID_FIELDS if tids is not None else _KEY_FIELDS), ("h", ">i8", (n_hashes,))])
+        if self.key_filter is None and len(keys) > WHOLE_SIDE_SHARE * max(1, rows):
+            # Rows without a key were never asked for (and would pack to NULL).
+            where = _where(self.rel, [f"NOT ({_key_null_sql(spec, side)})"])
         else:
-            pred, arg = self._predicate(keys, tids)
-            query, params = f"SELECT {cols} FROM {self.rel.sql}{_where(self.rel, [pred])}", (arg,)
+            where = _where(self.rel, [self._predicate(keys, tids)])
+        # The real key is the scan key for one integer column; else the key columns' values.
+        key_cols = [] if spec.integer_key else [_expr(spec.column(k), side) for k in spec.key]
+        # One packed value for what fits comfortably in one PostgreSQL value, else one per row.
+        aggregate = not with_rows and len(keys) <= ROWS_PER_RANGE
+        if aggregate:
+            aggs = "".join(f", array_agg({k})" for k in key_cols)
+            query = f"SELECT string_agg({packed}, ''::bytea){aggs} FROM {self.rel.sql}{where}"
+        else:
+            cols = [_expr(c, side) for c in hashed] if with_rows else key_cols
+            query = f"SELECT {', '.join([packed, *cols])} FROM {self.rel.sql}{where}"
         try:
-            cur = self.conn.execute(query, params, binary=True)
+            fetched = self.conn.execute(query, binary=True).fetchall()
         except psycopg.Error as exc:
             raise _query_error(exc, self.rel) from None
-        names = [c.name for c in self.spec.columns]
-        out: dict[Key, dict[str, Any]] = {}
-        key_at = [names.index(k) for k in self.spec.key]
-        for values in cur:
-            key = tuple(values[i] for i in key_at)
-            if wanted is None or key in wanted:
-                out[key] = dict(zip(names, values, strict=True))
-        return out
+        values: list[tuple[Any, ...]] | None = None
+        if aggregate:
+            rec = np.frombuffer(fetched[0][0] or b"", dtype=item)
+            real: list[Key] = list(zip(*fetched[0][1:], strict=True)) if key_cols and len(rec) else []
+        else:
+            rec = np.frombuffer(b"".join(r[0] for r in fetched), dtype=item)
+            if with_rows:
+                values = [r[1:] for r in fetched]
+                key_at = [i for i, c in enumerate(hashed) if c.name in spec.key]
+                real = [tuple(v[i] for i in key_at) for v in values] if key_cols else []
+            else:
+                real = [r[1:] for r in fetched]
+        at = _positions(_tids(rec) if tids is not None else rec["k"].astype(np.int64), tids if tids is not None else keys, self.rel)
+        order = at.tolist()
+        real = [(k,) for k in keys.tolist()] if not key_cols else [real[i] for i in order]
+        detail = Detail(keys, real, hashes if hashes is not None else rec["h"][at].astype(np.int64))
+        return detail, [values[i] for i in order] if values is not None else None
+
+
+_KEY_FIELDS = [("k", ">i8")]
+
+
+def _positions(got: np.ndarray, wanted: np.ndarray, rel: Relation) -> np.ndarray:
+    """Where each ``wanted`` identifier (scan key or ctid, unique on the side) is in ``got``."""
+    order = np.argsort(got, kind="stable")
+    at = np.minimum(np.searchsorted(got[order], wanted), max(len(got) - 1, 0))
+    if len(got) == 0 or not np.array_equal(got[order][at], wanted):
+        msg = f"reading {rel.label} again did not find every row of its snapshot"
+        raise ReconcileError(msg, hint="rerun the diff; report it if it persists")
+    return order[at]
 
 
 def _nullable(conn: psycopg.Connection[Any], table: str, key_exprs: Sequence[str]) -> bool:
@@ -430,15 +543,19 @@ def _nullable(conn: psycopg.Connection[Any], table: str, key_exprs: Sequence[str
     return not (row and row[0])
 
 
+# Key and ctid lists travel inlined in the query as one array literal: dumping 100K Python
+# values one by one is slower, and a query without parameters may hold any ``%`` of a filter.
+
+
 def int8_literal(values: np.ndarray) -> str:
-    """``{1,2,3}``: an int8[] literal."""
-    return "{" + ",".join(map(str, values.tolist())) + "}"
+    """``'{1,2,3}'::int8[]``: an int8[] literal (digits only, nothing to escape)."""
+    return "'{" + ",".join(map(str, values.tolist())) + "}'::int8[]"
 
 
 def tid_literal(tids: np.ndarray) -> str:
-    """``{"(0,1)","(4,2)"}``: a tid[] literal of packed ``block << 16 | offset`` values."""
+    """``'{"(0,1)","(4,2)"}'::tid[]``: a tid[] literal of packed ``block << 16 | offset`` values."""
     blocks, offsets = (tids >> 16).tolist(), (tids & 0xFFFF).tolist()
-    return "{" + ",".join(f'"({b},{o})"' for b, o in zip(blocks, offsets, strict=True)) + "}"
+    return "'{" + ",".join(f'"({b},{o})"' for b, o in zip(blocks, offsets, strict=True)) + "}'::tid[]"
 
 
 def _query_error(exc: psycopg.Error, rel: Relation) -> ReconcileError:
@@ -449,13 +566,16 @@ def _query_error(exc: psycopg.Error, rel: Relation) -> ReconcileError:
 # ── the comparison ──────────────────────────────────────────────────────────────────────
 
 
-def _masked_source(scan: SideScan, spec: PairSpec) -> dict[str, Any]:
-    """Mask each masked source column once per distinct value (vectorised over Arrow)."""
+def _masked_source(scan: SideScan, spec: PairSpec, positions: np.ndarray | None = None) -> dict[str, Any]:
+    """Mask each masked source column (the rows at ``positions``, default all) once per distinct value."""
     import pyarrow as pa  # noqa: PLC0415
 
     out: dict[str, Any] = {}
     for col in spec.masked:
-        enc = scan.masked[col.name].dictionary_encode()
+        values = scan.masked[col.name]
+        if positions is not None:
+            values = values.take(pa.array(positions))
+        enc = values.dictionary_encode()
         fn = masker_for(col.mask)
         masked = pa.array([fn(v) for v in enc.dictionary.to_pylist()], pa.large_string())
         out[col.name] = masked.take(enc.indices)
@@ -475,57 +595,80 @@ def _distinct(a: Any, b: Any) -> np.ndarray:
 class Found:
     """Positions (in scan order) of the rows that differ, and how many matched keys differ."""
 
-    source: np.ndarray
+    source: np.ndarray  # source-only rows first, then the matched rows that differ
     target: np.ndarray
     matched_differing: int
-    # Scan key → masked columns that differ, for matched rows (masked values never reach the server's hash).
-    masked_changes: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    # Which masked columns differ, per ``source`` row (False for source-only rows): masked
+    # values never reach the server's hash, so they are compared here.
+    masked_flags: np.ndarray | None = None
+    # The masked values of the ``source`` rows, when asked for: a fix writes them.
+    masked: dict[str, Any] = field(default_factory=dict)
 
 
-def _duplicate(sorted_keys: np.ndarray) -> bool:
-    return bool(len(sorted_keys) > 1 and np.any(sorted_keys[1:] == sorted_keys[:-1]))
+def _in_key_order(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Scan positions in key order, the sorted keys, and whether a key repeats.
+
+    A side read in key order (a table filled in key order, scanned by ctid) needs no sort.
+    """
+    if len(keys) < 2 or bool(np.all(keys[1:] > keys[:-1])):
+        return np.arange(len(keys)), keys, False
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    return order, ordered, bool(np.any(ordered[1:] == ordered[:-1]))
 
 
-def join_scans(src: SideScan, tgt: SideScan, spec: PairSpec, *, check_duplicates: tuple[bool, bool] = (True, True)) -> Found:
+def join_scans(
+    src: SideScan,
+    tgt: SideScan,
+    spec: PairSpec,
+    *,
+    check_duplicates: tuple[bool, bool] = (True, True),
+    keep_masked: bool = False,
+) -> Found:
     """Merge the two scans on the key (sort + binary search) and keep the rows that differ.
 
     Measured against DuckDB's hash join over the same arrays (``join_scans_duckdb``): rows
     arrive from PostgreSQL nearly in key order, so sorting them is cheap and this is faster.
+    ``keep_masked`` keeps the masked source values of the differing rows (a fix writes them,
+    so they are masked once).
     """
-    so = np.argsort(src.keys, kind="stable")
-    to = np.argsort(tgt.keys, kind="stable")
-    sk, tk = src.keys[so], tgt.keys[to]
-    for side, keys, check in (("source", sk, check_duplicates[0]), ("target", tk, check_duplicates[1])):
-        if check and _duplicate(keys):
-            rel = spec.source if side == "source" else spec.target
+    so, sk, s_dup = _in_key_order(src.keys)
+    to, tk, t_dup = _in_key_order(tgt.keys)
+    for rel, dup, check in ((spec.source, s_dup, check_duplicates[0]), (spec.target, t_dup, check_duplicates[1])):
+        if check and dup:
             msg = f"duplicate keys in {rel.label}: key {list(spec.key)} is not unique"
             raise ReconcileError(msg, hint="give --key columns that identify one row")
-    if len(tk) == 0 or len(sk) == 0:
-        return Found(so, to, 0)
-    pos = np.minimum(np.searchsorted(tk, sk), len(tk) - 1)
-    found = tk[pos] == sk
+    if len(tk):
+        pos = np.minimum(np.searchsorted(tk, sk), len(tk) - 1)
+        found = tk[pos] == sk
+    else:
+        pos, found = np.zeros(len(sk), dtype=np.int64), np.zeros(len(sk), dtype=bool)
     matched_s = so[found]  # scan positions of matched source rows
     matched_t = to[pos[found]]
+    only_s = so[~found]
     differ = src.hashes[matched_s] != tgt.hashes[matched_t]
-    flags: list[np.ndarray] = []
+    if differ.ndim == 2:  # one hash per column
+        differ = differ.any(axis=1)
+    flags = np.zeros((len(matched_s), len(spec.masked)), dtype=bool)
+    masked: dict[str, Any] = {}
     if spec.masked:
-        masked = _masked_source(src, spec)
-        for col in spec.masked:
-            flags.append(_distinct(masked[col.name].take(matched_s), tgt.masked[col.name].take(matched_t)))
-            differ |= flags[-1]
+        import pyarrow as pa  # noqa: PLC0415
+
+        # Source-only rows need their masked values only for a fix.
+        at = np.concatenate([matched_s, only_s]) if keep_masked else matched_s
+        values = _masked_source(src, spec, at)
+        for i, col in enumerate(spec.masked):
+            flags[:, i] = _distinct(values[col.name].slice(0, len(matched_s)), tgt.masked[col.name].take(pa.array(matched_t)))
+        differ |= flags.any(axis=1)
+        if keep_masked:
+            pick = pa.array(np.concatenate([np.arange(len(matched_s), len(at)), np.flatnonzero(differ)]))
+            masked = {name: arr.take(pick) for name, arr in values.items()}
     t_matched = np.zeros(len(tk), dtype=bool)
     t_matched[pos[found]] = True
-    source = np.concatenate([so[~found], matched_s[differ]])
+    source = np.concatenate([only_s, matched_s[differ]])
     target = np.concatenate([to[~t_matched], matched_t[differ]])
-    masked_changes: dict[int, tuple[str, ...]] = {}
-    if flags:
-        names = [c.name for c in spec.masked]
-        grid = np.stack(flags, axis=1)
-        hit = grid.any(axis=1)  # only rows where a masked column differs get an entry
-        keys = src.keys[matched_s[hit]].tolist()
-        rows = grid[hit].tolist()
-        masked_changes = {k: tuple(n for n, h in zip(names, row, strict=True) if h) for k, row in zip(keys, rows, strict=True)}
-    return Found(source, target, int(np.count_nonzero(differ)), masked_changes)
+    masked_flags = np.concatenate([np.zeros((len(only_s), len(spec.masked)), dtype=bool), flags[differ]])
+    return Found(source, target, int(np.count_nonzero(differ)), masked_flags, masked)
 
 
 def join_scans_duckdb(src: SideScan, tgt: SideScan, spec: PairSpec) -> Found:
@@ -555,12 +698,12 @@ def _take(values: np.ndarray | None, positions: np.ndarray) -> np.ndarray | None
     return None if values is None else values[positions]
 
 
+@bulk_objects()
 def diff_pair(
     spec: PairSpec,
     *,
     max_connections: int,
     schema: SchemaDiff | None = None,
-    mask_row: Callable[[Mapping[str, Any]], dict[str, Any]] = dict,
     stamp: bool = False,
     unique: tuple[bool, bool] = (False, False),
     restrict_target: bool = False,
@@ -574,13 +717,17 @@ def diff_pair(
     ``unique`` says which sides have a unique index on the key (no duplicate check needed).
     ``restrict_target`` compares only the target rows whose keys the source has (incrementals:
     the source is a window, so the target's other rows are not target-only).
-    ``keep_rows`` fetches the masked source rows of every source-only and changed key (a fix
-    writes them); without it only keys and per-column hashes of the differing rows travel.
+    ``keep_rows`` keeps the masked source rows of every source-only and changed key (a fix
+    writes them): their clear columns travel with the per-column hashes, their masked columns
+    were masked for the comparison already. Without it only keys and hashes travel.
     """
     started = time.perf_counter()
     step = on_step or (lambda _msg: None)
     per_side = max(1, max_connections // 2)
     src, tgt = Side(spec, "source", per_side), Side(spec, "target", per_side)
+    # An incremental's window holds rows that changed, so most of them differ: shipping their
+    # column hashes with the scan spares reading them again to name the changed columns.
+    src.per_column = tgt.per_column = restrict_target
     try:
         step("snapshot")
         with ThreadPoolExecutor(2) as pool:
@@ -590,33 +737,32 @@ def diff_pair(
             step("hash")
             if restrict_target:
                 s_scan = src.scan()
-                tgt.key_filter = int8_literal(s_scan.keys)
+                tgt.key_filter, tgt.key_filter_rows = int8_literal(s_scan.keys), len(s_scan.keys)
                 t_scan = tgt.scan()
             else:
                 scans = [pool.submit(src.scan), pool.submit(tgt.scan)]
                 s_scan, t_scan = (f.result() for f in scans)
         step("join")
-        found = join_scans(s_scan, t_scan, spec, check_duplicates=(not unique[0], not unique[1]))
+        found = join_scans(s_scan, t_scan, spec, check_duplicates=(not unique[0], not unique[1]), keep_masked=keep_rows)
         step("fetch")
         with ThreadPoolExecutor(2) as pool:
-            fs = pool.submit(src.digests, s_scan.keys[found.source], _take(s_scan.tids, found.source))
-            ft = pool.submit(tgt.digests, t_scan.keys[found.target], _take(t_scan.tids, found.target))
-            s_dig, t_dig = fs.result(), ft.result()
-        hashed = [c.name for c in spec.hashed]
-        source_only, target_only, changed, unchanged_candidates, by_key = classify_digests(
-            s_dig, t_dig, hashed, found.masked_changes
-        )
+            fs = pool.submit(
+                src.detail, s_scan.keys[found.source], _take(s_scan.tids, found.source), with_rows=keep_rows,
+                rows=s_scan.rows, hashes=s_scan.hashes[found.source] if src.per_column else None,
+            )
+            ft = pool.submit(
+                tgt.detail, t_scan.keys[found.target], _take(t_scan.tids, found.target), rows=t_scan.rows,
+                hashes=t_scan.hashes[found.target] if tgt.per_column else None,
+            )
+            (s_detail, s_values), (t_detail, _) = fs.result(), ft.result()
+        cls = classify(s_detail, t_detail, [c.name for c in spec.hashed], [c.name for c in spec.masked], found.masked_flags)
         # Rows matched on the key with equal hashes never left PostgreSQL: they are unchanged.
         matched = s_scan.rows - s_scan.null_keys - (len(found.source) - found.matched_differing)
-        unchanged = matched - found.matched_differing + unchanged_candidates
+        unchanged = matched - found.matched_differing + cls.unchanged
         fix_rows: dict[Key, dict[str, Any]] = {}
-        if keep_rows:
+        if keep_rows and s_values is not None:
             step("rows")
-            real = {*source_only, *(c.key for c in changed)}
-            wanted = np.fromiter((by_key[k] for k in real), dtype=np.int64, count=len(real))
-            positions = found.source[np.isin(s_scan.keys[found.source], wanted)]
-            rows = src.fetch(s_scan.keys[positions], _take(s_scan.tids, positions), wanted=real, rows=s_scan.rows)
-            fix_rows = {k: mask_row(r) for k, r in rows.items()}
+            fix_rows = fix_rows_of(spec, s_detail.keys, s_values, found.masked, cls.to_write)
         diff = TableDiff(
             name=spec.name,
             source=spec.source.label,
@@ -625,9 +771,9 @@ def diff_pair(
             schema=schema or SchemaDiff(),
             source_rows=s_scan.rows,
             target_rows=t_scan.rows,
-            source_only=tuple(source_only),
-            target_only=tuple(target_only),
-            changed=tuple(changed),
+            source_only=tuple(cls.source_only),
+            target_only=tuple(cls.target_only),
+            changed=tuple(cls.changed),
             unchanged=unchanged,
             source_null_keys=s_scan.null_keys,
             target_null_keys=t_scan.null_keys,
@@ -640,6 +786,30 @@ def diff_pair(
     finally:
         src.close()
         tgt.close()
+
+
+def fix_rows_of(
+    spec: PairSpec,
+    keys: Sequence[Key],
+    values: Sequence[tuple[Any, ...]],
+    masked: Mapping[str, Any],
+    rows: np.ndarray,
+) -> dict[Key, dict[str, Any]]:
+    """Real key → the row a fix writes (target column names), for the differing source rows at ``rows``.
+
+    ``values`` holds the clear columns (``spec.hashed`` order) of each differing source row,
+    ``masked`` its masked columns as masked for the comparison: masking happens once.
+    """
+    import pyarrow as pa  # noqa: PLC0415
+
+    names = [c.name for c in spec.hashed] + [c.name for c in spec.masked]
+    at = rows.tolist()
+    picked = pa.array(rows, pa.int64())
+    masked_cols = [masked[c.name].take(picked).to_pylist() for c in spec.masked]
+    out: dict[Key, dict[str, Any]] = {}
+    for i, extra in zip(at, zip(*masked_cols, strict=True) if masked_cols else [()] * len(at), strict=True):
+        out[keys[i]] = dict(zip(names, (*values[i], *extra), strict=True))
+    return out
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from enum import StrEnum
 
 import psycopg
 
-from masking import check_live_columns, row_masker
+from masking import check_live_columns, check_policy
 from reconcile.diff import quote_ident, quote_table
 from reconcile.engine import DiffOutcome, connect, diff_pair, has_unique_key, live_columns, query_columns
 from reconcile.model import PairSpec, Relation
@@ -229,8 +229,10 @@ def run_diff(
     keep_rows: bool = True,
     on_step: Callable[[str], None] | None = None,
 ) -> tuple[DiffOutcome, Kind, PairSpec]:
+    # Refuse an incomplete masking policy before reading anything; the diff masks column-wise
+    # with the same rules (``PairSpec.masked``), and a fix writes those masked values.
+    check_policy(sync)
     planned, live, kind = plan_sync(sync, settings, window=window, days=days)
-    masker = row_masker(sync) if sync.citizen_bound else dict
     note = {
         Kind.EVENT_LOG: "append log: current source rows vs the latest event of each key (report only)",
         Kind.TOP_N: "expected top N per group computed from the source",
@@ -242,7 +244,6 @@ def run_diff(
         planned.spec,
         max_connections=settings.batch_max_connections,
         schema=planned.schema,
-        mask_row=masker,
         stamp=fixable(kind),
         unique=live.unique,
         restrict_target=restrict_target,

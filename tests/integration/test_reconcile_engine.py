@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
 from masking import mask_value
 from reconcile.apply import apply_plan, plan_changes
+from reconcile.engine import diff_pair
+from reconcile.model import PairSpec
 from reconcile.pairing import run_diff
+from reconcile.pairs import generic
 from reconcile.report import diff_sync
 from smartsync.catalog import MaskRule, load_catalog
 from smartsync.settings import load_settings
@@ -137,3 +144,56 @@ def test_nulls_compare_correctly(dbs: tuple[str, str]) -> None:
     diff = _diff("scheme_master")
     assert sorted(c.key for c in diff.changed) == [("S001",), ("S004",)]
     assert all(c.columns == ("description",) for c in diff.changed)
+
+
+@pytest.fixture
+def scratch(warehouse_dsn: str, citizen_dsn: str) -> Iterator[tuple[str, str]]:
+    for dsn in (warehouse_dsn, citizen_dsn):
+        execute(dsn, "DROP SCHEMA IF EXISTS re_test CASCADE; CREATE SCHEMA re_test")
+    yield warehouse_dsn, citizen_dsn
+    for dsn in (warehouse_dsn, citizen_dsn):
+        execute(dsn, "DROP SCHEMA IF EXISTS re_test CASCADE")
+
+
+def _spec(wh: str, ct: str, *, where: tuple[str, ...] = ()) -> PairSpec:
+    types = {"id": "bigint", "name": "text", "amount": "numeric(8,2)", "seen": "timestamp with time zone"}
+    spec = generic(
+        source_dsn=wh, target_dsn=ct, source_table="re_test.t", target_table="re_test.t", key=["id"],
+        source_types=types, target_types=types,
+    ).spec
+    return dataclasses.replace(spec, source=dataclasses.replace(spec.source, where=where))
+
+
+def test_a_filtered_side_split_by_key_finds_what_one_scan_finds(scratch: tuple[str, str]) -> None:
+    wh, ct = scratch
+    # No primary key: the key column may be NULL, and such rows are counted once, not per share.
+    ddl = "CREATE TABLE re_test.t (id bigint, name text, amount numeric(8,2), seen timestamptz)"
+    fill = (
+        "INSERT INTO re_test.t SELECT CASE WHEN g % 5000 = 0 THEN NULL ELSE g END, 'n' || g, g * 1.5, "
+        "timestamptz '2026-01-01' + g * interval '1 minute' FROM generate_series(1, 20000) g"
+    )
+    for dsn in (wh, ct):
+        execute(dsn, ddl)
+        execute(dsn, fill)
+        execute(dsn, "VACUUM ANALYZE re_test.t")
+    execute(wh, "UPDATE re_test.t SET name = 'renamed' WHERE id % 1000 = 7")  # updated rows move to the table's end
+    execute(ct, "UPDATE re_test.t SET amount = NULL WHERE id % 1000 = 8")
+    execute(ct, "DELETE FROM re_test.t WHERE id % 1000 = 9")
+    execute(wh, "INSERT INTO re_test.t VALUES (-3, 'negative key', 1, now())")  # mod() of a negative key
+    window = ("id IS NULL OR id < 0 OR id % 10 IN (7, 8, 9)",)
+    results: dict[bool, list[Any]] = {False: [], True: []}
+    for connections in (2, 4):  # one scan per side, then two shares per side
+        for restrict in (False, True):  # restricted: the target's rows of the window's keys only
+            outcome = diff_pair(
+                _spec(wh, ct, where=window), max_connections=connections, restrict_target=restrict, keep_rows=True
+            )
+            diff = outcome.diff
+            results[restrict].append((diff.source_only, diff.target_only, diff.changed, diff.unchanged))
+            assert diff.source_only == ((-3,), *((k,) for k in range(9, 20000, 1000)))
+            assert [c.key for c in diff.changed] == [(k,) for k in sorted([*range(7, 20000, 1000), *range(8, 20000, 1000)])]
+            assert {c.columns for c in diff.changed} == {("name",), ("amount",)}
+            assert diff.source_null_keys == 4
+            assert outcome.source_rows[(7,)] == {"id": 7, "name": "renamed", "amount": Decimal("10.50"), "seen": ANY}
+            assert outcome.source_rows[(-3,)]["name"] == "negative key"
+    assert all(r == found[0] for found in results.values() for r in found)
+    assert results[True][0][1] == ()  # no target-only rows outside the window's keys

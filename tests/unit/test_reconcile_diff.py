@@ -11,9 +11,21 @@ import pyarrow as pa
 import pytest
 
 from masking import row_masker
-from reconcile.diff import changed_columns, classify_digests, plan_columns, same_family, schema_diff
-from reconcile.engine import _INT8_ITEM, SideScan, _array_values, _masked_source, _text_array, join_scans, scan_sql
-from reconcile.model import ChangedRow, ColumnSpec, PairSpec, Relation
+from reconcile.diff import Detail, changed_columns, classify, plan_columns, same_family, schema_diff
+from reconcile.engine import (
+    Part,
+    SideScan,
+    _masked_source,
+    _positions,
+    _records,
+    _text_array,
+    _tids,
+    fix_rows_of,
+    join_scans,
+    scan_item,
+    scan_sql,
+)
+from reconcile.model import ColumnSpec, PairSpec, Relation
 from reconcile.pairs import generic, sync_pair
 from smartsync.catalog import MaskRule, load_catalog
 from smartsync.errors import ReconcileError
@@ -113,21 +125,41 @@ def test_masked_columns_compare_after_masking() -> None:
     assert _masked_source(src, _spec(masked=True))["v"].to_pylist() == ["******3210", None, "******3212", "******3213"]
 
 
-def test_binary_array_and_text_parsing() -> None:
-    values = [7, -1, 2**62]
-    header = struct.pack(">iiiii", 1, 0, 20, len(values), 1)
-    body = b"".join(struct.pack(">iq", 8, v) for v in values)
-    assert _array_values(header + body, _INT8_ITEM)["v"].tolist() == values
-    assert len(_array_values(None, _INT8_ITEM)) == 0
+def test_packed_records_and_text_parsing() -> None:
+    records = [(7, -1, 3, 2), (-(2**63), 2**62, 2**32 - 1, 65535)]
+    data = b"".join(struct.pack(">qqIH", *r) for r in records)
+    rec = _records(data, scan_item(with_tid=True))
+    assert rec["k"].tolist() == [7, -(2**63)] and rec["h"].tolist() == [-1, 2**62]
+    assert _tids(rec).tolist() == [3 << 16 | 2, (2**32 - 1) << 16 | 65535]
+    assert len(_records(None, scan_item(with_tid=True))) == 0
+    wide = _records(struct.pack(">qqq", 1, 2, 3), scan_item(with_tid=False, columns=2))
+    assert wide["h"].tolist() == [[2, 3]]
     texts = _text_array("abcé".encode() + b"xy", struct.pack(">iiii", 3, -1, 2, 2))
     assert texts.to_pylist() == ["abc", None, "é", "xy"]
 
 
+def test_rows_read_again_are_put_back_in_request_order() -> None:
+    rel = Relation("", "", "t")
+    got = np.array([30, 10, 20], dtype=np.int64)
+    assert _positions(got, np.array([10, 30], dtype=np.int64), rel).tolist() == [1, 0]
+    with pytest.raises(ReconcileError, match="did not find every row"):
+        _positions(got, np.array([10, 40], dtype=np.int64), rel)
+
+
 def test_scan_sql_hashes_clear_columns_and_ships_masked_ones_as_text() -> None:
-    query = scan_sql(_spec(masked=True), "source", with_tid=True, tid_range=(0, 10))
-    assert "hash_record_extended(ROW(\"id\"), 0)" in query
+    query = scan_sql(_spec(masked=True), "source", with_tid=True, part=Part(blocks=(0, 10)))
+    assert "int8send(hash_record_extended(ROW(\"id\"), 0))" in query
     assert "textsend((\"v\")::text)" in query
     assert "ctid >= '(0,0)'::tid" in query and "ctid < '(10,0)'::tid" in query
+    assert "tidsend(_tid)" in query
+
+
+def test_scan_sql_shares_split_by_key_and_count_null_keys_once() -> None:
+    query = scan_sql(_spec(), "target", with_tid=False, part=Part(share=(1, 2)), key_filter="'{1,2}'::int8[]", per_column=True)
+    assert "coalesce(abs(mod((\"id\")::int8, 2)), 0) = 1" in query
+    assert "(\"id\")::int8 = ANY('{1,2}'::int8[])" in query
+    # One hash per clear column: the key and v.
+    assert query.count("hash_record_extended(ROW(") == 2
 
 
 def test_sync_pair_maps_filters_and_masks() -> None:
@@ -150,12 +182,41 @@ def test_generic_refuses_key_type_mismatch_and_missing_key() -> None:
                 source_types={"id": "integer"}, target_types={"id": "integer"})
 
 
-def test_classify_digests_names_changed_columns_and_keeps_colliding_keys_apart() -> None:
-    source = {1: ((1,), (10, 20)), 2: ((2,), (10, 20)), 3: ((3,), (10, 21)), 9: (("a", 1), (1, 1))}
-    target = {1: ((1,), (10, 20)), 3: ((3,), (11, 20)), 4: ((4,), (0, 0)), 9: (("b", 2), (1, 1))}
-    s_only, t_only, changed, unchanged, by_key = classify_digests(source, target, ["x", "y"], {1: ("mobile",)})
-    assert s_only == [(2,), ("a", 1)]
-    assert t_only == [(4,), ("b", 2)]
-    assert changed == [ChangedRow((1,), ("mobile",)), ChangedRow((3,), ("x", "y"))]
-    assert unchanged == 0
-    assert by_key[("a", 1)] == 9
+def _detail(rows: list[tuple[int, tuple[object, ...], tuple[int, ...]]]) -> Detail:
+    return Detail(
+        np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows],
+        np.array([r[2] for r in rows], dtype=np.int64).reshape(len(rows), 2),
+    )
+
+
+def test_classify_names_changed_columns_and_keeps_colliding_keys_apart() -> None:
+    # Scan key 9 is shared by two different real keys (a 64-bit hash collision): not a match.
+    source = _detail([(3, (3,), (10, 21)), (2, (2,), (10, 20)), (1, (1,), (10, 20)), (9, ("a", 1), (1, 1)), (5, (5,), (7, 7))])
+    target = _detail([(4, (4,), (0, 0)), (3, (3,), (11, 20)), (1, (1,), (10, 20)), (9, ("b", 2), (1, 1)), (5, (5,), (7, 7))])
+    masked_flags = np.array([[False], [False], [True], [False], [False]])
+    got = classify(source, target, ["x", "y"], ["mobile"], masked_flags)
+    assert got.source_only == [(2,), ("a", 1)]
+    assert got.target_only == [(4,), ("b", 2)]
+    assert [(c.key, c.columns) for c in got.changed] == [((1,), ("mobile",)), ((3,), ("x", "y"))]
+    assert got.unchanged == 1  # key 5: its row hash differed, none of its columns does
+    assert sorted(got.to_write.tolist()) == [0, 1, 2, 3]
+
+
+def test_classify_with_nothing_on_one_side() -> None:
+    empty = _detail([])
+    got = classify(_detail([(1, (1,), (1, 1))]), empty, ["x", "y"])
+    assert (got.source_only, got.target_only, got.changed, got.to_write.tolist()) == ([(1,)], [], [], [0])
+    got = classify(empty, _detail([(1, (1,), (1, 1))]), ["x", "y"])
+    assert (got.source_only, got.target_only, got.changed) == ([], [(1,)], [])
+
+
+def test_masked_values_of_differing_rows_are_kept_for_the_fix() -> None:
+    src = _scan([1, 2, 3], [1, 2, 30], {"v": ["9876543210", "9876543211", "9876543212"]})
+    tgt = _scan([1, 3], [1, 3], {"v": ["9876543210", "******3212"]})
+    found = join_scans(src, tgt, _spec(masked=True), keep_masked=True)
+    # Source-only key 2 first, then the differing matched rows: key 1 (raw value in the portal), key 3 (hash).
+    assert src.keys[found.source].tolist() == [2, 1, 3]
+    assert found.masked["v"].to_pylist() == ["******3211", "******3210", "******3212"]
+    assert found.masked_flags is not None and found.masked_flags[:, 0].tolist() == [False, True, False]
+    rows = fix_rows_of(_spec(masked=True), [(2,), (1,), (3,)], [(2,), (1,), (3,)], found.masked, np.array([0, 2]))
+    assert rows == {(2,): {"id": 2, "v": "******3211"}, (3,): {"id": 3, "v": "******3212"}}
