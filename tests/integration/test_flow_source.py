@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
+from prometheus_client import REGISTRY
 
 from connectors.debezium import Origin
 from dataflows.source import Consumed, OriginSource
@@ -55,3 +57,26 @@ def test_origins_carry_topic_partition_offset_key_and_bytes(kafka_bootstrap: str
     rest, snapshot = _drain(source, f"1-{topic}", 25)
     assert rest == [Origin(topic, 1, 25, b"late", b"late")]
     assert snapshot == 26
+
+
+def test_the_consumer_lag_gauge_follows_what_the_flow_has_read(kafka_bootstrap: str) -> None:
+    topic = _topic(kafka_bootstrap, 1)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for i in range(40):
+        producer.produce(topic, key=b"k", value=f"v{i}".encode(), partition=0)
+    assert producer.flush(30) == 0
+    partition = OriginSource([kafka_bootstrap], [topic], tail=True, batch_size=1).build_part("kafka_in", f"0-{topic}", 5)
+    labels = {"step_id": "kafka_in", "topic": topic, "partition": "0"}
+    read = 0
+    try:
+        deadline = time.monotonic() + 30
+        # librdkafka reports statistics once a second, from inside consume(): read slowly until one arrives.
+        while REGISTRY.get_sample_value("bytewax_kafka_consumer_lag", labels) is None and time.monotonic() < deadline:
+            read += len(partition.next_batch())
+            time.sleep(0.05)
+        lag = REGISTRY.get_sample_value("bytewax_kafka_consumer_lag", labels)
+    finally:
+        partition.close()
+    assert lag is not None, "no consumer lag reported"
+    assert 0 < lag <= 40 - 5 - 1  # behind the end, by what this partition had not read when it was reported
+    assert read < 35
