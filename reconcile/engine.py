@@ -22,6 +22,11 @@ How a comparison runs (measured against alternatives in ``bench/bench_reconcile.
    returns the values of its clear columns in the same query; the masked ones were masked
    for the comparison already.
 
+Two sides with one integer key, unique and NOT NULL on both, and no masked columns are
+fingerprinted first (row count and XOR of the row hashes, per part): equal fingerprints mean
+equal rows, and nothing else travels. A key range in the middle goes first, so that drift
+spread over the table sends the diff to the full scan after a few milliseconds.
+
 Before snapshotting, the source's WAL position is read: every fix the batch path writes is
 stamped with it, so a row the event path wrote later (a higher position) is never overwritten.
 """
@@ -29,15 +34,17 @@ stamped with it, so a row the event path wrote later (a higher position) is neve
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import math
+import operator
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import psycopg
@@ -49,6 +56,7 @@ from reconcile.model import ColumnSpec, PairSpec, Relation, SchemaDiff, TableDif
 from smartsync.errors import ReconcileError
 
 Key = tuple[Any, ...]
+T = TypeVar("T")
 Digest = tuple[Key, tuple[int, ...]]
 # Rows per hashed range: big enough that round trips do not matter, small enough that one
 # range's packed bytes stay far below PostgreSQL's 1 GB value limit and memory stays flat.
@@ -67,6 +75,18 @@ class SideScan:
     masked: dict[str, Any]  # masked columns as Arrow text arrays, in row order
     rows: int = 0
     null_keys: int = 0
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Row count and XOR of the row hashes of one side: equal on both sides means equal rows.
+
+    The row hash covers the key, so this compares the sets of (key, row) of two sides whose
+    keys are unique; a difference between two rows goes unseen with probability 2**-64.
+    """
+
+    rows: int
+    xor: int
 
 
 @dataclass
@@ -182,6 +202,20 @@ def _key_null_sql(spec: PairSpec, side: str) -> str:
     return " OR ".join(f"({_expr(spec.column(k), side)}) IS NULL" for k in spec.key)
 
 
+def _part_filter(spec: PairSpec, side: str, part: Part | None) -> list[str]:
+    extra: list[str] = []
+    if part is not None and part.blocks is not None:
+        lo, hi = part.blocks
+        extra.append(f"ctid >= '({lo},0)'::tid")
+        if hi is not None:
+            extra.append(f"ctid < '({hi},0)'::tid")
+    if part is not None and part.share is not None:
+        # Rows without a key fall in the first share, so that they are counted once.
+        i, n = part.share
+        extra.append(f"coalesce(abs(mod({_key_sql(spec, side)}, {n})), 0) = {i}")
+    return extra
+
+
 def scan_sql(
     spec: PairSpec,
     side: str,
@@ -208,16 +242,7 @@ def scan_sql(
         inner.append("ctid AS _tid")
     for i, col in enumerate(spec.masked):
         inner.append(f"textsend({_expr(col, side)}) AS _m{i}")
-    extra: list[str] = []
-    if part is not None and part.blocks is not None:
-        lo, hi = part.blocks
-        extra.append(f"ctid >= '({lo},0)'::tid")
-        if hi is not None:
-            extra.append(f"ctid < '({hi},0)'::tid")
-    if part is not None and part.share is not None:
-        # Rows without a key fall in the first share, so that they are counted once.
-        i, n = part.share
-        extra.append(f"coalesce(abs(mod({_key_sql(spec, side)}, {n})), 0) = {i}")
+    extra = _part_filter(spec, side, part)
     if key_filter is not None:
         extra.append(f"{_key_sql(spec, side)} = ANY({key_filter})")
     # A NOT NULL key needs no filtering (it costs a tenth of the scan on a million rows).
@@ -234,6 +259,17 @@ def scan_sql(
         outer.append(f"string_agg(_m{i}, ''::bytea) {agg}")
         outer.append(f"string_agg(int4send(coalesce(length(_m{i}), -1)), ''::bytea) {agg}")
     return f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {rel.sql}{_where(rel, extra)}) AS _s"
+
+
+def fingerprint_sql(spec: PairSpec, side: str, *, part: Part | None = None, key_range: tuple[int, int] | None = None) -> str:
+    """Count and XOR of the row hashes of one part (or of the keys in ``key_range``, both ends included)."""
+    rel = spec.source if side == "source" else spec.target
+    extra = _part_filter(spec, side, part)
+    if key_range is not None:  # the uncast integer key: its index finds the range
+        key = _expr(spec.column(spec.key[0]), side)
+        extra.append(f"{key} BETWEEN {int(key_range[0])} AND {int(key_range[1])}")
+    row_hash = f"hash_record_extended(ROW({', '.join(_expr(c, side) for c in spec.hashed)}), 0)"
+    return f"SELECT count(*), bit_xor({row_hash}) FROM {rel.sql}{_where(rel, extra)}"
 
 
 # Packed records as PostgreSQL sends them (big-endian): int8send, tidsend (block, offset).
@@ -307,6 +343,8 @@ class Side:
         self.rel = spec.source if side == "source" else spec.target
         self.connections = max(1, connections)
         self.conn: psycopg.Connection[Any] | None = None
+        self.workers: list[psycopg.Connection[Any]] = []  # more connections in the same snapshot
+        self._size: tuple[int, float] | None = None
         self.snapshot_id: str | None = None
         self.lsn: int | None = None
         self.started_at: datetime | None = None
@@ -323,8 +361,9 @@ class Side:
         # Ship one hash per column rather than per row (a window whose rows mostly differ).
         self.per_column = False
 
-    def open(self, *, read_lsn: bool = False) -> None:
-        conn = connect(self.rel.dsn, what=self.rel.label)
+    def open(self, *, read_lsn: bool = False, conn: psycopg.Connection[Any] | None = None) -> None:
+        """Take the snapshot (on ``conn`` when given: an idle autocommit connection to the side's database)."""
+        conn = conn or connect(self.rel.dsn, what=self.rel.label)
         self.conn = conn
         if read_lsn:
             # Read before the snapshot: whatever the snapshot sees committed at or below it,
@@ -349,6 +388,11 @@ class Side:
             conn.execute("SET max_parallel_workers_per_gather = 0")
 
     def close(self) -> None:
+        for conn in self.workers:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("ROLLBACK")
+            conn.close()
+        self.workers = []
         if self.conn is not None:
             with contextlib.suppress(psycopg.Error):
                 self.conn.execute("ROLLBACK")
@@ -364,15 +408,9 @@ class Side:
         (updated rows move to the end of the table), and every part would wait for the range
         that holds them. Each share scans the table but hashes only its own rows.
         """
-        assert self.conn is not None  # noqa: S101
         if self.rel.table is None or self.connections == 1:
             return [None]
-        row = self.conn.execute(
-            "SELECT pg_relation_size(c.oid) / current_setting('block_size')::int, greatest(c.reltuples, 0) "
-            "FROM pg_class c WHERE c.oid = to_regclass(%s)",
-            (quote_table(self.rel.table),),
-        ).fetchone()
-        pages, tuples = (int(row[0]), float(row[1])) if row else (0, 0.0)
+        pages, tuples = self.size()
         if pages < 2 * self.connections:
             return [None]
         if self.rel.where or self.key_filter is not None:
@@ -385,6 +423,30 @@ class Side:
         bounds = list(range(0, pages, step))
         return [Part(blocks=(lo, bounds[i + 1] if i + 1 < len(bounds) else None)) for i, lo in enumerate(bounds)]
 
+    def size(self) -> tuple[int, float]:
+        """Pages and estimated rows of the side's table (0, 0 for a query); read once."""
+        assert self.conn is not None  # noqa: S101
+        if self._size is None:
+            row = None
+            if self.rel.table is not None:
+                row = self.conn.execute(
+                    "SELECT pg_relation_size(c.oid) / current_setting('block_size')::int, greatest(c.reltuples, 0) "
+                    "FROM pg_class c WHERE c.oid = to_regclass(%s)",
+                    (quote_table(self.rel.table),),
+                ).fetchone()
+            self._size = (int(row[0]), float(row[1])) if row else (0, 0.0)
+        return self._size
+
+    def key_bounds(self) -> tuple[int, int] | None:
+        """Smallest and largest integer key of the side (``None`` when it is empty)."""
+        assert self.conn is not None  # noqa: S101
+        k = _expr(self.spec.column(self.spec.key[0]), self.side)  # uncast: its index answers
+        try:
+            row = self.conn.execute(f"SELECT min({k}), max({k}) FROM {self.rel.sql}{_where(self.rel)}").fetchone()
+        except psycopg.Error as exc:
+            raise _query_error(exc, self.rel) from None
+        return (int(row[0]), int(row[1])) if row and row[0] is not None else None
+
     def _estimate_rows(self) -> float:
         """The planner's estimate of the rows the side's filter keeps (no rows are read)."""
         assert self.conn is not None  # noqa: S101
@@ -396,12 +458,25 @@ class Side:
 
     def scan(self) -> SideScan:
         """Hash every row of this side, in parallel over its parts, in the shared snapshot."""
+        results = self._each_part(self.parts(), self._scan_one)
+        return _concat(results, self.spec)
+
+    def fingerprint(self, key_range: tuple[int, int] | None = None) -> Fingerprint:
+        """Row count and XOR of the row hashes of this side (or of its keys in ``key_range``)."""
+        if key_range is not None:
+            assert self.conn is not None  # noqa: S101
+            return self._fingerprint_one(self.conn, None, key_range)
+        parts = self._each_part(self.parts(), lambda conn, part: self._fingerprint_one(conn, part, None))
+        return Fingerprint(sum(p.rows for p in parts), functools.reduce(operator.xor, (p.xor for p in parts), 0))
+
+    def _each_part(self, parts: Sequence[Part | None], run: Callable[[psycopg.Connection[Any], Part | None], T]) -> list[T]:
+        """``run`` over every part, spread over this side's connections (all in its snapshot), in part order."""
         assert self.conn is not None  # noqa: S101
-        ranges = self.parts()
-        if len(ranges) == 1:
-            return self._scan_one(self.conn, ranges[0])
-        results: list[SideScan | None] = [None] * len(ranges)
-        todo = iter(enumerate(ranges))
+        if len(parts) == 1:
+            return [run(self.conn, parts[0])]
+        self._open_workers(min(self.connections, len(parts)) - 1)
+        results: list[T | None] = [None] * len(parts)
+        todo = iter(enumerate(parts))
         lock = threading.Lock()
 
         def work(conn: psycopg.Connection[Any]) -> None:
@@ -410,27 +485,43 @@ class Side:
                     nxt = next(todo, None)
                 if nxt is None:
                     return
-                results[nxt[0]] = self._scan_one(conn, nxt[1])
+                results[nxt[0]] = run(conn, nxt[1])
 
-        workers = min(self.connections, len(ranges))
-        with ThreadPoolExecutor(workers) as pool:
-            futures = [pool.submit(work, self.conn)]
-            futures += [pool.submit(self._imported_worker, work) for _ in range(workers - 1)]
-            for fut in futures:
+        conns = [self.conn, *self.workers[: len(parts) - 1]]
+        with ThreadPoolExecutor(len(conns)) as pool:
+            for fut in [pool.submit(work, conn) for conn in conns]:
                 fut.result()
-        return _concat([r for r in results if r is not None], self.spec)
+        return [r for r in results if r is not None]
 
-    def _imported_worker(self, work: Callable[[psycopg.Connection[Any]], None]) -> None:
+    def _open_workers(self, wanted: int) -> None:
+        """Connections that import this side's snapshot, kept until ``close``."""
+        missing = wanted - len(self.workers)
+        if missing <= 0:
+            return
+        with ThreadPoolExecutor(missing) as pool:
+            self.workers += list(pool.map(lambda _i: self._imported(), range(missing)))
+
+    def _imported(self) -> psycopg.Connection[Any]:
         conn = connect(self.rel.dsn, what=self.rel.label)
         try:
             self._no_parallel_workers(conn)
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(self.snapshot_id)))
-            work(conn)
-        finally:
-            with contextlib.suppress(psycopg.Error):
-                conn.execute("ROLLBACK")
+        except BaseException:
             conn.close()
+            raise
+        return conn
+
+    def _fingerprint_one(
+        self, conn: psycopg.Connection[Any], part: Part | None, key_range: tuple[int, int] | None
+    ) -> Fingerprint:
+        query = fingerprint_sql(self.spec, self.side, part=part, key_range=key_range)
+        try:
+            row = conn.execute(query).fetchone()
+        except psycopg.Error as exc:
+            raise _query_error(exc, self.rel) from None
+        assert row is not None  # noqa: S101 — an aggregate always returns a row
+        return Fingerprint(int(row[0]), int(row[1] or 0))
 
     def _scan_one(self, conn: psycopg.Connection[Any], part: Part | None) -> SideScan:
         query = scan_sql(
@@ -710,6 +801,7 @@ def diff_pair(
     keep_rows: bool = False,
     on_step: Callable[[str], None] | None = None,
     note: str = "",
+    conns: tuple[psycopg.Connection[Any], psycopg.Connection[Any]] | None = None,
 ) -> DiffOutcome:
     """Compare the two relations of ``spec``; keep the masked source rows a fix would write.
 
@@ -720,6 +812,8 @@ def diff_pair(
     ``keep_rows`` keeps the masked source rows of every source-only and changed key (a fix
     writes them): their clear columns travel with the per-column hashes, their masked columns
     were masked for the comparison already. Without it only keys and hashes travel.
+    ``conns`` are idle connections to the source and the target to take the snapshots on
+    (closed when the diff ends).
     """
     started = time.perf_counter()
     step = on_step or (lambda _msg: None)
@@ -731,9 +825,16 @@ def diff_pair(
     try:
         step("snapshot")
         with ThreadPoolExecutor(2) as pool:
-            opened = [pool.submit(src.open, read_lsn=stamp), pool.submit(tgt.open)]
+            given = conns or (None, None)
+            opened = [pool.submit(src.open, read_lsn=stamp, conn=given[0]), pool.submit(tgt.open, conn=given[1])]
             for fut in opened:
                 fut.result()
+            if not restrict_target and fingerprint_first(spec, unique, (src.nullable_key, tgt.nullable_key)):
+                step("fingerprint")
+                same = _same_fingerprints(src, tgt, pool)
+                if same is not None:
+                    diff = _equal_diff(spec, same, schema=schema, src=src, started=started, note=note)
+                    return DiffOutcome(diff, {}, src.started_at, src.complete_until)
             step("hash")
             if restrict_target:
                 s_scan = src.scan()
@@ -786,6 +887,57 @@ def diff_pair(
     finally:
         src.close()
         tgt.close()
+
+
+# Rows of the key range both sides fingerprint first: enough to catch spread-out drift at once.
+PROBE_ROWS = 20_000
+
+
+def fingerprint_first(spec: PairSpec, unique: tuple[bool, bool], nullable: tuple[bool, bool]) -> bool:
+    """Whether two equal sides can be told equal from their fingerprints alone.
+
+    That takes one integer key, unique and never NULL on both sides (a fingerprint cannot
+    see duplicate or NULL keys, which a diff reports), and no masked columns (those are
+    compared after masking, on the client).
+    """
+    return spec.integer_key and all(unique) and not any(nullable) and not spec.masked
+
+
+def probe_range(bounds: tuple[int, int], rows: float, size: int = PROBE_ROWS) -> tuple[int, int]:
+    """A key range in the middle of ``bounds`` that holds about ``size`` of the side's ``rows``."""
+    lo, hi = bounds
+    span = hi - lo + 1
+    width = max(1, min(span, -(-span * size // max(int(rows), 1))))  # integers: int8 keys stay exact
+    start = lo + (span - width) // 2
+    return start, start + width - 1
+
+
+def _same_fingerprints(src: Side, tgt: Side, pool: ThreadPoolExecutor) -> Fingerprint | None:
+    """The sides' common fingerprint, or ``None`` as soon as they differ.
+
+    A small key range goes first: when rows differ all over the table (the usual drift), it
+    differs too and the full scan starts after a few milliseconds, not after a whole pass.
+    """
+    bounds = src.key_bounds()
+    if bounds is not None:
+        probe = probe_range(bounds, src.size()[1], PROBE_ROWS)
+        s_probe, t_probe = pool.submit(src.fingerprint, probe), pool.submit(tgt.fingerprint, probe)
+        if s_probe.result() != t_probe.result():
+            return None
+    s_fp, t_fp = pool.submit(src.fingerprint), pool.submit(tgt.fingerprint)
+    same = s_fp.result()
+    return same if same == t_fp.result() else None
+
+
+def _equal_diff(
+    spec: PairSpec, same: Fingerprint, *, schema: SchemaDiff | None, src: Side, started: float, note: str
+) -> TableDiff:
+    return TableDiff(
+        name=spec.name, source=spec.source.label, target=spec.target.label, key=spec.key,
+        schema=schema or SchemaDiff(), source_rows=same.rows, target_rows=same.rows, source_only=(),
+        target_only=(), changed=(), unchanged=same.rows, seconds=time.perf_counter() - started,
+        snapshot_lsn=src.lsn, snapshot_at=src.started_at, note=note,
+    )
 
 
 def fix_rows_of(

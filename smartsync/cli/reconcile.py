@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 
 from reconcile.model import TableDiff
-from smartsync.cli.batch import steps
+from smartsync.cli.batch import freeze_loaded, steps
 from smartsync.cli.console import console, handle_errors
 from smartsync.errors import ReconcileError
 
@@ -71,6 +71,7 @@ def diff(
     from smartsync.catalog import load_catalog
     from smartsync.settings import load_settings
 
+    freeze_loaded()
     settings = load_settings()
     sync = find_sync(load_catalog(), str(table))
     with steps(f"diff {sync.name}") as step:
@@ -114,6 +115,7 @@ def _generic(
     from reconcile.engine import connect, diff_pair, has_unique_key, live_columns
     from reconcile.pairs import generic
 
+    freeze_loaded()
     keys = [k.strip() for k in key.split(",") if k.strip()]
     if not keys:
         msg = "--key names no column"
@@ -124,23 +126,26 @@ def _generic(
         stypes = live_columns(sconn, source_table, what="the source database")
         ttypes = live_columns(tconn, target_table, what="the target database")
         unique = (has_unique_key(sconn, source_table, keys), has_unique_key(tconn, target_table, keys))
+        cols = [c.strip() for c in columns.split(",")] if columns else None
+        planned = generic(
+            source_dsn=source,
+            target_dsn=target,
+            source_table=source_table,
+            target_table=target_table,
+            key=keys,
+            source_types=stypes,
+            target_types=ttypes,
+            columns=cols,
+        )
+        n = max(2, min(10, connections or 4))
+        with steps(f"diff {planned.spec.name}") as step:
+            return diff_pair(
+                planned.spec, max_connections=n, schema=planned.schema, unique=unique, on_step=step,
+                conns=(sconn, tconn),
+            ).diff
     finally:
         sconn.close()
         tconn.close()
-    cols = [c.strip() for c in columns.split(",")] if columns else None
-    planned = generic(
-        source_dsn=source,
-        target_dsn=target,
-        source_table=source_table,
-        target_table=target_table,
-        key=keys,
-        source_types=stypes,
-        target_types=ttypes,
-        columns=cols,
-    )
-    n = max(2, min(10, connections or 4))
-    with steps(f"diff {planned.spec.name}") as step:
-        return diff_pair(planned.spec, max_connections=n, schema=planned.schema, unique=unique, on_step=step).diff
 
 
 def _print_diffs(diffs: list[TableDiff], as_json: bool) -> None:
@@ -169,6 +174,7 @@ def report(
     from smartsync.catalog import load_catalog
     from smartsync.settings import load_settings
 
+    freeze_loaded()
     if scope not in SCOPES:
         msg = f"unknown scope {scope!r}"
         raise ReconcileError(msg, hint=f"use one of: {', '.join(SCOPES)}")

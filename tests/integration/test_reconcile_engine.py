@@ -11,8 +11,9 @@ from unittest.mock import ANY
 import pytest
 
 from masking import mask_value
+from reconcile import engine
 from reconcile.apply import apply_plan, plan_changes
-from reconcile.engine import diff_pair
+from reconcile.engine import Side, diff_pair
 from reconcile.model import PairSpec
 from reconcile.pairing import run_diff
 from reconcile.pairs import generic
@@ -197,3 +198,48 @@ def test_a_filtered_side_split_by_key_finds_what_one_scan_finds(scratch: tuple[s
             assert outcome.source_rows[(-3,)]["name"] == "negative key"
     assert all(r == found[0] for found in results.values() for r in found)
     assert results[True][0][1] == ()  # no target-only rows outside the window's keys
+
+
+def test_equal_sides_are_told_equal_by_their_fingerprints(scratch: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    wh, ct = scratch
+    ddl = "CREATE TABLE re_test.t (id bigint PRIMARY KEY, name text, amount numeric(8,2), seen timestamptz)"
+    fill = (
+        "INSERT INTO re_test.t SELECT g, 'n' || g, g * 1.5, timestamptz '2026-01-01' + g * interval '1 minute' "
+        "FROM generate_series(1, 20000) g"
+    )
+    for dsn in (wh, ct):
+        execute(dsn, ddl)
+        execute(dsn, fill)
+        execute(dsn, "ANALYZE re_test.t")
+    calls: list[tuple[str, Any]] = []
+    fingerprint = Side.fingerprint
+
+    def spy(self: Side, key_range: tuple[int, int] | None = None) -> Any:
+        calls.append((self.side, key_range))
+        return fingerprint(self, key_range)
+
+    monkeypatch.setattr(Side, "fingerprint", spy)
+    monkeypatch.setattr(engine, "PROBE_ROWS", 1000)  # ids 9501-10500
+
+    def diff() -> tuple[Any, list[str]]:
+        steps: list[str] = []
+        calls.clear()
+        out = diff_pair(_spec(wh, ct), max_connections=4, unique=(True, True), on_step=steps.append)
+        return out.diff, steps
+
+    same, steps = diff()
+    assert steps == ["snapshot", "fingerprint"]  # no row hashes travelled
+    assert (same.unchanged, same.differing, same.source_rows, same.target_rows) == (20000, 0, 20000, 20000)
+
+    execute(ct, "UPDATE re_test.t SET amount = 1.50 WHERE id = 1")  # the same value: still equal
+    assert diff()[0].differing == 0
+    execute(ct, "UPDATE re_test.t SET name = 'far from the probe' WHERE id = 2")
+    found, steps = diff()
+    assert steps == ["snapshot", "fingerprint", "hash", "join", "fetch"]
+    assert [(c.key, c.columns) for c in found.changed] == [((2,), ("name",))]
+    assert [r for _, r in calls].count(None) == 2  # both whole sides were fingerprinted, then scanned
+
+    execute(ct, "DELETE FROM re_test.t WHERE id = 10000")  # in the middle: the probe sees it
+    found, _ = diff()
+    assert found.source_only == ((10000,),)
+    assert None not in [r for _, r in calls]  # no whole-side fingerprint was taken

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from datetime import date
 from decimal import Decimal
@@ -11,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from masking import row_masker
-from reconcile.diff import Detail, changed_columns, classify, plan_columns, same_family, schema_diff
+from reconcile.diff import Detail, _patterns, changed_columns, classify, plan_columns, same_family, schema_diff
 from reconcile.engine import (
     Part,
     SideScan,
@@ -20,8 +21,11 @@ from reconcile.engine import (
     _records,
     _text_array,
     _tids,
+    fingerprint_first,
+    fingerprint_sql,
     fix_rows_of,
     join_scans,
+    probe_range,
     scan_item,
     scan_sql,
 )
@@ -220,3 +224,33 @@ def test_masked_values_of_differing_rows_are_kept_for_the_fix() -> None:
     assert found.masked_flags is not None and found.masked_flags[:, 0].tolist() == [False, True, False]
     rows = fix_rows_of(_spec(masked=True), [(2,), (1,), (3,)], [(2,), (1,), (3,)], found.masked, np.array([0, 2]))
     assert rows == {(2,): {"id": 2, "v": "******3211"}, (3,): {"id": 3, "v": "******3212"}}
+
+
+def test_probe_range_sits_in_the_middle_and_holds_about_the_asked_rows() -> None:
+    assert probe_range((1, 1_000_000), 1_000_000, 20_000) == (490_001, 510_000)
+    assert probe_range((1, 100), 100, 20_000) == (1, 100)  # small sides: all of it
+    lo, hi = probe_range((-(2**63), 2**63 - 1), 1e9, 1000)  # sparse keys over the whole int8 range
+    assert isinstance(lo, int) and isinstance(hi, int)
+    assert -(2**63) <= lo <= hi <= 2**63 - 1 and hi - lo + 1 == -(-(2**64) // 10**6)
+    assert probe_range((5, 5), 0, 1000) == (5, 5)
+
+
+def test_fingerprints_are_trusted_only_where_they_see_everything_a_diff_reports() -> None:
+    assert fingerprint_first(_spec(), (True, True), (False, False))
+    assert not fingerprint_first(_spec(), (True, False), (False, False))  # duplicates possible
+    assert not fingerprint_first(_spec(), (True, True), (False, True))  # NULL keys possible
+    assert not fingerprint_first(_spec(masked=True), (True, True), (False, False))  # compared after masking
+    assert not fingerprint_first(dataclasses.replace(_spec(), integer_key=False), (True, True), (False, False))
+    query = fingerprint_sql(_spec(), "target", key_range=(10, 20))
+    assert "bit_xor(hash_record_extended(ROW(\"id\", \"v\"), 0))" in query and "\"id\" BETWEEN 10 AND 20" in query
+
+
+def test_patterns_of_wide_flag_rows() -> None:
+    flags = np.zeros((4, 70), dtype=bool)
+    flags[1, 65] = flags[3, 65] = True
+    flags[2, 0] = True
+    patterns, which = _patterns(flags)
+    assert which.tolist()[1] == which.tolist()[3] != which.tolist()[0]
+    assert patterns[which[2]].tolist() == flags[2].tolist()
+    narrow, which = _patterns(flags[:, :3])
+    assert len(narrow) == 2 and which.tolist() == [0, 0, 1, 0]
