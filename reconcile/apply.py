@@ -8,8 +8,9 @@ remembered in ``smartsync.tombstones``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -18,49 +19,54 @@ from reconcile.engine import DiffOutcome, bulk_objects, connect
 from smartsync.errors import ReconcileError, SinkError
 from smartsync.tables import Table
 
-BATCH_ROWS = 5_000
+BATCH_ROWS = 10_000
+T = TypeVar("T")
 
 
-@bulk_objects()
-def plan_changes(outcome: DiffOutcome, *, deletes: bool) -> list[RowChange]:
-    """Upserts for source-only and changed rows, deletes for target-only rows (when asked)."""
+def plan_changes(outcome: DiffOutcome, *, deletes: bool) -> Iterator[RowChange]:
+    """Upserts for source-only and changed rows, deletes for target-only rows (when asked).
+
+    The changes come one by one: each row is built when its batch is about to be written.
+    """
     diff = outcome.diff
     if diff.snapshot_lsn is None:
         msg = f"{diff.name}: the diff carries no source position, so its fix cannot be ordered"
         raise ReconcileError(msg, hint="diff with a stamped snapshot (catalog syncs are)")
-    pos, ts = diff.snapshot_lsn, outcome.source_ts
-    changes = [RowChange(k, outcome.source_rows[k], pos, ts) for k in diff.source_only]
-    changes += [RowChange(c.key, outcome.source_rows[c.key], pos, ts) for c in diff.changed]
-    if deletes:
-        changes += [RowChange(k, None, pos, ts) for k in diff.target_only]
-    return changes
+    pos, ts, rows = diff.snapshot_lsn, outcome.source_ts, outcome.source_rows
+    upserts = (RowChange(k, rows[k], pos, ts) for k in itertools.chain(diff.source_only, (c.key for c in diff.changed)))
+    removals = (RowChange(k, None, pos, ts) for k in diff.target_only) if deletes else ()
+    return itertools.chain(upserts, removals)
 
 
-def batches(changes: Sequence[RowChange], size: int = BATCH_ROWS) -> Iterator[Sequence[RowChange]]:
-    for start in range(0, len(changes), size):
-        yield changes[start : start + size]
+def batches(changes: Iterable[T], size: int = BATCH_ROWS) -> Iterator[list[T]]:
+    it = iter(changes)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
 
 
 @bulk_objects()
 def apply_plan(
     dsn: str,
     table: Table,
-    changes: Sequence[RowChange],
+    changes: Iterable[RowChange],
     *,
     what: str,
     after: Callable[[psycopg.Connection[Any]], None] | None = None,
 ) -> ApplyResult:
     """Write the changes in one transaction, ``BATCH_ROWS`` at a time; all or nothing.
 
-    ``after`` runs inside the same transaction (the job's watermark goes there).
+    ``after`` runs inside the same transaction (the job's watermark goes there). The changes
+    are read batch by batch, so rows built on demand (``plan_changes``) never all exist at once.
     """
-    if not changes and after is None:
+    batched = batches(changes)
+    first = next(batched, None)
+    if first is None and after is None:
         return ApplyResult()
     conn = connect(dsn, what=what)
     total = ApplyResult()
     try:
         with conn.transaction():
-            for batch in batches(changes):
+            for batch in itertools.chain([first] if first else [], batched):
                 total = total + apply_changes(conn, table, batch)
             if after is not None:
                 after(conn)

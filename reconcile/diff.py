@@ -43,6 +43,16 @@ def same_family(a: str, b: str) -> bool:
     return (ba in INTEGER_TYPES and bb in INTEGER_TYPES) or (ba in _TEXT_TYPES and bb in _TEXT_TYPES)
 
 
+def hash_family(source_type: str, target_type: str, *, as_text: bool) -> str | None:
+    """The family whose hash function hashes a column directly: its values on both sides hash alike."""
+    if as_text:
+        return "text"
+    for family, types in (("integer", INTEGER_TYPES), ("text", _TEXT_TYPES), ("numeric", frozenset({"numeric"}))):
+        if base_type(source_type) in types and base_type(target_type) in types:
+            return family
+    return None
+
+
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -105,7 +115,7 @@ def plan_columns(
             or base_type(tt) not in HASHABLE_TYPES
             or base_type(st) not in HASHABLE_TYPES
         )
-        specs.append(ColumnSpec(tcol, mapping[tcol], quote_ident(tcol), mask, as_text))
+        specs.append(ColumnSpec(tcol, mapping[tcol], quote_ident(tcol), mask, as_text, hash_family(st, tt, as_text=as_text)))
     return tuple(specs)
 
 

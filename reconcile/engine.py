@@ -94,7 +94,7 @@ class DiffOutcome:
     """A diff plus what a fix needs: the masked source rows of every differing key."""
 
     diff: TableDiff
-    source_rows: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    source_rows: Mapping[Key, dict[str, Any]] = field(default_factory=dict)
     source_ts: datetime | None = None
     complete_until: datetime | None = None
 
@@ -193,9 +193,29 @@ class Part:
     share: tuple[int, int] | None = None  # (i, n): the rows whose key modulo n is i
 
 
+# A column's hash by the family of its type: the family's own hash function (equal values hash
+# alike across the family: 5 as smallint and bigint, 1.50 and 1.5, varchar and text), about a
+# third of the cost of wrapping the value in a row for ``hash_record_extended``. NULL gets a
+# fixed hash of its own.
+_FAMILY_HASH = {
+    "integer": "hashint8extended(({}), 0)",
+    "text": "hashtextextended(({})::text, 0)",
+    "numeric": "hash_numeric_extended(({}), 0)",
+}
+_NULL_HASH = -7_046_029_254_386_353_131
+
+
+def _column_hash_sql(col: ColumnSpec, side: str) -> str:
+    expr = _expr(col, side)
+    direct = _FAMILY_HASH.get(col.family or "")
+    if direct is None:
+        return f"hash_record_extended(ROW({expr}), 0)"
+    return f"coalesce({direct.format(expr)}, {_NULL_HASH})"
+
+
 def _column_hashes_sql(spec: PairSpec, side: str) -> str:
     """One big-endian int8 hash per clear column, concatenated (type-aware, as the row hash)."""
-    return " || ".join(f"int8send(hash_record_extended(ROW({_expr(c, side)}), 0))" for c in spec.hashed)
+    return " || ".join(f"int8send({_column_hash_sql(c, side)})" for c in spec.hashed)
 
 
 def _key_null_sql(spec: PairSpec, side: str) -> str:
@@ -715,13 +735,15 @@ def join_scans(
     *,
     check_duplicates: tuple[bool, bool] = (True, True),
     keep_masked: bool = False,
+    masked_source: Mapping[str, Any] | None = None,
 ) -> Found:
     """Merge the two scans on the key (sort + binary search) and keep the rows that differ.
 
     Measured against DuckDB's hash join over the same arrays (``join_scans_duckdb``): rows
     arrive from PostgreSQL nearly in key order, so sorting them is cheap and this is faster.
     ``keep_masked`` keeps the masked source values of the differing rows (a fix writes them,
-    so they are masked once).
+    so they are masked once). ``masked_source`` holds them for every source row when they were
+    masked already (``_masked_source``).
     """
     so, sk, s_dup = _in_key_order(src.keys)
     to, tk, t_dup = _in_key_order(tgt.keys)
@@ -747,7 +769,10 @@ def join_scans(
 
         # Source-only rows need their masked values only for a fix.
         at = np.concatenate([matched_s, only_s]) if keep_masked else matched_s
-        values = _masked_source(src, spec, at)
+        if masked_source is None:
+            values = _masked_source(src, spec, at)
+        else:
+            values = {name: arr.take(pa.array(at)) for name, arr in masked_source.items()}
         for i, col in enumerate(spec.masked):
             flags[:, i] = _distinct(values[col.name].slice(0, len(matched_s)), tgt.masked[col.name].take(pa.array(matched_t)))
         differ |= flags.any(axis=1)
@@ -836,15 +861,23 @@ def diff_pair(
                     diff = _equal_diff(spec, same, schema=schema, src=src, started=started, note=note)
                     return DiffOutcome(diff, {}, src.started_at, src.complete_until)
             step("hash")
+            masked_source = None
             if restrict_target:
                 s_scan = src.scan()
                 tgt.key_filter, tgt.key_filter_rows = int8_literal(s_scan.keys), len(s_scan.keys)
-                t_scan = tgt.scan()
+                t_future = pool.submit(tgt.scan)
+                # The window's rows are (nearly) all compared or written: mask them while the
+                # target is read, rather than after.
+                masked_source = _masked_source(s_scan, spec) if spec.masked else None
+                t_scan = t_future.result()
             else:
                 scans = [pool.submit(src.scan), pool.submit(tgt.scan)]
                 s_scan, t_scan = (f.result() for f in scans)
         step("join")
-        found = join_scans(s_scan, t_scan, spec, check_duplicates=(not unique[0], not unique[1]), keep_masked=keep_rows)
+        found = join_scans(
+            s_scan, t_scan, spec, check_duplicates=(not unique[0], not unique[1]), keep_masked=keep_rows,
+            masked_source=masked_source,
+        )
         step("fetch")
         with ThreadPoolExecutor(2) as pool:
             fs = pool.submit(
@@ -860,10 +893,10 @@ def diff_pair(
         # Rows matched on the key with equal hashes never left PostgreSQL: they are unchanged.
         matched = s_scan.rows - s_scan.null_keys - (len(found.source) - found.matched_differing)
         unchanged = matched - found.matched_differing + cls.unchanged
-        fix_rows: dict[Key, dict[str, Any]] = {}
+        fix_rows: Mapping[Key, dict[str, Any]] = {}
         if keep_rows and s_values is not None:
             step("rows")
-            fix_rows = fix_rows_of(spec, s_detail.keys, s_values, found.masked, cls.to_write)
+            fix_rows = FixRows(spec, s_detail.keys, s_values, found.masked, cls.to_write)
         diff = TableDiff(
             name=spec.name,
             source=spec.source.label,
@@ -940,28 +973,41 @@ def _equal_diff(
     )
 
 
-def fix_rows_of(
-    spec: PairSpec,
-    keys: Sequence[Key],
-    values: Sequence[tuple[Any, ...]],
-    masked: Mapping[str, Any],
-    rows: np.ndarray,
-) -> dict[Key, dict[str, Any]]:
-    """Real key → the row a fix writes (target column names), for the differing source rows at ``rows``.
+class FixRows(Mapping[Key, dict[str, Any]]):
+    """Real key → the row a fix writes (target column names): each row is built when it is read.
 
-    ``values`` holds the clear columns (``spec.hashed`` order) of each differing source row,
-    ``masked`` its masked columns as masked for the comparison: masking happens once.
+    Holds the clear columns (``spec.hashed`` order) of the differing source rows as read, and
+    their masked columns as masked for the comparison: masking happens once, and the row
+    dicts are made while the fix writes earlier batches (``reconcile.apply``).
     """
-    import pyarrow as pa  # noqa: PLC0415
 
-    names = [c.name for c in spec.hashed] + [c.name for c in spec.masked]
-    at = rows.tolist()
-    picked = pa.array(rows, pa.int64())
-    masked_cols = [masked[c.name].take(picked).to_pylist() for c in spec.masked]
-    out: dict[Key, dict[str, Any]] = {}
-    for i, extra in zip(at, zip(*masked_cols, strict=True) if masked_cols else [()] * len(at), strict=True):
-        out[keys[i]] = dict(zip(names, (*values[i], *extra), strict=True))
-    return out
+    def __init__(
+        self,
+        spec: PairSpec,
+        keys: Sequence[Key],
+        values: Sequence[tuple[Any, ...]],
+        masked: Mapping[str, Any],
+        rows: np.ndarray,
+    ) -> None:
+        import pyarrow as pa  # noqa: PLC0415
+
+        self._names = [c.name for c in spec.hashed] + [c.name for c in spec.masked]
+        self._values = values
+        self._at = {keys[i]: n for n, i in enumerate(rows.tolist())}
+        self._rows = rows.tolist()
+        picked = pa.array(rows, pa.int64())
+        self._masked = [masked[c.name].take(picked).to_pylist() for c in spec.masked]
+
+    def __getitem__(self, key: Key) -> dict[str, Any]:
+        n = self._at[key]
+        extra = tuple(col[n] for col in self._masked)
+        return dict(zip(self._names, (*self._values[self._rows[n]], *extra), strict=True))
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._at)
+
+    def __len__(self) -> int:
+        return len(self._at)
 
 
 @contextlib.contextmanager

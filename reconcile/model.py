@@ -34,6 +34,9 @@ class ColumnSpec:
     mask: MaskRule = MaskRule.CLEAR
     # Compared on its text form on both sides (types differ, or the type has no hash function).
     as_text: bool = False
+    # "integer", "text" or "numeric" when both sides' types are of that family: their column
+    # hashes then call the family's hash function directly (see ``reconcile.engine``).
+    family: str | None = None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import pytest
 from masking import row_masker
 from reconcile.diff import Detail, _patterns, changed_columns, classify, plan_columns, same_family, schema_diff
 from reconcile.engine import (
+    FixRows,
     Part,
     SideScan,
     _masked_source,
@@ -23,7 +24,6 @@ from reconcile.engine import (
     _tids,
     fingerprint_first,
     fingerprint_sql,
-    fix_rows_of,
     join_scans,
     probe_range,
     scan_item,
@@ -222,7 +222,7 @@ def test_masked_values_of_differing_rows_are_kept_for_the_fix() -> None:
     assert src.keys[found.source].tolist() == [2, 1, 3]
     assert found.masked["v"].to_pylist() == ["******3211", "******3210", "******3212"]
     assert found.masked_flags is not None and found.masked_flags[:, 0].tolist() == [False, True, False]
-    rows = fix_rows_of(_spec(masked=True), [(2,), (1,), (3,)], [(2,), (1,), (3,)], found.masked, np.array([0, 2]))
+    rows = dict(FixRows(_spec(masked=True), [(2,), (1,), (3,)], [(2,), (1,), (3,)], found.masked, np.array([0, 2])))
     assert rows == {(2,): {"id": 2, "v": "******3211"}, (3,): {"id": 3, "v": "******3212"}}
 
 
