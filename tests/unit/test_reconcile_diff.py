@@ -12,7 +12,16 @@ import pyarrow as pa
 import pytest
 
 from masking import row_masker
-from reconcile.diff import Detail, _patterns, changed_columns, classify, plan_columns, same_family, schema_diff
+from reconcile.diff import (
+    Detail,
+    _patterns,
+    changed_columns,
+    classify,
+    hash_family,
+    plan_columns,
+    same_family,
+    schema_diff,
+)
 from reconcile.engine import (
     FixRows,
     Part,
@@ -254,3 +263,16 @@ def test_patterns_of_wide_flag_rows() -> None:
     assert patterns[which[2]].tolist() == flags[2].tolist()
     narrow, which = _patterns(flags[:, :3])
     assert len(narrow) == 2 and which.tolist() == [0, 0, 1, 0]
+
+
+def test_columns_hash_by_family_only_when_both_sides_share_it() -> None:
+    assert hash_family("integer", "bigint", as_text=False) == "integer"
+    assert hash_family("character varying(20)", "text", as_text=False) == "text"
+    assert hash_family("numeric(5,4)", "numeric(12,2)", as_text=False) == "numeric"
+    assert hash_family("date", "date", as_text=False) is None  # hashed as a one-column row
+    assert hash_family("integer", "text", as_text=True) == "text"  # compared on its text form
+    cols = plan_columns({"n": '"n"', "d": '"d"'}, [], {}, {"n": "numeric", "d": "date"}, {"n": "numeric(8,2)", "d": "date"})
+    query = scan_sql(PairSpec("t", Relation("", '"t"', "t"), Relation("", '"t"', "t"), ("n",), cols), "source",
+                     with_tid=False, per_column=True)
+    assert "coalesce(hash_numeric_extended((\"n\"), 0), " in query
+    assert "hash_record_extended(ROW(\"d\"), 0)" in query
