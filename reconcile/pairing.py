@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import psycopg
 
@@ -114,22 +115,29 @@ class Live:
     unique: tuple[bool, bool]
 
 
-def read_live(sync: Sync, settings: Settings) -> Live:
-    """Live column types and key uniqueness of both tables; refuses a policy-breaking source."""
-    sdsn, tdsn = settings.dsn(sync.source_database), settings.dsn(sync.target_database)
-    sconn = connect(sdsn, what=sync.source_database.value)
-    tconn = connect(tdsn, what=sync.target_database.value)
+Conns = tuple[psycopg.Connection[Any], psycopg.Connection[Any]]
+
+
+def connect_pair(sync: Sync, settings: Settings) -> Conns:
+    """Connections to the sync's source and target database (the caller closes them)."""
+    sconn = connect(settings.dsn(sync.source_database), what=sync.source_database.value)
     try:
-        scols = live_columns(sconn, sync.source, what=sync.source_database.value)
-        tcols = live_columns(tconn, sync.target, what=sync.target_database.value)
-        # Default deny: a column added to the source since the catalog was written stops the job.
-        check_live_columns(sync, scols)
-        mapped_key = tuple(sync.columns[k].source for k in sync.key)
-        unique_src = None not in mapped_key and has_unique_key(sconn, sync.source, [str(k) for k in mapped_key])
-        unique_tgt = has_unique_key(tconn, sync.target, list(sync.key))
-    finally:
+        return sconn, connect(settings.dsn(sync.target_database), what=sync.target_database.value)
+    except BaseException:
         sconn.close()
-        tconn.close()
+        raise
+
+
+def read_live(sync: Sync, conns: Conns) -> Live:
+    """Live column types and key uniqueness of both tables; refuses a policy-breaking source."""
+    sconn, tconn = conns
+    scols = live_columns(sconn, sync.source, what=sync.source_database.value)
+    tcols = live_columns(tconn, sync.target, what=sync.target_database.value)
+    # Default deny: a column added to the source since the catalog was written stops the job.
+    check_live_columns(sync, scols)
+    mapped_key = tuple(sync.columns[k].source for k in sync.key)
+    unique_src = None not in mapped_key and has_unique_key(sconn, sync.source, [str(k) for k in mapped_key])
+    unique_tgt = has_unique_key(tconn, sync.target, list(sync.key))
     return Live(scols, tcols, (unique_src, unique_tgt))
 
 
@@ -137,12 +145,13 @@ def plan_sync(
     sync: Sync,
     settings: Settings,
     *,
+    conns: Conns,
     window: Window | None = None,
     days: tuple[datetime, datetime] | None = None,
 ) -> tuple[Planned, Live, Kind]:
-    """The comparison of one sync (its kind decides how), planned against the live tables."""
+    """The comparison of one sync (its kind decides how), planned against the live tables (on ``conns``)."""
     kind = kind_of(sync)
-    live = read_live(sync, settings)
+    live = read_live(sync, conns)
     sdsn, tdsn = settings.dsn(sync.source_database), settings.dsn(sync.target_database)
     if kind in (Kind.MIRROR, Kind.APPEND):
         planned = sync_pair(
@@ -154,7 +163,7 @@ def plan_sync(
         query = top_n_sql(sync)
         label = f"{sync.source_database.value}.{sync.source} (top {sync.top_n.n if sync.top_n else '?'})"
         # The source side is unique by construction (one row per group and rank).
-        planned = _query_plan(sync, settings, query=query, label=label, live=live, target_where=())
+        planned = _query_plan(sync, settings, conns[0], query=query, label=label, live=live, target_where=())
         return planned, Live(live.source_columns, live.target_columns, (True, live.unique[1])), kind
     if kind is Kind.AGGREGATE:
         if days is None:
@@ -165,24 +174,28 @@ def plan_sync(
         col = quote_ident(day_column(sync))
         where = (f"{col} >= {literal(start.date())} AND {col} < {literal(end.date())}",)
         label = f"{sync.source_database.value}.{sync.source} (aggregated)"
-        planned = _query_plan(sync, settings, query=query, label=label, live=live, target_where=where)
+        planned = _query_plan(sync, settings, conns[0], query=query, label=label, live=live, target_where=where)
         return planned, Live(live.source_columns, live.target_columns, (True, live.unique[1])), kind
     # DISTINCT ON makes the target side unique by construction.
     return _event_log_plan(sync, settings, live), Live(live.source_columns, live.target_columns, (True, True)), kind
 
 
 def _query_plan(
-    sync: Sync, settings: Settings, *, query: str, label: str, live: Live, target_where: tuple[str, ...]
+    sync: Sync,
+    settings: Settings,
+    sconn: psycopg.Connection[Any],
+    *,
+    query: str,
+    label: str,
+    live: Live,
+    target_where: tuple[str, ...],
 ) -> Planned:
     sdsn, tdsn = settings.dsn(sync.source_database), settings.dsn(sync.target_database)
-    conn = connect(sdsn, what=sync.source_database.value)
     try:
-        qtypes = query_columns(conn, query)
+        qtypes = query_columns(sconn, query)
     except psycopg.Error as exc:
         msg = f"sync {sync.name!r}: its source query failed: {exc}"
         raise ReconcileError(msg) from None
-    finally:
-        conn.close()
     return query_pair(
         sync, query=query, source_label=label, source_dsn=sdsn, target_dsn=tdsn, query_types=qtypes,
         target_types=live.target_columns, target_where=target_where,
@@ -232,7 +245,27 @@ def run_diff(
     # Refuse an incomplete masking policy before reading anything; the diff masks column-wise
     # with the same rules (``PairSpec.masked``), and a fix writes those masked values.
     check_policy(sync)
-    planned, live, kind = plan_sync(sync, settings, window=window, days=days)
+    conns = connect_pair(sync, settings)
+    try:
+        return _run_diff(sync, settings, conns, window=window, days=days, restrict_target=restrict_target,
+                         keep_rows=keep_rows, on_step=on_step)
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def _run_diff(
+    sync: Sync,
+    settings: Settings,
+    conns: Conns,
+    *,
+    window: Window | None,
+    days: tuple[datetime, datetime] | None,
+    restrict_target: bool,
+    keep_rows: bool,
+    on_step: Callable[[str], None] | None,
+) -> tuple[DiffOutcome, Kind, PairSpec]:
+    planned, live, kind = plan_sync(sync, settings, conns=conns, window=window, days=days)
     note = {
         Kind.EVENT_LOG: "append log: current source rows vs the latest event of each key (report only)",
         Kind.TOP_N: "expected top N per group computed from the source",
@@ -250,6 +283,7 @@ def run_diff(
         keep_rows=keep_rows and fixable(kind),
         on_step=on_step,
         note=note,
+        conns=conns,  # the snapshots are taken on the connections that read the catalog
     )
     return outcome, kind, planned.spec
 
