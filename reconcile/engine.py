@@ -10,7 +10,7 @@ How a comparison runs (measured against alternatives in ``bench/bench_reconcile.
    so ``1.50`` equals ``1.5``) and returns, per part, one bytea of fixed-width records: the
    key (or a 64-bit hash of a composite or text key), the row hash and, unless the key is an
    integer, the ctid. 16–22 bytes per row travel and become numpy arrays without a Python
-   loop. An incremental ships one hash per column instead (its rows mostly differ). Masked
+   loop. An incremental ships one hash per column instead (see ``diff_pair``). Masked
    columns cannot be hashed on the server (the target holds masked values), so they travel
    as text, are masked once per distinct value and compared as strings.
 3. The two sides are merged on the key (sort and binary search, or no sort when a side
@@ -57,7 +57,6 @@ from smartsync.errors import ReconcileError
 
 Key = tuple[Any, ...]
 T = TypeVar("T")
-Digest = tuple[Key, tuple[int, ...]]
 # Rows per hashed range: big enough that round trips do not matter, small enough that one
 # range's packed bytes stay far below PostgreSQL's 1 GB value limit and memory stays flat.
 ROWS_PER_RANGE = 1_000_000
@@ -844,8 +843,9 @@ def diff_pair(
     step = on_step or (lambda _msg: None)
     per_side = max(1, max_connections // 2)
     src, tgt = Side(spec, "source", per_side), Side(spec, "target", per_side)
-    # An incremental's window holds rows that changed, so most of them differ: shipping their
-    # column hashes with the scan spares reading them again to name the changed columns.
+    # An incremental's window holds the rows updated since its watermark; when the event path
+    # lagged, most of them differ. Their column hashes cost the scan about 15% more and spare
+    # reading every differing row again to name its changed columns.
     src.per_column = tgt.per_column = restrict_target
     try:
         step("snapshot")
@@ -866,8 +866,8 @@ def diff_pair(
                 s_scan = src.scan()
                 tgt.key_filter, tgt.key_filter_rows = int8_literal(s_scan.keys), len(s_scan.keys)
                 t_future = pool.submit(tgt.scan)
-                # The window's rows are (nearly) all compared or written: mask them while the
-                # target is read, rather than after.
+                # Every row of the window is compared (matched) or written (source-only, in a
+                # fix): mask them while the target is read, rather than after.
                 masked_source = _masked_source(s_scan, spec) if spec.masked else None
                 t_scan = t_future.result()
             else:
