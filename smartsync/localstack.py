@@ -354,6 +354,27 @@ def _start_postgres(state: StackState, progress: Progress) -> None:
         raise StackError(msg, hint="read the log")
 
 
+def _claim_cluster(data: Path, pw_file: Path, progress: Progress) -> str | None:
+    """The admin password of the cluster in ``data``, or None once no usable cluster is left there.
+
+    As root the cluster lives under /tmp, outside the stack folder that keeps its password. When
+    that folder is gone (a fresh clone at the same path, a deleted checkout) the cluster left
+    behind can no longer be logged into, so it is stopped and removed rather than reused.
+    """
+    if not (data / "PG_VERSION").exists():
+        return None
+    if pw_file.exists():
+        return pw_file.read_text().strip()
+    progress(f"removing the PostgreSQL cluster in {data}: its password went with an earlier stack folder")
+    if _postgres_running(data):
+        _pg_ctl(data, "stop", "-m", "immediate", "-w", "-t", "60")
+    shutil.rmtree(data, ignore_errors=True)
+    if data.exists():
+        msg = f"could not remove the stale PostgreSQL cluster in {data}"
+        raise StackError(msg, hint=f"stop the server using it and delete {data}")
+    return None
+
+
 def _admin_connect(state: StackState, database: str = "postgres") -> psycopg.Connection:
     return psycopg.connect(state.dsn(database), autocommit=True)
 
@@ -726,8 +747,8 @@ def up(progress: Progress = _quiet, catalog: Catalog | None = None) -> StackStat
         pg_data=str(_pg_data_dir()),
     )
     pw_file = run / "admin.pw"
-    if previous is None and pw_file.exists() and (Path(state.pg_data) / "PG_VERSION").exists():
-        state.admin_password = pw_file.read_text().strip()
+    if previous is None:
+        state.admin_password = _claim_cluster(Path(state.pg_data), pw_file, progress) or state.admin_password
     pw_file.write_text(state.admin_password)
     pw_file.chmod(0o600)
     _write_state(state)
@@ -805,7 +826,7 @@ def status() -> list[ComponentStatus]:
 
 @contextlib.contextmanager
 def running_stack(progress: Progress = _quiet) -> Iterator[StackState]:
-    """A stack for the duration of the block: reuses a running one, else starts and stops one."""
+    """A stack for the duration of the block: reuses a running one, else starts one and purges it after."""
     existing = read_state()
     if existing is not None:
         with contextlib.suppress(StackError):
@@ -816,4 +837,5 @@ def running_stack(progress: Progress = _quiet) -> Iterator[StackState]:
     try:
         yield state
     finally:
-        down(progress)
+        # Nothing outlives a stack the block started: its data would only be found stale later.
+        down(progress, purge=True)
