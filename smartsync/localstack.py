@@ -132,17 +132,54 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
+def _signal(pid: int, sig: signal.Signals) -> None:
+    """Signal the process and, when it leads one (as everything ``_spawn`` starts does), its group."""
+    with contextlib.suppress(ProcessLookupError):
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+
+
 def _terminate(pid: int, timeout: float = 20.0) -> None:
     if not _alive(pid):
         return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
+    _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.1)
     if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+        _signal(pid, signal.SIGKILL)
+
+
+def _java_marker() -> str:
+    """The argument that marks a JVM as this stack folder's own (see ``_java_cmd``)."""
+    return f"-Dsmartsync.log={stack_dir() / 'logs'}/"
+
+
+def _leftover_jvms() -> list[int]:
+    """Kafka and Connect processes of this stack folder that no state file knows of any more."""
+    marker = _java_marker().encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(arg.startswith(marker) for arg in args):
+            found.append(int(proc.name))
+    return found
+
+
+def _stop_leftovers(progress: Progress) -> None:
+    # A run killed together with its state file (a deleted checkout, a fresh clone at the same
+    # path) leaves a broker and a Connect worker that keep writing into this folder: Connect's
+    # offsets file would point a new connector at a replication slot that no longer exists.
+    for pid in _leftover_jvms():
+        progress(f"stopping a Kafka/Connect process (pid {pid}) left by an earlier run of this stack folder")
+        _terminate(pid)
 
 
 def _spawn(args: list[str], log: Path, *, env: dict[str, str] | None = None) -> int:
@@ -733,6 +770,7 @@ def up(progress: Progress = _quiet, catalog: Catalog | None = None) -> StackStat
     _pg_bin()
     _java()
     ensure_jars(progress)
+    _stop_leftovers(progress)
     run = stack_dir()
     run.mkdir(parents=True, exist_ok=True)
     previous = existing
@@ -779,9 +817,14 @@ def down(progress: Progress = _quiet, *, purge: bool = False) -> None:
         state = None
     if state is not None:
         _stop(state, progress)
+    _stop_leftovers(progress)
+    data = Path(state.pg_data) if state else _pg_data_dir()
+    if state is None and _postgres_running(data):
+        progress("stopping PostgreSQL (no state file knows of it any more)")
+        _pg_ctl(data, "stop", "-m", "fast", "-w", "-t", "60")
     if purge:
         progress("deleting the stack's databases and Kafka data")
-        shutil.rmtree(state.pg_data if state else _pg_data_dir(), ignore_errors=True)
+        shutil.rmtree(data, ignore_errors=True)
         shutil.rmtree(stack_dir(), ignore_errors=True)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import time
@@ -70,24 +69,29 @@ def test_an_unreadable_state_file_is_cleared_by_down(tmp_path: Path, monkeypatch
     assert not state_file.exists()
 
 
-def test_a_cluster_left_without_its_stack_folder_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A fresh clone at the path of an earlier one: as root the earlier cluster outlives the
-    # stack folder that held its password, and must not be reused with a new one.
+def test_a_run_left_without_its_stack_folder_is_stopped_and_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fresh clone at the path of a killed one: its processes still run, and as root its
+    # cluster outlives the stack folder that held the password. Nothing of it may be reused.
     run = tmp_path / "stack"
     monkeypatch.setenv("SMARTSYNC_STACK_DIR", str(run))
     first = localstack.up()
-    localstack.down()
-    shutil.rmtree(run)
+    # Moved away in one step: the running processes would refill a folder being deleted.
+    run.rename(tmp_path / "gone")
     assert (Path(first.pg_data) / "PG_VERSION").exists()
     lines: list[str] = []
     try:
         second = localstack.up(lines.append)
+        assert localstack._healthy(second)
         with psycopg.connect(second.dsn("smart_warehouse")) as conn:
             migrated = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'smartsync'").fetchone()
         assert migrated is not None
         assert migrated[0] > 0
         assert second.admin_password != first.admin_password
+        assert not any(localstack._alive(pid) for pid in first.pids.values())
         assert any("removing the PostgreSQL cluster" in line for line in lines)
     finally:
         localstack.down(purge=True)
     assert not Path(first.pg_data).exists()
+    assert not localstack._leftover_jvms()
