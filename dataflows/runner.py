@@ -10,6 +10,7 @@ cluster cannot continue without each other, and a restarted set resumes from rec
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -25,6 +26,9 @@ from smartsync.errors import ConfigurationError
 
 # Snapshots older than this are dropped: nothing here backs up the recovery directory.
 BACKUP_INTERVAL_S = 0
+# Set for every process a supervisor starts: the pid the process must not outlive.
+SUPERVISOR_PID_ENV = "SMARTSYNC_SUPERVISOR_PID"
+_PR_SET_PDEATHSIG = 1
 
 
 def flow_import(direction: Direction) -> str:
@@ -38,7 +42,12 @@ class ProcessPlan:
     metrics_port: int
 
     def env(self) -> dict[str, str]:
-        return {"BYTEWAX_DATAFLOW_API_ENABLED": "1", "BYTEWAX_DATAFLOW_API_PORT": str(self.metrics_port)}
+        """The variables of the process, when this process starts and supervises it."""
+        return {
+            "BYTEWAX_DATAFLOW_API_ENABLED": "1",
+            "BYTEWAX_DATAFLOW_API_PORT": str(self.metrics_port),
+            SUPERVISOR_PID_ENV: str(os.getpid()),
+        }
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,24 @@ def ensure_recovery(plan: RunPlan, python: str = sys.executable) -> bool:
         msg = f"could not create recovery partitions in {plan.recovery_dir}: {done.stderr.strip()[-300:]}"
         raise ConfigurationError(msg, hint="check that the directory is writable")
     return True
+
+
+def follow_supervisor() -> None:
+    """Make this flow process stop (SIGTERM) when the supervisor that started it dies, even by SIGKILL.
+
+    The processes run in sessions of their own, so nothing else would stop them: a restarted
+    supervisor would then run a second set on the same recovery partitions. A no-op for a
+    process started by hand (no ``SMARTSYNC_SUPERVISOR_PID``) and off Linux.
+    """
+    supervisor = os.environ.get(SUPERVISOR_PID_ENV)
+    if not supervisor or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return
+    if os.getppid() != int(supervisor):
+        # The supervisor is already gone (or never was our parent): stop as it would have.
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def free_ports(count: int) -> list[int]:

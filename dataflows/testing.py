@@ -83,7 +83,7 @@ class RunningFlow:
         self.procs = []
         self.starts += 1
         for p, port in zip(plan.processes, self.metrics_ports, strict=True):
-            env = {**os.environ, **self.env, "BYTEWAX_DATAFLOW_API_ENABLED": "1", "BYTEWAX_DATAFLOW_API_PORT": str(port)}
+            env = {**os.environ, **self.env, **p.env(), "BYTEWAX_DATAFLOW_API_PORT": str(port)}
             log = (self.log_dir / f"{self.direction.value}-{self.starts}-{p.index}.log").open("ab")
             self.procs.append(
                 subprocess.Popen(p.argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603

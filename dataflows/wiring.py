@@ -27,6 +27,7 @@ from confluent_kafka import OFFSET_BEGINNING
 import masking
 from connectors.debezium import DeadLetter, Evaluation, Router, TargetChange, TopState, top_n_step
 from connectors.kafka import check_topics
+from dataflows import runner
 from dataflows.sink import FlowSink, SinkItem
 from dataflows.source import Consumed, ConsumerError, OriginSource
 from smartsync import metrics
@@ -193,6 +194,7 @@ def build_flow(direction: Direction, settings: Settings | None = None, *, tail: 
     """The dataflow of one direction; ``tail=False`` stops at the end of the topics (tests, benchmarks)."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runner.follow_supervisor()
     settings = settings or load_settings()
     catalog = load_catalog()
     preflight(catalog, direction, settings)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from dataflows import runner
 from dataflows.runner import plan_run
 from smartsync.catalog import Direction
 from smartsync.errors import ConfigurationError
@@ -17,7 +22,11 @@ def test_one_process_has_no_cluster_addresses() -> None:
     (proc,) = plan.processes
     assert proc.argv == ("py", "-m", "bytewax.run", "dataflows.warehouse_to_citizen:flow()", "-w", "2",
                          "-r", "/r/warehouse_to_citizen", "-s", "5", "-b", "0")
-    assert proc.env() == {"BYTEWAX_DATAFLOW_API_ENABLED": "1", "BYTEWAX_DATAFLOW_API_PORT": "3030"}
+    assert proc.env() == {
+        "BYTEWAX_DATAFLOW_API_ENABLED": "1",
+        "BYTEWAX_DATAFLOW_API_PORT": "3030",
+        runner.SUPERVISOR_PID_ENV: str(os.getpid()),
+    }
     assert plan.recovery_partitions == 2
 
 
@@ -45,3 +54,19 @@ def test_bad_shapes_are_refused(processes: int, workers: int, ports: list[int]) 
     with pytest.raises(ConfigurationError):
         plan_run(Direction.WAREHOUSE_TO_CITIZEN, processes=processes, workers=workers, recovery_root=Path("/r"),
                  snapshot_interval_s=5, metrics_port=1, cluster_ports=ports)
+
+
+def test_a_process_whose_supervisor_is_already_gone_stops() -> None:
+    # The supervisor named in the environment is not the parent any more: it died before the
+    # parent-death signal was armed, so the process stops at once.
+    code = "import time; from dataflows.runner import follow_supervisor; follow_supervisor(); time.sleep(30)"
+    env = {**os.environ, runner.SUPERVISOR_PID_ENV: "1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, timeout=20, check=False)  # noqa: S603
+    assert done.returncode == -signal.SIGTERM
+
+
+def test_a_process_started_by_hand_is_left_alone() -> None:
+    code = "from dataflows.runner import follow_supervisor; follow_supervisor(); print('ran')"
+    env = {k: v for k, v in os.environ.items() if k != runner.SUPERVISOR_PID_ENV}
+    done = subprocess.run([sys.executable, "-c", code], env=env, timeout=20, check=False, capture_output=True, text=True)  # noqa: S603
+    assert (done.returncode, done.stdout.strip()) == (0, "ran")
