@@ -31,9 +31,11 @@ def serve(
     from connectors.callbacks import create_app
     from connectors.callbacks.models import PAYLOADS
     from connectors.callbacks.producer import check_topics
+    from dataflows.runner import follow_supervisor
     from smartsync.catalog import load_catalog
     from smartsync.settings import load_settings
 
+    follow_supervisor()
     settings = load_settings(needs=("kafka_bootstrap",))
     catalog = load_catalog()
     warning = check_topics(settings.kafka_bootstrap, catalog, sorted(PAYLOADS))

@@ -73,7 +73,7 @@ def _callback_service(state: StackState) -> Iterator[str]:
     import sys
     import urllib.request
 
-    from dataflows.runner import free_ports, stop
+    from dataflows.runner import SUPERVISOR_PID_ENV, free_ports, stop
     from smartsync import localstack
 
     port = free_ports(1)[0]
@@ -81,7 +81,7 @@ def _callback_service(state: StackState) -> Iterator[str]:
     with log_path.open("ab") as log:
         proc = subprocess.Popen(  # noqa: S603 — our own command line
             [sys.executable, "-m", "smartsync", "callbacks", "serve", "--port", str(port)],
-            env={**os.environ, **state.env()},
+            env={**os.environ, **state.env(), SUPERVISOR_PID_ENV: str(os.getpid())},
             stdout=log,
             stderr=log,
             start_new_session=True,
