@@ -29,6 +29,13 @@ def execute(dsn: str, query: str, params: Any = None) -> None:
         conn.execute(query, params)
 
 
+def execute_on_both(dsns: tuple[str, str], *queries: str) -> None:
+    """The same statements on both sides of a pair: identical tables to plant drift in."""
+    for dsn in dsns:
+        for query in queries:
+            execute(dsn, query)
+
+
 def rows(dsn: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET TIME ZONE 'UTC'")

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from dataflows import runner
+from smartsync import localstack
 from smartsync.localstack import StackState
 
 
@@ -26,14 +27,6 @@ def _children(pid: int) -> list[int]:
         if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
             found.append(int(proc.name))
     return found
-
-
-def _gone(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
 def _serving(port: int) -> bool:
@@ -75,14 +68,14 @@ def test_a_killed_supervisor_takes_its_flow_processes_with_it(stack: StackState,
         supervisor.send_signal(signal.SIGKILL)
         supervisor.wait()
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not all(_gone(p) for p in flows):
+        while time.monotonic() < deadline and any(localstack._alive(p) for p in flows):
             time.sleep(0.2)
-        assert all(_gone(p) for p in flows), f"flow processes outlived their supervisor: {flows}"
+        assert not any(localstack._alive(p) for p in flows), f"flow processes outlived their supervisor: {flows}"
     finally:
         if supervisor.poll() is None:
             supervisor.kill()
         for pid in flows:
-            if not _gone(pid):
+            if localstack._alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
 

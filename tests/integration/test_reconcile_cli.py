@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from smartsync.tables import Database
-from tests.integration.reconcile_fixtures import SCHEMES, execute, reset, scalar
+from tests.integration.reconcile_fixtures import SCHEMES, execute, execute_on_both, reset, scalar
 
 W, C = Database.WAREHOUSE, Database.CITIZEN
 SMARTSYNC = [sys.executable, "-m", "smartsync"]
@@ -73,9 +73,7 @@ def test_generic_mode_composite_key_and_nulls(dbs: tuple[str, str]) -> None:
         "CASE WHEN g % 3 = 0 THEN NULL ELSE 'n' || g END, timestamptz '2026-01-01' + g * interval '1 hour' "
         "FROM generate_series(1, 2000) g"
     )
-    for dsn in (wh, ct):
-        execute(dsn, ddl)
-        execute(dsn, fill)
+    execute_on_both((wh, ct), ddl, fill)
     execute(ct, "DELETE FROM rc_test.t WHERE id IN (10, 11)")
     execute(ct, "INSERT INTO rc_test.t VALUES ('east', 1, 0, NULL, NULL)")
     execute(ct, "UPDATE rc_test.t SET note = NULL WHERE id = 20")
@@ -107,10 +105,12 @@ def test_generic_mode_composite_key_and_nulls(dbs: tuple[str, str]) -> None:
 )
 def test_bad_input_is_one_line_and_exit_1(dbs: tuple[str, str], args: list[str], message: str) -> None:
     wh, ct = dbs
-    for dsn in (wh, ct):
-        execute(dsn, "CREATE TABLE rc_test.a (id int PRIMARY KEY, v text); INSERT INTO rc_test.a VALUES (1, 'x')")
-        execute(dsn, "CREATE TABLE rc_test.b (id text PRIMARY KEY, v text); CREATE TABLE rc_test.dup (id int, v text)")
-        execute(dsn, "INSERT INTO rc_test.dup VALUES (1, 'a'), (1, 'b')")
+    execute_on_both(
+        (wh, ct),
+        "CREATE TABLE rc_test.a (id int PRIMARY KEY, v text); INSERT INTO rc_test.a VALUES (1, 'x')",
+        "CREATE TABLE rc_test.b (id text PRIMARY KEY, v text); CREATE TABLE rc_test.dup (id int, v text)",
+        "INSERT INTO rc_test.dup VALUES (1, 'a'), (1, 'b')",
+    )
     full = args if "--table" in args else ["--source", wh, "--target", ct, *args]
     res = smartsync("reconcile", "diff", *full)
     assert res.returncode == 1

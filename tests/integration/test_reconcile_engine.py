@@ -21,7 +21,16 @@ from reconcile.report import diff_sync
 from smartsync.catalog import MaskRule, load_catalog
 from smartsync.settings import load_settings
 from smartsync.tables import SCHEMA, Database
-from tests.integration.reconcile_fixtures import GOLDEN, PROFILE_360, SCHEMES, execute, reset, rows, scalar
+from tests.integration.reconcile_fixtures import (
+    GOLDEN,
+    PROFILE_360,
+    SCHEMES,
+    execute,
+    execute_on_both,
+    reset,
+    rows,
+    scalar,
+)
 
 W, C = Database.WAREHOUSE, Database.CITIZEN
 
@@ -173,10 +182,7 @@ def test_a_filtered_side_split_by_key_finds_what_one_scan_finds(scratch: tuple[s
         "INSERT INTO re_test.t SELECT CASE WHEN g % 5000 = 0 THEN NULL ELSE g END, 'n' || g, g * 1.5, "
         "timestamptz '2026-01-01' + g * interval '1 minute' FROM generate_series(1, 20000) g"
     )
-    for dsn in (wh, ct):
-        execute(dsn, ddl)
-        execute(dsn, fill)
-        execute(dsn, "VACUUM ANALYZE re_test.t")
+    execute_on_both((wh, ct), ddl, fill, "VACUUM ANALYZE re_test.t")
     execute(wh, "UPDATE re_test.t SET name = 'renamed' WHERE id % 1000 = 7")  # updated rows move to the table's end
     execute(ct, "UPDATE re_test.t SET amount = NULL WHERE id % 1000 = 8")
     execute(ct, "DELETE FROM re_test.t WHERE id % 1000 = 9")
@@ -207,10 +213,7 @@ def test_equal_sides_are_told_equal_by_their_fingerprints(scratch: tuple[str, st
         "INSERT INTO re_test.t SELECT g, 'n' || g, g * 1.5, timestamptz '2026-01-01' + g * interval '1 minute' "
         "FROM generate_series(1, 20000) g"
     )
-    for dsn in (wh, ct):
-        execute(dsn, ddl)
-        execute(dsn, fill)
-        execute(dsn, "ANALYZE re_test.t")
+    execute_on_both((wh, ct), ddl, fill, "ANALYZE re_test.t")
     calls: list[tuple[str, Any]] = []
     fingerprint = Side.fingerprint
 
