@@ -23,9 +23,9 @@ from confluent_kafka import Consumer, TopicPartition
 
 from reconcile.jobs import run_job
 from reconcile.report import diff_sync
-from smartsync.catalog import load_catalog
-from smartsync.settings import load_settings
-from smartsync.tables import Database
+from smartsync.core.catalog import load_catalog
+from smartsync.core.settings import load_settings
+from smartsync.core.tables import Database
 
 PROFILE_360 = """
 INSERT INTO public.profile_360 (citizen_id, full_name, district_id, jan_aadhaar, mobile, email, income_band,

@@ -41,10 +41,10 @@ import psycopg
 from psycopg import sql
 
 from dataflows.testing import RunningFlow, wait_until
-from smartsync import localstack
-from smartsync.catalog import Direction, load_catalog
-from smartsync.settings import load_settings
-from smartsync.tables import Database
+from smartsync.core.catalog import Direction, load_catalog
+from smartsync.core.settings import load_settings
+from smartsync.core.tables import Database
+from smartsync.devstack import localstack
 
 FORECASTS = "/v1/callbacks/benefit-forecasts"
 ALERTS = "/v1/callbacks/ml-alerts"

@@ -5,7 +5,7 @@ Measured side by side on the running stack's PostgreSQL, each step ``--repeats``
 
 - generate: the Arrow batches only (numpy + Arrow, no database);
 - generate + encode: the same plus the CSV text COPY reads;
-- load: ``smartsync.synthetic.loader`` in ``truncate`` mode (generate, encode, COPY, commit);
+- load: ``smartsync.devstack.synthetic.loader`` in ``truncate`` mode (generate, encode, COPY, commit);
 - executemany: the first ``--sample`` rows turned into Python tuples and INSERTed with
   psycopg ``executemany`` (pipelined batches) in one transaction;
 - row by row: the first ``--naive-sample`` rows, one INSERT and commit each (what a naive
@@ -34,13 +34,13 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg import sql
 
-from smartsync import synthetic
-from smartsync.catalog import load_catalog
-from smartsync.localstack import migrate
-from smartsync.settings import load_settings
-from smartsync.synthetic import CHUNK_ROWS
-from smartsync.synthetic.loader import _csv
-from smartsync.tables import Database, Table
+from smartsync.core.catalog import load_catalog
+from smartsync.core.schema import migrate
+from smartsync.core.settings import load_settings
+from smartsync.core.tables import Database, Table
+from smartsync.devstack import synthetic
+from smartsync.devstack.synthetic import CHUNK_ROWS
+from smartsync.devstack.synthetic.loader import _csv
 
 ANCHOR = datetime(2026, 11, 21, tzinfo=UTC)
 

@@ -37,13 +37,14 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from connectors.callbacks.encoding import encode
 from connectors.callbacks.models import ForecastCallback
-from connectors.kafka import producer_config
+from connectors.debezium.connector import connector_config
+from connectors.kafka.dead_letters import producer_config
 from dataflows import runner
 from dataflows.testing import RunningFlow, person, wait_until
-from smartsync import localstack
-from smartsync.catalog import Direction, load_catalog
-from smartsync.settings import load_settings
-from smartsync.tables import Database
+from smartsync.core.catalog import Direction, load_catalog
+from smartsync.core.settings import load_settings
+from smartsync.core.tables import Database
+from smartsync.devstack import localstack
 
 CAT = load_catalog()
 
@@ -312,7 +313,7 @@ def jdbc(args: argparse.Namespace) -> None:  # noqa: PLR0915 — one scripted sc
     state = localstack.read_state()
     assert state is not None, "the stack is not running"
     wdsn, cdsn = settings.warehouse_dsn.get_secret_value(), settings.citizen_dsn.get_secret_value()
-    source = localstack.connector_config(Database.CITIZEN, state, CAT)
+    source = connector_config(Database.CITIZEN, CAT, hostname="127.0.0.1", port=state.pg_port, password=state.cdc_password)
     source.update({
         "name": "bench-citizen-with-schemas", "topic.prefix": JDBC_PREFIX, "slot.name": JDBC_SLOT,
         "table.include.list": "public.citizens,public.documents",

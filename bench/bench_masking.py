@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from masking import row_masker
-from smartsync.catalog import MaskRule, Sync, load_catalog
+from smartsync.core.catalog import MaskRule, Sync, load_catalog
 
 TARGET = 500_000
 

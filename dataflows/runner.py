@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from smartsync.catalog import Direction
-from smartsync.errors import ConfigurationError
+from smartsync.core.catalog import Direction
+from smartsync.core.errors import ConfigurationError
 
 # Snapshots older than this are dropped: nothing here backs up the recovery directory.
 BACKUP_INTERVAL_S = 0

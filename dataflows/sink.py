@@ -23,13 +23,13 @@ from typing import Any
 import psycopg
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
-from connectors.debezium import DeadLetter, TargetChange
-from connectors.kafka import DeadLetterProducer
-from connectors.postgres import ApplyResult, apply_changes, classify_error, is_data_error
-from smartsync import metrics
-from smartsync.catalog import Catalog, Direction
-from smartsync.errors import SinkError, SmartSyncError, TransientSinkError
-from smartsync.tables import SCHEMA, Table
+from connectors.debezium.envelope import DeadLetter, TargetChange
+from connectors.kafka.dead_letters import DeadLetterProducer
+from connectors.postgres.apply import ApplyResult, apply_changes, classify_error, is_data_error
+from dataflows import metrics
+from smartsync.core.catalog import Catalog, Direction
+from smartsync.core.errors import SinkError, SmartSyncError, TransientSinkError
+from smartsync.core.tables import SCHEMA, Table
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class BatchWriter:
         except ValueError as exc:  # rows that do not fit the table: a bug in a mapping, not data
             self._rollback()
             msg = f"cannot write {self._tables[current].qualified_name}: {exc}"
-            raise SinkError(msg, hint="check the sync's column mapping in smartsync/catalog.py") from exc
+            raise SinkError(msg, hint="check the sync's column mapping in smartsync/core/catalog.py") from exc
         return results
 
     def _rollback(self) -> None:

@@ -17,12 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bytewax.connectors.kafka import KafkaSource, _KafkaSourcePartition
+from bytewax.connectors.kafka.dead_letters import KafkaSource, _KafkaSourcePartition
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka import Message
 
-from connectors.debezium import Origin
+from connectors.debezium.envelope import Origin
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 import masking
 from dataflows import runner
 from masking.leaks import verhoeff_digit
-from smartsync.catalog import Direction, load_catalog
-from smartsync.tables import SCHEMA
+from smartsync.core.catalog import Direction, load_catalog
+from smartsync.core.tables import SCHEMA
 
 T = TypeVar("T")
 

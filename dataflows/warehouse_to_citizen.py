@@ -9,7 +9,7 @@ from __future__ import annotations
 from bytewax.dataflow import Dataflow
 
 from dataflows.wiring import build_flow
-from smartsync.catalog import Direction
+from smartsync.core.catalog import Direction
 
 
 def flow(*, tail: bool = True) -> Dataflow:

@@ -25,16 +25,15 @@ from bytewax.dataflow import Dataflow
 from confluent_kafka import OFFSET_BEGINNING
 
 import masking
-from connectors.debezium import DeadLetter, Evaluation, Router, TargetChange, TopState, top_n_step
-from connectors.kafka import check_topics
-from dataflows import runner
+from connectors.debezium.envelope import DeadLetter, Evaluation, Router, TargetChange, TopState, top_n_step
+from connectors.kafka.dead_letters import check_topics
+from dataflows import metrics, runner
 from dataflows.sink import FlowSink, SinkItem
 from dataflows.source import Consumed, ConsumerError, OriginSource
-from smartsync import metrics
-from smartsync.catalog import Catalog, Direction, TopN, load_catalog
-from smartsync.errors import SinkError, SourceError
-from smartsync.settings import Settings, load_settings
-from smartsync.tables import SCHEMA, SYNC_COLUMNS, Database
+from smartsync.core.catalog import Catalog, Direction, TopN, load_catalog
+from smartsync.core.errors import SinkError, SourceError
+from smartsync.core.settings import Settings, load_settings
+from smartsync.core.tables import SCHEMA, SYNC_COLUMNS, Database
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ import psycopg
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from masking.rules import MASKERS
-from smartsync.catalog import Catalog, MaskRule
-from smartsync.errors import SourceError
+from smartsync.core.catalog import Catalog, MaskRule
+from smartsync.core.errors import SourceError
 
 # ── Patterns (Python: authoritative; PostgreSQL: the same shapes as a cheap prefilter) ──
 

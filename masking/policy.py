@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import NoReturn
 
 from masking.rules import MASKERS
-from smartsync.catalog import Catalog, MaskRule, Sync
-from smartsync.errors import MaskingPolicyError
-from smartsync.tables import SYNC_COLUMNS
+from smartsync.core.catalog import Catalog, MaskRule, Sync
+from smartsync.core.errors import MaskingPolicyError
+from smartsync.core.tables import SYNC_COLUMNS
 
 RowMasker = Callable[[Mapping[str, object]], dict[str, object]]
 
@@ -58,7 +58,7 @@ def check_policy(target: Sync | Catalog) -> None:
     problems = [p for sync in syncs if sync.citizen_bound for p in _policy_problems(sync)]
     if problems:
         raise MaskingPolicyError(
-            "; ".join(problems), hint="classify the column in smartsync/catalog.py (mask=...) before it can sync"
+            "; ".join(problems), hint="classify the column in smartsync/core/catalog.py (mask=...) before it can sync"
         )
 
 
@@ -80,7 +80,7 @@ def check_live_columns(sync: Sync, live_source_columns: Iterable[str]) -> None:
         )
         raise MaskingPolicyError(
             msg,
-            hint="map the column with a mask rule or add it to 'dropped' in smartsync/catalog.py",
+            hint="map the column with a mask rule or add it to 'dropped' in smartsync/core/catalog.py",
         )
 
 
@@ -120,7 +120,7 @@ def _refuse_unclassified(sync: Sync, row: Mapping[str, object]) -> NoReturn:
     )
     raise MaskingPolicyError(
         msg,
-        hint="classify the column in smartsync/catalog.py",
+        hint="classify the column in smartsync/core/catalog.py",
     )
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from smartsync.catalog import MaskRule
-from smartsync.errors import MaskingPolicyError
+from smartsync.core.catalog import MaskRule
+from smartsync.core.errors import MaskingPolicyError
 
 Masker = Callable[[object], object]
 

@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from connectors.postgres import ApplyResult, RowChange, apply_changes, classify_error
+from connectors.postgres.apply import ApplyResult, RowChange, apply_changes, classify_error
 from reconcile.engine import DiffOutcome, bulk_objects, connect
-from smartsync.errors import ReconcileError, SinkError
-from smartsync.tables import Table
+from smartsync.core.errors import ReconcileError, SinkError
+from smartsync.core.tables import Table
 
 BATCH_ROWS = 10_000
 T = TypeVar("T")

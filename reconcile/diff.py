@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from reconcile.model import ChangedRow, ColumnSpec, SchemaDiff
-from smartsync.catalog import MaskRule
+from smartsync.core.catalog import MaskRule
 
 # Types whose values PostgreSQL hashes with a type-aware extended hash, so equal values hash
 # equal on both sides (numeric 1.50 and 1.5, timestamptz in any time zone). Others are

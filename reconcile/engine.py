@@ -53,7 +53,7 @@ from psycopg import sql
 from masking import masker_for
 from reconcile.diff import Detail, classify, quote_table
 from reconcile.model import ColumnSpec, PairSpec, Relation, SchemaDiff, TableDiff
-from smartsync.errors import ReconcileError
+from smartsync.core.errors import ReconcileError
 
 Key = tuple[Any, ...]
 T = TypeVar("T")

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connectors.postgres import ApplyResult
+from connectors.postgres.apply import ApplyResult
 from reconcile import metrics
 from reconcile.apply import apply_plan, plan_changes
 from reconcile.model import Report, TableDiff
@@ -32,10 +32,10 @@ from reconcile.pairing import Kind, deletes_on_fix, fixable, run_diff
 from reconcile.pairs import Window
 from reconcile.runs import RunCounts, finish_run, read_watermark, start_run, write_watermark
 from reconcile.schedule import utc_day
-from smartsync.catalog import BatchMode, Catalog, Schedule, Sync, load_catalog
-from smartsync.errors import ReconcileError, SmartSyncError
-from smartsync.settings import Settings
-from smartsync.tables import SCHEMA, Database
+from smartsync.core.catalog import BatchMode, Catalog, Schedule, Sync, load_catalog
+from smartsync.core.errors import ReconcileError, SmartSyncError
+from smartsync.core.settings import Settings
+from smartsync.core.tables import SCHEMA, Database
 
 Step = Callable[[str], None]
 # An aggregate run catches up at most this many missed days.

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from smartsync.catalog import MaskRule
+from smartsync.core.catalog import MaskRule
 
 
 @dataclass(frozen=True)

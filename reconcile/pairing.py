@@ -26,10 +26,10 @@ from reconcile.diff import quote_ident, quote_table
 from reconcile.engine import DiffOutcome, connect, diff_pair, has_unique_key, live_columns, query_columns
 from reconcile.model import PairSpec, Relation
 from reconcile.pairs import BOOKKEEPING, Planned, Window, aggregate_sql, literal, plan, query_pair, sync_pair, top_n_sql
-from smartsync.catalog import BatchMode, EventMode, Sync
-from smartsync.errors import ReconcileError
-from smartsync.settings import Settings
-from smartsync.tables import SCHEMA
+from smartsync.core.catalog import BatchMode, EventMode, Sync
+from smartsync.core.errors import ReconcileError
+from smartsync.core.settings import Settings
+from smartsync.core.tables import SCHEMA
 
 
 class Kind(StrEnum):

@@ -14,9 +14,9 @@ from psycopg import sql
 
 from reconcile.diff import INTEGER_TYPES, base_type, plan_columns, quote_ident, quote_table, schema_diff
 from reconcile.model import PairSpec, Relation, SchemaDiff
-from smartsync.catalog import EventMode, MaskRule, Sync
-from smartsync.errors import ReconcileError
-from smartsync.tables import SCHEMA, SYNC_COLUMNS
+from smartsync.core.catalog import EventMode, MaskRule, Sync
+from smartsync.core.errors import ReconcileError
+from smartsync.core.tables import SCHEMA, SYNC_COLUMNS
 
 BOOKKEEPING = frozenset(c.name for c in SYNC_COLUMNS)
 
@@ -226,7 +226,7 @@ def query_pair(
 def top_n_sql(sync: Sync) -> str:
     """The rows a top-N sync's target should hold: each group's top N by rank, ties by key.
 
-    Mirrors the event path's rule (``connectors.debezium.top_items``): included statuses
+    Mirrors the event path's rule (``connectors.debezium.envelope.top_items``): included statuses
     only, highest rank first, ties broken by the key in code-point order.
     """
     spec = sync.top_n

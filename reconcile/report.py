@@ -20,17 +20,17 @@ from rich.console import Console
 from rich.table import Column as RichColumn
 from rich.table import Table as RichTable
 
-from connectors.postgres import ApplyResult
+from connectors.postgres.apply import ApplyResult
 from reconcile.apply import apply_plan, plan_changes, summary
 from reconcile.diff import quote_ident, quote_table
 from reconcile.engine import connect, has_unique_key
 from reconcile.model import IntegrityCheck, Report, TableDiff
 from reconcile.pairing import Kind, deletes_on_fix, fix_order, fixable, kind_of, run_diff
 from reconcile.schedule import next_run, utc_day
-from smartsync.catalog import Catalog, Direction, Sync
-from smartsync.errors import ReconcileError, SmartSyncError
-from smartsync.settings import Settings
-from smartsync.tables import SCHEMA, Database
+from smartsync.core.catalog import Catalog, Direction, Sync
+from smartsync.core.errors import ReconcileError, SmartSyncError
+from smartsync.core.settings import Settings
+from smartsync.core.tables import SCHEMA, Database
 
 SCOPES = ("hourly", "daily", "weekly")
 FORMATS = ("table", "json", "markdown", "html")

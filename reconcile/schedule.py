@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
 
-from smartsync.catalog import MaintenanceWindow
+from smartsync.core.catalog import MaintenanceWindow
 
 
 def _utc(at: datetime) -> datetime:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from reconcile.schedule import next_allowed_run, next_run, previous_run
-from smartsync.catalog import Catalog
-from smartsync.errors import SmartSyncError
+from smartsync.core.catalog import Catalog
+from smartsync.core.errors import SmartSyncError
 
 log = logging.getLogger(__name__)
 

@@ -48,4 +48,4 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-.venv/bin/python -c 'from smartsync.localstack import ensure_jars; ensure_jars(print)'
+.venv/bin/python -c 'from smartsync.devstack.localstack import ensure_jars; ensure_jars(print)'

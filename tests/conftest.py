@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from smartsync import localstack
-from smartsync.localstack import StackState
+from smartsync.devstack import localstack
+from smartsync.devstack.localstack import StackState
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

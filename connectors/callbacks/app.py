@@ -23,8 +23,8 @@ from pydantic import BaseModel, Field
 from connectors.callbacks.encoding import OutgoingMessage, encode, topic_of
 from connectors.callbacks.models import PAYLOADS, AlertCallback, ForecastCallback, check_models
 from connectors.callbacks.producer import Delivered, Delivery, DeliveryError, KafkaDelivery
-from smartsync.catalog import Catalog, Sync, load_catalog
-from smartsync.settings import Settings
+from smartsync.core.catalog import Catalog, Sync, load_catalog
+from smartsync.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from uuid import UUID
 import orjson
 from pydantic import BaseModel
 
-from smartsync.catalog import Sync, Topic
-from smartsync.errors import ConfigurationError
-from smartsync.tables import SCHEMA
+from smartsync.core.catalog import Sync, Topic
+from smartsync.core.errors import ConfigurationError
+from smartsync.core.tables import SCHEMA
 
 _NUMERIC = re.compile(r"^numeric\((\d+),\s*(\d+)\)$")
 JsonScalar = str | int | float | bool | None
@@ -114,7 +114,7 @@ def after_image(sync: Sync, row: dict[str, Any]) -> dict[str, JsonScalar]:
 def topic_of(sync: Sync) -> Topic:
     if sync.topic is None:
         msg = f"sync {sync.name!r} has no topic"
-        raise ConfigurationError(msg, hint="declare topic= for the sync in smartsync/catalog.py")
+        raise ConfigurationError(msg, hint="declare topic= for the sync in smartsync/core/catalog.py")
     return sync.topic
 
 

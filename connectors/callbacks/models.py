@@ -1,6 +1,6 @@
 """Payloads of the callback API, one pydantic model per callback sync.
 
-A model's fields are the columns of its sync's source table (``smartsync.tables``), with the
+A model's fields are the columns of its sync's source table (``smartsync.core.tables``), with the
 constraints the target columns need: a payload that validates here can be written to the
 portal without a type or constraint error, so a bad callback is refused at the edge with a
 422 naming the field, never turned into a dead letter later. ``check_models`` refuses to
@@ -16,9 +16,9 @@ from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from smartsync.catalog import Catalog, Trigger
-from smartsync.errors import ConfigurationError
-from smartsync.tables import SCHEMA
+from smartsync.core.catalog import Catalog, Trigger
+from smartsync.core.errors import ConfigurationError
+from smartsync.core.tables import SCHEMA
 
 BIGINT_MAX = 2**63 - 1
 

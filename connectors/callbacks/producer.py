@@ -19,8 +19,8 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from connectors.callbacks.encoding import OutgoingMessage, topic_of
-from smartsync.catalog import Catalog
-from smartsync.errors import ConfigurationError, TransientSinkError
+from smartsync.core.catalog import Catalog
+from smartsync.core.errors import ConfigurationError, TransientSinkError
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ import typer
 from rich import box
 from rich.table import Column, Table
 
-from smartsync.catalog import load_catalog
 from smartsync.cli.console import console, err_console, handle_errors
-from smartsync.errors import ReconcileError
+from smartsync.core.catalog import load_catalog
+from smartsync.core.errors import ReconcileError
 
 app = typer.Typer(
     no_args_is_help=True, help="Batch jobs: full refreshes, incrementals, aggregates, the weekly reconciliation."
@@ -91,7 +91,7 @@ def run(
     """Run one job now and record it in smartsync.job_runs."""
     from reconcile.jobs import find_job, run_job
     from reconcile.schedule import in_maintenance
-    from smartsync.settings import load_settings
+    from smartsync.core.settings import load_settings
 
     freeze_loaded()
     catalog = load_catalog()

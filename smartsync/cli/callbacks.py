@@ -32,8 +32,8 @@ def serve(
     from connectors.callbacks.models import PAYLOADS
     from connectors.callbacks.producer import check_topics
     from dataflows.runner import follow_supervisor
-    from smartsync.catalog import load_catalog
-    from smartsync.settings import load_settings
+    from smartsync.core.catalog import load_catalog
+    from smartsync.core.settings import load_settings
 
     follow_supervisor()
     settings = load_settings(needs=("kafka_bootstrap",))

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 
-from smartsync.errors import SmartSyncError
+from smartsync.core.errors import SmartSyncError
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)

@@ -8,12 +8,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
-from smartsync import synthetic
-from smartsync.catalog import load_catalog
 from smartsync.cli.console import console, err_console, handle_errors
-from smartsync.errors import ConfigurationError
-from smartsync.settings import load_settings
-from smartsync.tables import SCHEMA, Database, Table
+from smartsync.core.catalog import load_catalog
+from smartsync.core.errors import ConfigurationError
+from smartsync.core.settings import load_settings
+from smartsync.core.tables import SCHEMA, Database, Table
+from smartsync.devstack import synthetic
 
 app = typer.Typer(no_args_is_help=True, help="Synthetic data: load it into the running stack, count rows, preview.")
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from smartsync.catalog import load_catalog
 from smartsync.cli.console import console, handle_errors, progress
-from smartsync.ddl import database_ddl
-from smartsync.errors import ConfigurationError
-from smartsync.settings import load_settings
-from smartsync.tables import Database
+from smartsync.core.catalog import load_catalog
+from smartsync.core.errors import ConfigurationError
+from smartsync.core.schema import database_ddl
+from smartsync.core.settings import load_settings
+from smartsync.core.tables import Database
 
 app = typer.Typer(no_args_is_help=True, help="Database schemas: migrate both databases, print their DDL.")
 
@@ -20,7 +20,7 @@ def migrate() -> None:
     """Create or complete every schema, table, index, trigger and the publication; safe to run again."""
     import psycopg
 
-    from smartsync.localstack import migrate as migrate_database
+    from smartsync.core.schema import migrate as migrate_database
 
     settings = load_settings(needs=("warehouse_dsn", "citizen_dsn"))
     catalog = load_catalog()

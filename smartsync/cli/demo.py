@@ -15,14 +15,14 @@ from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from smartsync.catalog import Catalog, Direction, load_catalog
 from smartsync.cli.console import console, handle_errors, progress
-from smartsync.errors import StackError
-from smartsync.synthetic.vocab import DEFAULT_SEED
-from smartsync.tables import Database
+from smartsync.core.catalog import Catalog, Direction, load_catalog
+from smartsync.core.errors import StackError
+from smartsync.core.tables import Database
+from smartsync.devstack.synthetic.vocab import DEFAULT_SEED
 
 if TYPE_CHECKING:
-    from smartsync.localstack import StackState
+    from smartsync.devstack.localstack import StackState
 
 
 def _flow_tables(before: dict[str, int], now: dict[str, int], rows: dict[str, int]) -> Group:
@@ -42,7 +42,7 @@ def _flow_tables(before: dict[str, int], now: dict[str, int], rows: dict[str, in
 @contextlib.contextmanager
 def _dataflows(state: StackState, recovery_root: Path, workers: int) -> Iterator[list[subprocess.Popen[bytes]]]:
     from dataflows import runner
-    from smartsync import localstack
+    from smartsync.devstack import localstack
 
     procs: list[subprocess.Popen[bytes]] = []
     log_dir = localstack.stack_dir() / "logs"
@@ -74,7 +74,7 @@ def _callback_service(state: StackState) -> Iterator[str]:
     import urllib.request
 
     from dataflows.runner import SUPERVISOR_PID_ENV, free_ports, stop
-    from smartsync import localstack
+    from smartsync.devstack import localstack
 
     port = free_ports(1)[0]
     log_path = localstack.stack_dir() / "logs" / "demo-callbacks.log"
@@ -106,7 +106,7 @@ def _callback_service(state: StackState) -> Iterator[str]:
 
 def _post_callbacks(url: str, state: StackState, catalog: Catalog, count: int) -> None:
     """Post what the forecast and ML services would: the warehouse's forecasts and alerts."""
-    from smartsync import demo
+    from smartsync.devstack import demo
 
     paths = {"benefit_forecasts": "/v1/callbacks/benefit-forecasts/batch", "ml_alerts": "/v1/callbacks/ml-alerts/batch"}
     for sync_name, path in paths.items():
@@ -124,7 +124,7 @@ def _post_callbacks(url: str, state: StackState, catalog: Catalog, count: int) -
 def _run_batch_jobs(catalog: Catalog) -> None:
     """Every scheduled job once, as the scheduler would run them (the weekly one last)."""
     from reconcile.jobs import run_job
-    from smartsync.settings import load_settings
+    from smartsync.core.settings import load_settings
 
     settings = load_settings(needs=("warehouse_dsn", "citizen_dsn"))
     table = Table(title="batch jobs (each run once now)", title_justify="left")
@@ -149,7 +149,7 @@ def _run_batch_jobs(catalog: Catalog) -> None:
 def _report_and_scan(state: StackState, catalog: Catalog) -> None:
     from masking.leaks import scan_database
     from reconcile.report import build_report, render_table
-    from smartsync.settings import load_settings
+    from smartsync.core.settings import load_settings
 
     settings = load_settings(needs=("warehouse_dsn", "citizen_dsn"))
     progress("reconciling every daily pair (after the batch jobs, drift should be zero)")
@@ -164,7 +164,7 @@ def _report_and_scan(state: StackState, catalog: Catalog) -> None:
 
 
 def _check_alive(procs: list[subprocess.Popen[bytes]]) -> None:
-    from smartsync import localstack
+    from smartsync.devstack import localstack
 
     for proc in procs:
         if proc.poll() is not None:
@@ -182,7 +182,7 @@ def _watch(
     timeout_s: float,
 ) -> None:
     """Refresh the tables until topics and targets stop changing for ``quiet_s``."""
-    from smartsync import demo
+    from smartsync.devstack import demo
 
     dsns = {db: state.dsn(db) for db in Database}
     topics = {t.name: t.partitions for t in catalog.topics()}
@@ -211,8 +211,8 @@ def run(
     workers: int = typer.Option(2, help="Bytewax workers per dataflow"),
 ) -> None:
     """Start the stack and both dataflows, load synthetic data, make live changes, show what flowed."""
-    from smartsync import demo, localstack
-    from smartsync.synthetic.loader import load_all
+    from smartsync.devstack import demo, localstack
+    from smartsync.devstack.synthetic.loader import load_all
 
     catalog = load_catalog()
     state = localstack.up(progress)

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from smartsync.catalog import Direction, load_catalog
 from smartsync.cli.console import console, err_console, handle_errors, progress
-from smartsync.settings import load_settings
+from smartsync.core.catalog import Direction, load_catalog
+from smartsync.core.settings import load_settings
 
 app = typer.Typer(no_args_is_help=True, help="The event path: one Bytewax dataflow per direction.")
 dead_letters_app = typer.Typer(no_args_is_help=True, help="Events a flow could not sync, kept on the dead-letter topic.")
@@ -72,7 +72,7 @@ def list_(
     sync: SyncOpt = None,
 ) -> None:
     """List dead letters: offset, sync, where the event came from and why it failed."""
-    from connectors.kafka import read_dead_letters
+    from connectors.kafka.dead_letters import read_dead_letters
 
     settings = load_settings(needs=("kafka_bootstrap",))
     topic = load_catalog().dead_letter_topics[direction].name
@@ -99,8 +99,8 @@ def replay(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be replayed")] = False,  # noqa: FBT002
 ) -> None:
     """Put dead letters back on their source topics after a fix; the sink is idempotent, so twice is harmless."""
-    from connectors.kafka import read_dead_letters
-    from connectors.kafka import replay as replay_letters
+    from connectors.kafka.dead_letters import read_dead_letters
+    from connectors.kafka.dead_letters import replay as replay_letters
 
     settings = load_settings(needs=("kafka_bootstrap",))
     topic = load_catalog().dead_letter_topics[direction].name

@@ -12,10 +12,10 @@ import typer
 from rich.table import Table
 
 from masking import FULL_MASKS, effective_policy, mask_value
-from smartsync.catalog import MaskRule, load_catalog
 from smartsync.cli.console import console, handle_errors, progress
-from smartsync.settings import load_settings
-from smartsync.tables import Database
+from smartsync.core.catalog import MaskRule, load_catalog
+from smartsync.core.settings import load_settings
+from smartsync.core.tables import Database
 
 if TYPE_CHECKING:
     from masking.leaks import ScanReport

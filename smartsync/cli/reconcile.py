@@ -16,7 +16,7 @@ import typer
 from reconcile.model import TableDiff
 from smartsync.cli.batch import freeze_loaded, steps
 from smartsync.cli.console import console, handle_errors
-from smartsync.errors import ReconcileError
+from smartsync.core.errors import ReconcileError
 
 app = typer.Typer(no_args_is_help=True, help="Diff synced pairs or any two PostgreSQL tables; fix drift; report.")
 
@@ -68,8 +68,8 @@ def diff(
         _exit_on_drift(result.drift_pct, max_drift)
         return
     from reconcile.report import diff_sync, find_sync
-    from smartsync.catalog import load_catalog
-    from smartsync.settings import load_settings
+    from smartsync.core.catalog import load_catalog
+    from smartsync.core.settings import load_settings
 
     freeze_loaded()
     settings = load_settings()
@@ -171,8 +171,8 @@ def report(
 ) -> None:
     """Diff every pair of a scope and report; exit 2 when drift exceeds --max-drift."""
     from reconcile.report import FORMATS, SCOPES, build_report, render, render_table
-    from smartsync.catalog import load_catalog
-    from smartsync.settings import load_settings
+    from smartsync.core.catalog import load_catalog
+    from smartsync.core.settings import load_settings
 
     freeze_loaded()
     if scope not in SCOPES:

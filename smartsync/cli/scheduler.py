@@ -11,9 +11,9 @@ from types import FrameType
 import typer
 from rich.table import Table
 
-from smartsync.catalog import load_catalog
 from smartsync.cli.console import console, handle_errors
-from smartsync.errors import ConfigurationError
+from smartsync.core.catalog import load_catalog
+from smartsync.core.errors import ConfigurationError
 
 app = typer.Typer(no_args_is_help=True, help="The batch scheduler: every job at its UTC schedule, one at a time.")
 
@@ -54,7 +54,7 @@ def run(metrics_port: int = typer.Option(9108, help="Port of the /metrics endpoi
 
     from reconcile.jobs import run_job
     from reconcile.scheduler import Scheduler, next_firings
-    from smartsync.settings import load_settings
+    from smartsync.core.settings import load_settings
 
     settings = load_settings(needs=("warehouse_dsn", "citizen_dsn"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

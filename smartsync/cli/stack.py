@@ -8,9 +8,9 @@ import time
 import typer
 from rich.table import Table
 
-from smartsync.catalog import load_catalog
 from smartsync.cli.console import console, handle_errors, progress
-from smartsync.errors import StackError
+from smartsync.core.catalog import load_catalog
+from smartsync.core.errors import StackError
 
 app = typer.Typer(help="The local stack: PostgreSQL 15, Kafka (KRaft) and Debezium on loopback.", no_args_is_help=True)
 
@@ -19,7 +19,7 @@ app = typer.Typer(help="The local stack: PostgreSQL 15, Kafka (KRaft) and Debezi
 @handle_errors
 def up() -> None:
     """Start the stack (a no-op when it is already running) and wait until changes flow."""
-    from smartsync import localstack
+    from smartsync.devstack import localstack
 
     started = time.monotonic()
     state = localstack.up(progress)
@@ -38,7 +38,7 @@ def down(
     purge: bool = typer.Option(False, "--purge", help="Also delete the databases and Kafka data."),
 ) -> None:
     """Stop every process of the stack and drop its replication slots."""
-    from smartsync import localstack
+    from smartsync.devstack import localstack
 
     localstack.down(progress, purge=purge)
     console.print("[green]stack stopped[/green]")
@@ -48,7 +48,7 @@ def down(
 @handle_errors
 def status() -> None:
     """Show which parts of the stack run, and where."""
-    from smartsync import localstack
+    from smartsync.devstack import localstack
 
     table = Table("component", "state", "where")
     parts = localstack.status()
@@ -63,7 +63,7 @@ def status() -> None:
 @handle_errors
 def env() -> None:
     """Print ``export`` lines for the running stack (use with ``eval``)."""
-    from smartsync import localstack
+    from smartsync.devstack import localstack
 
     state = localstack.read_state()
     if state is None:

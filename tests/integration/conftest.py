@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smartsync.localstack import StackState
+from smartsync.devstack.localstack import StackState
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ from typing import Any
 
 import psycopg
 
-from smartsync.catalog import load_catalog
-from smartsync.tables import Database
+from smartsync.core.catalog import load_catalog
+from smartsync.core.tables import Database
 
 
 def sync_tables(database: Database) -> list[str]:

@@ -10,10 +10,10 @@ from prometheus_client import REGISTRY
 
 from reconcile.jobs import run_job
 from reconcile.report import diff_sync
-from smartsync.catalog import load_catalog
-from smartsync.errors import ReconcileError
-from smartsync.settings import load_settings
-from smartsync.tables import Database
+from smartsync.core.catalog import load_catalog
+from smartsync.core.errors import ReconcileError
+from smartsync.core.settings import load_settings
+from smartsync.core.tables import Database
 from tests.integration.reconcile_fixtures import GOLDEN, PROFILE_360, SCHEMES, execute, reset, rows, scalar
 
 W, C = Database.WAREHOUSE, Database.CITIZEN

@@ -17,8 +17,8 @@ from psycopg import sql
 
 from connectors.callbacks import create_app
 from dataflows.testing import RunningFlow
-from smartsync.catalog import Direction, load_catalog
-from smartsync.settings import load_settings
+from smartsync.core.catalog import Direction, load_catalog
+from smartsync.core.settings import load_settings
 
 FORECASTS = "/v1/callbacks/benefit-forecasts"
 ALERTS = "/v1/callbacks/ml-alerts"

@@ -21,11 +21,11 @@ from fastapi.testclient import TestClient
 
 from connectors.callbacks import create_app
 from connectors.callbacks.producer import check_topics
-from connectors.partitioning import partition_for
-from smartsync.catalog import Catalog, Topic, load_catalog
-from smartsync.errors import ConfigurationError
-from smartsync.localstack import StackState
-from smartsync.settings import Settings, load_settings
+from connectors.kafka.partitioning import partition_for
+from smartsync.core.catalog import Catalog, Topic, load_catalog
+from smartsync.core.errors import ConfigurationError
+from smartsync.core.settings import Settings, load_settings
+from smartsync.devstack.localstack import StackState
 
 FORECASTS = "/v1/callbacks/benefit-forecasts"
 ALERTS = "/v1/callbacks/ml-alerts"

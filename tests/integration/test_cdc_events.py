@@ -10,9 +10,9 @@ from typing import Any
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
-from connectors.partitioning import partition_for
-from smartsync.catalog import Sync, load_catalog
-from smartsync.localstack import StackState
+from connectors.kafka.partitioning import partition_for
+from smartsync.core.catalog import Sync, load_catalog
+from smartsync.devstack.localstack import StackState
 
 
 def _consumer_at_end(stack: StackState, sync: Sync) -> Consumer:

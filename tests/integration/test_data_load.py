@@ -16,12 +16,13 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from smartsync import synthetic
-from smartsync.catalog import load_catalog
 from smartsync.cli.main import app
-from smartsync.errors import SinkError
-from smartsync.localstack import StackState, migrate
-from smartsync.tables import SCHEMA, Database
+from smartsync.core.catalog import load_catalog
+from smartsync.core.errors import SinkError
+from smartsync.core.schema import migrate
+from smartsync.core.tables import SCHEMA, Database
+from smartsync.devstack import synthetic
+from smartsync.devstack.localstack import StackState
 
 ANCHOR = datetime(2026, 11, 21, tzinfo=UTC)
 SCALE = 0.01

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from smartsync.cli.main import app
-from smartsync.localstack import StackState
+from smartsync.devstack.localstack import StackState
 
 
 def test_migrate_twice_succeeds(stack: StackState) -> None:

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from smartsync.catalog import load_catalog
 from smartsync.cli.main import app
-from smartsync.localstack import StackState
+from smartsync.core.catalog import load_catalog
+from smartsync.devstack.localstack import StackState
 
 
 @pytest.mark.main_job

@@ -10,7 +10,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 from prometheus_client import REGISTRY
 
-from connectors.debezium import Origin
+from connectors.debezium.envelope import Origin
 from dataflows.source import Consumed, OriginSource
 
 

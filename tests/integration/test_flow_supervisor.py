@@ -11,8 +11,8 @@ import urllib.request
 from pathlib import Path
 
 from dataflows import runner
-from smartsync import localstack
-from smartsync.localstack import StackState
+from smartsync.devstack import localstack
+from smartsync.devstack.localstack import StackState
 
 
 def _children(pid: int) -> list[int]:

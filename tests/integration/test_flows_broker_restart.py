@@ -15,9 +15,9 @@ import psycopg
 import pytest
 
 from dataflows.testing import RunningFlow, converged, expected_mirror
-from smartsync import localstack
-from smartsync.catalog import Direction, load_catalog
-from smartsync.localstack import StackState
+from smartsync.core.catalog import Direction, load_catalog
+from smartsync.devstack import localstack
+from smartsync.devstack.localstack import StackState
 
 CAT = load_catalog()
 W2C = Direction.WAREHOUSE_TO_CITIZEN

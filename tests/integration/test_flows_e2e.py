@@ -21,8 +21,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from connectors.callbacks.encoding import encode
 from connectors.callbacks.models import AlertCallback, ForecastCallback
-from connectors.kafka import producer_config
-from connectors.partitioning import partition_for
+from connectors.kafka.dead_letters import producer_config
+from connectors.kafka.partitioning import partition_for
 from dataflows.testing import (
     RunningFlow,
     application_events,
@@ -33,7 +33,7 @@ from dataflows.testing import (
     target_state,
 )
 from masking.leaks import scan_database, scan_table
-from smartsync.catalog import Direction, load_catalog
+from smartsync.core.catalog import Direction, load_catalog
 
 CAT = load_catalog()
 W2C = Direction.WAREHOUSE_TO_CITIZEN

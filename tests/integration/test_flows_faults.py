@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from connectors.kafka import (
+from connectors.kafka.dead_letters import (
     H_OFFSET,
     H_PARTITION,
     H_REASON,
@@ -24,7 +24,7 @@ from connectors.kafka import (
     replay,
 )
 from dataflows.testing import RunningFlow, converged, expected_mirror
-from smartsync.catalog import Direction, load_catalog
+from smartsync.core.catalog import Direction, load_catalog
 
 CAT = load_catalog()
 W2C = Direction.WAREHOUSE_TO_CITIZEN

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from dataflows.testing import RunningFlow, application_events, converged, expected_mirror, person
-from smartsync.catalog import Direction, load_catalog
+from smartsync.core.catalog import Direction, load_catalog
 
 CAT = load_catalog()
 LOAD_SECONDS = 12.0

@@ -18,7 +18,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from masking import row_masker
 from masking.leaks import citizen_targets, scan_database, scan_table, scan_topic, verhoeff_digit
-from smartsync.catalog import MaskRule, load_catalog
+from smartsync.core.catalog import MaskRule, load_catalog
 
 AADHAAR = "23456789012" + verhoeff_digit("23456789012")
 

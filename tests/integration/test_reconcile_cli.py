@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from smartsync.tables import Database
+from smartsync.core.tables import Database
 from tests.integration.reconcile_fixtures import SCHEMES, execute, execute_on_both, reset, scalar
 
 W, C = Database.WAREHOUSE, Database.CITIZEN

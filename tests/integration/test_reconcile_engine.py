@@ -18,9 +18,9 @@ from reconcile.model import PairSpec
 from reconcile.pairing import run_diff
 from reconcile.pairs import generic
 from reconcile.report import diff_sync
-from smartsync.catalog import MaskRule, load_catalog
-from smartsync.settings import load_settings
-from smartsync.tables import SCHEMA, Database
+from smartsync.core.catalog import MaskRule, load_catalog
+from smartsync.core.settings import load_settings
+from smartsync.core.tables import SCHEMA, Database
 from tests.integration.reconcile_fixtures import (
     GOLDEN,
     PROFILE_360,

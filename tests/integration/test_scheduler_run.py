@@ -8,9 +8,9 @@ import psycopg
 
 from reconcile.jobs import run_job
 from reconcile.scheduler import Scheduler
-from smartsync.catalog import load_catalog
-from smartsync.localstack import StackState
-from smartsync.settings import load_settings
+from smartsync.core.catalog import load_catalog
+from smartsync.core.settings import load_settings
+from smartsync.devstack.localstack import StackState
 
 
 def test_a_scheduled_job_runs_and_is_recorded(stack: StackState) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from connectors.postgres import ApplyResult, RowChange, apply_changes, classify_error
-from smartsync.errors import SinkError, TransientSinkError
-from smartsync.tables import SCHEMA, Database, Table
+from connectors.postgres.apply import ApplyResult, RowChange, apply_changes, classify_error
+from smartsync.core.errors import SinkError, TransientSinkError
+from smartsync.core.tables import SCHEMA, Database, Table
 
 DOCS = SCHEMA.table(Database.WAREHOUSE, "public.document_metadata")
 GOLDEN = SCHEMA.table(Database.WAREHOUSE, "public.golden_records")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import psycopg
 from confluent_kafka.admin import AdminClient
 
-from smartsync import localstack
-from smartsync.catalog import load_catalog
-from smartsync.ddl import PUBLICATION
-from smartsync.localstack import StackState
-from smartsync.tables import SCHEMA, Database
+from smartsync.core.catalog import load_catalog
+from smartsync.core.schema import HEARTBEAT_TABLE, PUBLICATION, migrate
+from smartsync.core.tables import SCHEMA, Database
+from smartsync.devstack import localstack
+from smartsync.devstack.localstack import StackState
 
 
 def test_every_declared_table_exists_with_its_primary_key(stack: StackState) -> None:
@@ -45,7 +45,7 @@ def test_captured_tables_have_full_replica_identity_and_are_published(stack: Sta
                     "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s", (PUBLICATION,)
                 )
             }
-            assert published == {*catalog.captured_tables(db), localstack.SENTINEL_TABLE}
+            assert published == {*catalog.captured_tables(db), HEARTBEAT_TABLE}
             for name in catalog.captured_tables(db):
                 identity = conn.execute(
                     "SELECT relreplident FROM pg_class WHERE oid = %s::regclass", (name,)
@@ -56,8 +56,8 @@ def test_captured_tables_have_full_replica_identity_and_are_published(stack: Sta
 def test_migration_is_idempotent(stack: StackState) -> None:
     catalog = load_catalog()
     for db in Database:
-        localstack.migrate(stack.dsn(db), db, catalog)
-        localstack.migrate(stack.dsn(db), db, catalog)
+        migrate(stack.dsn(db), db, catalog)
+        migrate(stack.dsn(db), db, catalog)
 
 
 def test_topics_have_the_catalog_partition_counts(stack: StackState) -> None:

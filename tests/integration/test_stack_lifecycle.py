@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from smartsync import localstack
-from smartsync.errors import StackError
+from smartsync.core.errors import StackError
+from smartsync.devstack import localstack
 
 
 def _slots(state: localstack.StackState) -> list[str]:

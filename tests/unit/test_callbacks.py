@@ -29,10 +29,10 @@ from connectors.callbacks.app import MAX_BATCH, AcceptClock, field_name, openapi
 from connectors.callbacks.encoding import encode, json_value
 from connectors.callbacks.models import AlertCallback, ForecastCallback, check_models
 from connectors.callbacks.producer import Delivered, DeliveryError, producer_config
-from smartsync.catalog import load_catalog
-from smartsync.errors import ConfigurationError
-from smartsync.settings import Settings
-from smartsync.tables import SCHEMA, SYNC_COLUMNS
+from smartsync.core.catalog import load_catalog
+from smartsync.core.errors import ConfigurationError
+from smartsync.core.settings import Settings
+from smartsync.core.tables import SCHEMA, SYNC_COLUMNS
 
 REPO = Path(__file__).resolve().parents[2]
 FORECASTS = "/v1/callbacks/benefit-forecasts"

@@ -12,8 +12,8 @@ from decimal import Decimal
 
 from connectors.callbacks.encoding import encode
 from connectors.callbacks.models import AlertCallback, ForecastCallback
-from connectors.debezium import Origin, SyncDecoder, TargetChange
-from smartsync.catalog import load_catalog
+from connectors.debezium.envelope import Origin, SyncDecoder, TargetChange
+from smartsync.core.catalog import load_catalog
 
 
 def _decode(sync_name: str, payload: ForecastCallback | AlertCallback, accepted_us: int) -> TargetChange:

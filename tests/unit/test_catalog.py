@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from smartsync.catalog import _SYNCS, BatchMode, Direction, MaskRule, Pattern, Trigger, build_catalog, load_catalog
-from smartsync.errors import CatalogError
-from smartsync.tables import SCHEMA, Database
+from smartsync.core.catalog import _SYNCS, BatchMode, Direction, MaskRule, Pattern, Trigger, build_catalog, load_catalog
+from smartsync.core.errors import CatalogError
+from smartsync.core.tables import SCHEMA, Database
 
 
 def _raw() -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from uuid import UUID
 import orjson
 import pytest
 
-from connectors.debezium import (
+from connectors.debezium.envelope import (
     TOAST_PLACEHOLDER,
     DeadLetter,
     Evaluation,
@@ -21,7 +21,7 @@ from connectors.debezium import (
     commit_time,
     event_type,
 )
-from smartsync.catalog import Direction, load_catalog
+from smartsync.core.catalog import Direction, load_catalog
 
 CATALOG = load_catalog()
 LSN = 32969856

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.debezium import (
+from connectors.debezium.envelope import (
     TOAST_PLACEHOLDER,
     Origin,
     SyncDecoder,
@@ -17,8 +17,8 @@ from connectors.debezium import (
     fast_parse,
     parse_envelope,
 )
-from smartsync.catalog import Sync, Trigger, load_catalog
-from smartsync.tables import SCHEMA
+from smartsync.core.catalog import Sync, Trigger, load_catalog
+from smartsync.core.tables import SCHEMA
 
 CATALOG = load_catalog()
 DEBEZIUM_SYNCS = [s for s in CATALOG.syncs if s.topic is not None and s.has_event_path and s.trigger is not Trigger.CALLBACK]

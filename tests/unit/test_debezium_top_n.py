@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.debezium import Evaluation, Origin, TopState, top_items, top_n_step
-from connectors.postgres import RowChange
-from smartsync.catalog import TopN, load_catalog
+from connectors.debezium.envelope import Evaluation, Origin, TopState, top_items, top_n_step
+from connectors.postgres.apply import RowChange
+from smartsync.core.catalog import TopN, load_catalog
 
 _SPEC = load_catalog().sync("eligibility_hints").top_n
 assert _SPEC is not None

@@ -12,8 +12,8 @@ import pytest
 
 from dataflows import runner
 from dataflows.runner import plan_run
-from smartsync.catalog import Direction
-from smartsync.errors import ConfigurationError
+from smartsync.core.catalog import Direction
+from smartsync.core.errors import ConfigurationError
 
 
 def test_one_process_has_no_cluster_addresses() -> None:

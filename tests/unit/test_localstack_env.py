@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from smartsync import localstack
-from smartsync.errors import StackError
+from smartsync.core.errors import StackError
+from smartsync.devstack import localstack
 
 
 def test_missing_java_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,8 +16,8 @@ from masking import (
     masker_for,
     row_masker,
 )
-from smartsync.catalog import Col, MaskRule, Sync, build_catalog, load_catalog
-from smartsync.errors import CatalogError, MaskingPolicyError
+from smartsync.core.catalog import Col, MaskRule, Sync, build_catalog, load_catalog
+from smartsync.core.errors import CatalogError, MaskingPolicyError
 
 M = MaskRule
 

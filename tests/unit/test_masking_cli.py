@@ -6,8 +6,8 @@ import orjson
 from typer.testing import CliRunner
 
 from masking import mask_value
-from smartsync.catalog import MaskRule, load_catalog
 from smartsync.cli.main import app
+from smartsync.core.catalog import MaskRule, load_catalog
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from masking import FULL_MASKS, mask_value, row_masker
 from masking.leaks import find_in_text
-from smartsync.catalog import MaskRule, load_catalog
+from smartsync.core.catalog import MaskRule, load_catalog
 
 M = MaskRule
 _ASCII_DIGIT = re.compile(r"[0-9]")

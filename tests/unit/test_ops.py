@@ -8,11 +8,11 @@ import yaml
 from prometheus_client import REGISTRY
 
 import connectors.callbacks.app  # noqa: F401 — registers the callback service's metrics
+import dataflows.metrics  # noqa: F401 — registers the event path's metrics
 import reconcile.metrics  # noqa: F401 — registers the batch path's metrics
-import smartsync.metrics  # noqa: F401 — registers the event path's metrics
-from smartsync.catalog import load_catalog
 from smartsync.cli.ops import OPS, ROOT, rendered
-from smartsync.ops import alert_rules
+from smartsync.core.catalog import load_catalog
+from smartsync.monitoring.render import alert_rules
 
 EXTERNAL = {"bytewax_kafka_consumer_lag", "up"}  # Bytewax's own and Prometheus's
 

@@ -1,4 +1,4 @@
-from connectors.partitioning import murmur2, partition_for
+from connectors.kafka.partitioning import murmur2, partition_for
 
 
 def test_murmur2_matches_the_java_client() -> None:

@@ -40,8 +40,8 @@ from reconcile.engine import (
 )
 from reconcile.model import ColumnSpec, PairSpec, Relation
 from reconcile.pairs import generic, sync_pair
-from smartsync.catalog import MaskRule, load_catalog
-from smartsync.errors import ReconcileError
+from smartsync.core.catalog import MaskRule, load_catalog
+from smartsync.core.errors import ReconcileError
 
 
 def test_schema_diff_reports_missing_and_retyped_columns() -> None:

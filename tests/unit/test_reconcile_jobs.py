@@ -11,8 +11,8 @@ from reconcile.pairing import Kind, deletes_on_fix, fix_order, kind_of, owns_tar
 from reconcile.pairs import aggregate_sql, top_n_sql
 from reconcile.report import citizen_registries, render, syncs_in_scope
 from reconcile.schedule import in_maintenance, next_allowed_run, next_run, previous_run
-from smartsync.catalog import load_catalog
-from smartsync.tables import Database
+from smartsync.core.catalog import load_catalog
+from smartsync.core.tables import Database
 
 CAT = load_catalog()
 

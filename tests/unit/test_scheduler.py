@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from reconcile.scheduler import Scheduler, plan
-from smartsync.catalog import load_catalog
-from smartsync.errors import ReconcileError
+from smartsync.core.catalog import load_catalog
+from smartsync.core.errors import ReconcileError
 
 # 2026-12-06 is the first Sunday of December: the maintenance window is 02:00-04:00 UTC.
 FIRST_SUNDAY = datetime(2026, 12, 6, tzinfo=UTC)

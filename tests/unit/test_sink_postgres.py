@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.postgres import ApplyResult, RowChange, newest_per_key, staging_rows, written_columns
-from smartsync.tables import SCHEMA, Database
+from connectors.postgres.apply import ApplyResult, RowChange, newest_per_key, staging_rows, written_columns
+from smartsync.core.tables import SCHEMA, Database
 
 GOLDEN = SCHEMA.table(Database.WAREHOUSE, "public.golden_records")
 EVENTS = SCHEMA.table(Database.WAREHOUSE, "decision.application_events")

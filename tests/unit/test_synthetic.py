@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smartsync import synthetic
-from smartsync.catalog import load_catalog
-from smartsync.synthetic import ids, vocab
-from smartsync.synthetic.columns import HOUSEHOLD
-from smartsync.synthetic.generator import CHUNK_ROWS, arrow_type, make_world
-from smartsync.synthetic.loader import _csv
-from smartsync.tables import SCHEMA, Database, Table
+from smartsync.core.catalog import load_catalog
+from smartsync.core.tables import SCHEMA, Database, Table
+from smartsync.devstack import synthetic
+from smartsync.devstack.synthetic import ids, vocab
+from smartsync.devstack.synthetic.columns import HOUSEHOLD
+from smartsync.devstack.synthetic.generator import CHUNK_ROWS, arrow_type, make_world
+from smartsync.devstack.synthetic.loader import _csv
 
 ANCHOR = datetime(2026, 11, 21, tzinfo=UTC)
 CATALOG = load_catalog()

@@ -26,11 +26,11 @@ from typing import Any
 import msgspec
 import orjson
 
-from connectors.postgres import RowChange
+from connectors.postgres.apply import RowChange
 from masking import row_masker
-from smartsync.catalog import Catalog, DerivedValue, Direction, EventMode, Sync, TopN, Trigger
-from smartsync.errors import SmartSyncError
-from smartsync.tables import SCHEMA, Table
+from smartsync.core.catalog import Catalog, DerivedValue, Direction, EventMode, Sync, TopN, Trigger
+from smartsync.core.errors import SmartSyncError
+from smartsync.core.tables import SCHEMA, Table
 
 TOAST_PLACEHOLDER = "__debezium_unavailable_value"
 _EPOCH_DATE = date(1970, 1, 1)

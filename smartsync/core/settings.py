@@ -12,8 +12,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from smartsync.errors import ConfigurationError
-from smartsync.tables import Database
+from smartsync.core.errors import ConfigurationError
+from smartsync.core.tables import Database
 
 
 class Settings(BaseSettings):

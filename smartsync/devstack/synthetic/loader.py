@@ -25,8 +25,9 @@ import pyarrow.csv as pa_csv
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from smartsync.errors import ConfigurationError, SinkError
-from smartsync.synthetic.generator import (
+from smartsync.core.errors import ConfigurationError, SinkError
+from smartsync.core.tables import SCHEMA, Database, Table
+from smartsync.devstack.synthetic.generator import (
     World,
     iter_batches,
     loaded_columns,
@@ -34,8 +35,7 @@ from smartsync.synthetic.generator import (
     resolve_table,
     source_tables,
 )
-from smartsync.synthetic.vocab import DEFAULT_SEED
-from smartsync.tables import SCHEMA, Database, Table
+from smartsync.devstack.synthetic.vocab import DEFAULT_SEED
 
 # (table, rows written so far, rows of the table) after every chunk
 OnProgress = Callable[[Table, int, int], None]

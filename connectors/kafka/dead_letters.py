@@ -17,9 +17,9 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from connectors.debezium import DeadLetter
-from smartsync.catalog import Catalog, Direction, Topic
-from smartsync.errors import ConfigurationError, SourceError, TransientSinkError
+from connectors.debezium.envelope import DeadLetter
+from smartsync.core.catalog import Catalog, Direction, Topic
+from smartsync.core.errors import ConfigurationError, SourceError, TransientSinkError
 
 log = logging.getLogger(__name__)
 

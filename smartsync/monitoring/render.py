@@ -15,7 +15,7 @@ from typing import Any
 from croniter import croniter
 from prometheus_client import REGISTRY
 
-from smartsync.catalog import Catalog, Schedule
+from smartsync.core.catalog import Catalog, Schedule
 
 LAG_WARNING_S = 60
 LAG_CRITICAL_S = 300
@@ -25,7 +25,7 @@ BATCH_LATE_S = 15 * 60
 _RUNBOOK = "docs/operations.md"
 
 # Modules that declare SmartSync's metrics at module level, one per process kind.
-METRIC_MODULES = ("smartsync.metrics", "reconcile.metrics", "connectors.callbacks.app")
+METRIC_MODULES = ("dataflows.metrics", "reconcile.metrics", "connectors.callbacks.app")
 
 
 def _period_s(schedule: Schedule) -> int:

@@ -10,7 +10,7 @@ from a generator keyed by (seed, entity, column, chunk number), so:
   portal's service applications are the first applications of ``decision.applications``.
 
 Which source tables exist comes from the catalog; their columns come from
-``smartsync.tables``; the value of each column comes from ``columns.py``. A column
+``smartsync.core.tables``; the value of each column comes from ``columns.py``. A column
 without a generator there gets a plain value of its SQL type (``unmapped_columns()``
 lists such columns; a unit test keeps it empty).
 """
@@ -29,9 +29,10 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from smartsync.catalog import Catalog, load_catalog
-from smartsync.synthetic import ids, vocab
-from smartsync.synthetic.columns import (
+from smartsync.core.catalog import Catalog, load_catalog
+from smartsync.core.tables import SCHEMA, SYNC_COLUMNS, Column, Database, Table
+from smartsync.devstack.synthetic import ids, vocab
+from smartsync.devstack.synthetic.columns import (
     COMMON,
     F64,
     HOUSEHOLD,
@@ -44,8 +45,7 @@ from smartsync.synthetic.columns import (
     Spec,
     Values,
 )
-from smartsync.synthetic.vocab import DEFAULT_SEED
-from smartsync.tables import SCHEMA, SYNC_COLUMNS, Column, Database, Table
+from smartsync.devstack.synthetic.vocab import DEFAULT_SEED
 
 CHUNK_ROWS = 50_000  # a multiple of every group size used below (households, evaluations)
 

@@ -19,9 +19,9 @@ from datetime import datetime
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
-from smartsync.catalog import Catalog, Trigger
-from smartsync.synthetic import vocab
-from smartsync.tables import SCHEMA, Database
+from smartsync.core.catalog import Catalog, Trigger
+from smartsync.core.tables import SCHEMA, Database
+from smartsync.devstack.synthetic import vocab
 
 
 def topic_totals(bootstrap: str, topics: Mapping[str, int]) -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 Dataflows, batch jobs, the scheduler, the stack (publications, topics), metrics and reports
 all read ``load_catalog()``. A table name, topic or partition count written anywhere else
-is a bug. The catalog is checked against the table declarations in ``smartsync.tables``:
+is a bug. The catalog is checked against the table declarations in ``smartsync.core.tables``:
 unknown tables or columns, keys that are not the target's primary key, partition counts
 below one, a lossy mask on a key, a citizen-bound column without a masking classification,
 and cycles of syncs that would echo a change back to where it came from are all refused
@@ -17,8 +17,8 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from smartsync.errors import CatalogError
-from smartsync.tables import SCHEMA, SYNC_COLUMNS, Database, Schema
+from smartsync.core.errors import CatalogError
+from smartsync.core.tables import SCHEMA, SYNC_COLUMNS, Database, Schema
 
 _SYNC_COLUMN_NAMES = frozenset(c.name for c in SYNC_COLUMNS)
 

@@ -1,17 +1,21 @@
-"""DDL for both databases, generated from ``smartsync.tables`` and the catalog.
+"""The schema of both databases: DDL generated from ``smartsync.core.tables`` and the catalog.
 
-``migrate`` is idempotent: it creates what is missing (schemas, tables, columns, indexes,
-triggers, the publication) and leaves existing data alone.
+``migrate`` (``smartsync db migrate``) is idempotent: it creates what is missing (schemas,
+tables, columns, indexes, triggers, the publication) and leaves existing data alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from smartsync.catalog import Catalog
-from smartsync.tables import SCHEMA, Database, Table
+import psycopg
+
+from smartsync.core.catalog import Catalog
+from smartsync.core.tables import SCHEMA, Database, Table
 
 PUBLICATION = "smartsync"
+# Debezium captures this one-row table too: its heartbeats keep an idle slot moving.
+HEARTBEAT_TABLE = "smartsync.heartbeat"
 
 # Bookkeeping of SmartSync itself, in both databases.
 _INTERNAL = """
@@ -98,7 +102,7 @@ def database_ddl(database: Database, catalog: Catalog) -> list[str]:
     stmts = [_INTERNAL]
     for table in SCHEMA.in_database(database):
         stmts.extend(table_ddl(table))
-    captured = [*catalog.captured_tables(database), "smartsync.heartbeat"]
+    captured = [*catalog.captured_tables(database), HEARTBEAT_TABLE]
     stmts.append(
         f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = '{PUBLICATION}') "
         f"THEN CREATE PUBLICATION {PUBLICATION}; END IF; END $$"
@@ -106,3 +110,10 @@ def database_ddl(database: Database, catalog: Catalog) -> list[str]:
     # SET TABLE makes the publication exactly the catalog's captured tables, also after a change.
     stmts.append(f"ALTER PUBLICATION {PUBLICATION} SET TABLE {', '.join(captured)}")
     return stmts
+
+
+def migrate(dsn: str, database: Database, catalog: Catalog) -> None:
+    """Apply the idempotent DDL of one database."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for stmt in database_ddl(database, catalog):
+            conn.execute(stmt.encode())  # generated from our own declarations, never user input

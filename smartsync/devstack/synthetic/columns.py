@@ -19,10 +19,10 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from smartsync.synthetic import ids, vocab
+from smartsync.devstack.synthetic import ids, vocab
 
 if TYPE_CHECKING:
-    from smartsync.synthetic.generator import Chunk
+    from smartsync.devstack.synthetic.generator import Chunk
 
 HOUSEHOLD = 4  # citizens i..i+3 (i divisible by 4) share a household: Jan Aadhaar, surname, address
 

@@ -28,8 +28,8 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
-from smartsync.errors import SinkError, TransientSinkError
-from smartsync.tables import SYNC_COLUMNS, Table
+from smartsync.core.errors import SinkError, TransientSinkError
+from smartsync.core.tables import SYNC_COLUMNS, Table
 
 _SYNC_NAMES = frozenset(c.name for c in SYNC_COLUMNS)
 TOMBSTONES = "smartsync.tombstones"

@@ -33,21 +33,19 @@ from pathlib import Path
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewPartitions, NewTopic
 
-from smartsync.catalog import Catalog, Trigger, load_catalog
-from smartsync.ddl import PUBLICATION, database_ddl
-from smartsync.errors import StackError
-from smartsync.tables import Database
+from connectors.debezium.connector import CDC_ROLE, CONNECTOR_NAMES, connector_config, heartbeat_topic
+from connectors.kafka.topics import create_topics
+from smartsync.core.catalog import Catalog, load_catalog
+from smartsync.core.errors import ConfigurationError, StackError
+from smartsync.core.schema import HEARTBEAT_TABLE, migrate
+from smartsync.core.tables import Database
 
 REPO = Path(__file__).resolve().parents[1]
 LIB = REPO / ".stack" / "lib"
 POM = REPO / "stack" / "maven" / "pom.xml"
 PG_BIN_CANDIDATES = (Path("/usr/lib/postgresql/15/bin"),)
 ADMIN_USER = "smartsync"
-CDC_USER = "smartsync_cdc"
-CONNECTORS = {Database.WAREHOUSE: "smartsync-warehouse", Database.CITIZEN: "smartsync-citizen"}
-SENTINEL_TABLE = "smartsync.heartbeat"
 
 Progress = Callable[[str], None]
 
@@ -424,24 +422,17 @@ def _migrate_databases(state: StackState, catalog: Catalog, progress: Progress) 
                 progress(f"creating database {db.value}")
                 conn.execute(f"CREATE DATABASE {db.value}")
         conn.execute(
-            f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{CDC_USER}') "
-            f"THEN CREATE ROLE {CDC_USER} LOGIN REPLICATION; END IF; END $$"
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{CDC_ROLE}') "
+            f"THEN CREATE ROLE {CDC_ROLE} LOGIN REPLICATION; END IF; END $$"
         )
-        conn.execute(f"ALTER ROLE {CDC_USER} PASSWORD '{state.cdc_password}'")
+        conn.execute(f"ALTER ROLE {CDC_ROLE} PASSWORD '{state.cdc_password}'")
     for db in Database:
         migrate(state.dsn(db), db, catalog)
         with psycopg.connect(state.dsn(db), autocommit=True) as conn:
             schemas = sorted({t.split(".")[0] for t in catalog.captured_tables(db)} | {"smartsync"})
             for schema in schemas:
-                conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {CDC_USER}")
-                conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {CDC_USER}")
-
-
-def migrate(dsn: str, database: Database, catalog: Catalog) -> None:
-    """Apply the idempotent DDL of one database."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for stmt in database_ddl(database, catalog):
-            conn.execute(stmt.encode())  # generated from our own declarations, never user input
+                conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {CDC_ROLE}")
+                conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {CDC_ROLE}")
 
 
 def _drop_slots(state: StackState) -> None:
@@ -572,78 +563,6 @@ def _broker_ready(state: StackState) -> bool:
     return bool(meta.brokers)
 
 
-def _sentinel_topic(database: Database, catalog: Catalog) -> str:
-    return f"{catalog.topic_prefixes[database]}.{SENTINEL_TABLE}"
-
-
-def create_topics(bootstrap: str, catalog: Catalog) -> None:
-    """Create every catalog topic with its partition count; grow ones that have fewer."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
-    wanted = {t.name: t.partitions for t in catalog.topics()}
-    wanted.update({_sentinel_topic(db, catalog): 1 for db in Database})
-    existing = admin.list_topics(timeout=10).topics
-    missing = [
-        NewTopic(name, num_partitions=n, replication_factor=1) for name, n in wanted.items() if name not in existing
-    ]
-    if missing:
-        for name, fut in admin.create_topics(missing, operation_timeout=30).items():
-            try:
-                fut.result()
-            except Exception as exc:  # noqa: BLE001
-                if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                    msg = f"could not create topic {name}: {exc}"
-                    raise StackError(msg, hint="check the Kafka log") from None
-    grow = [
-        NewPartitions(name, n) for name, n in wanted.items() if name in existing and len(existing[name].partitions) < n
-    ]
-    if grow:
-        for name, fut in admin.create_partitions(grow).items():
-            try:
-                fut.result()
-            except Exception as exc:  # noqa: BLE001
-                msg = f"could not add partitions to topic {name}: {exc}"
-                raise StackError(msg, hint="check the Kafka log") from None
-
-
-def connector_config(database: Database, state: StackState, catalog: Catalog) -> dict[str, str]:
-    """Debezium PostgreSQL connector settings for one database, derived from the catalog."""
-    captured = [*catalog.captured_tables(database), SENTINEL_TABLE]
-    keyed = [
-        f"{s.source}:{','.join(s.topic.key_columns)}"
-        for s in catalog.syncs
-        if s.trigger is Trigger.CDC and s.source_database == database and s.topic is not None
-    ]
-    slot = f"smartsync_{catalog.topic_prefixes[database]}"
-    return {
-        "name": CONNECTORS[database],
-        "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
-        "tasks.max": "1",
-        "plugin.name": "pgoutput",
-        "database.hostname": "127.0.0.1",
-        "database.port": str(state.pg_port),
-        "database.user": CDC_USER,
-        "database.password": state.cdc_password,
-        "database.dbname": database.value,
-        "topic.prefix": catalog.topic_prefixes[database],
-        "slot.name": slot,
-        "publication.name": PUBLICATION,
-        "publication.autocreate.mode": "disabled",
-        "table.include.list": ",".join(captured),
-        # Messages are keyed (and so partitioned) by the catalog's key columns.
-        "message.key.columns": ";".join(keyed),
-        # Existing rows are the batch path's job: stream from the slot's creation on.
-        "snapshot.mode": "no_data",
-        "decimal.handling.mode": "string",
-        "time.precision.mode": "adaptive_time_microseconds",
-        "heartbeat.interval.ms": "10000",
-        "heartbeat.action.query": f"UPDATE {SENTINEL_TABLE} SET beat_at = now() WHERE id = 1",
-        "tombstones.on.delete": "true",
-        "max.batch.size": "8192",
-        "max.queue.size": "32768",
-        "poll.interval.ms": "50",
-    }
-
-
 def _start_connect(state: StackState, catalog: Catalog, progress: Progress) -> None:
     if _alive(state.pids.get("connect")) and _connectors_running(state):
         return
@@ -671,7 +590,7 @@ def _start_connect(state: StackState, catalog: Catalog, progress: Progress) -> N
     connector_files = []
     for db in Database:
         path = run / f"connector-{db.value}.properties"
-        path.write_text("\n".join(f"{k}={v}" for k, v in connector_config(db, state, catalog).items()) + "\n")
+        path.write_text("\n".join(f"{k}={v}" for k, v in connector_config(db, catalog, hostname="127.0.0.1", port=state.pg_port, password=state.cdc_password).items()) + "\n")
         path.chmod(0o600)
         connector_files.append(str(path))
     progress("starting Kafka Connect with the Debezium PostgreSQL connectors")
@@ -683,7 +602,7 @@ def _start_connect(state: StackState, catalog: Catalog, progress: Progress) -> N
 
 
 def _connectors_running(state: StackState) -> bool:
-    for name in CONNECTORS.values():
+    for name in CONNECTOR_NAMES.values():
         try:
             with urllib.request.urlopen(
                 f"http://127.0.0.1:{state.connect_port}/connectors/{name}/status", timeout=2
@@ -707,7 +626,7 @@ def wait_for_sentinel(state: StackState, catalog: Catalog, timeout: float = 60) 
     """Update the heartbeat row in both databases and wait for both changes on Kafka."""
     started = time.monotonic()
     token = secrets.token_hex(8)
-    topics = {db: _sentinel_topic(db, catalog) for db in Database}
+    topics = {db: heartbeat_topic(db, catalog) for db in Database}
     consumer = Consumer(
         {"bootstrap.servers": state.bootstrap, "group.id": f"smartsync-sentinel-{token}", "enable.auto.commit": False}
     )
@@ -727,7 +646,7 @@ def wait_for_sentinel(state: StackState, catalog: Catalog, timeout: float = 60) 
                 for db, topic in topics.items():
                     if topic not in seen:
                         with psycopg.connect(state.dsn(db), autocommit=True) as conn:
-                            conn.execute(f"UPDATE {SENTINEL_TABLE} SET beat_at = %s WHERE id = 1", (stamp,))
+                            conn.execute(f"UPDATE {HEARTBEAT_TABLE} SET beat_at = %s WHERE id = 1", (stamp,))
                 last_poke = time.monotonic()
             msg = consumer.poll(0.5)
             if msg is None or msg.error() or msg.value() is None:
@@ -795,7 +714,10 @@ def up(progress: Progress = _quiet, catalog: Catalog | None = None) -> StackStat
         _migrate_databases(state, catalog, progress)
         _drop_slots(state)
         _start_kafka(state, progress)
-        create_topics(state.bootstrap, catalog)
+        try:
+            create_topics(state.bootstrap, catalog)
+        except ConfigurationError as exc:
+            raise StackError(exc.message, hint="check the Kafka log") from None
         _start_connect(state, catalog, progress)
         progress("waiting for a sentinel change to travel database → Debezium → Kafka")
         wait_for_sentinel(state, catalog)
@@ -862,7 +784,7 @@ def status() -> list[ComponentStatus]:
         ComponentStatus("postgres", _postgres_running(Path(state.pg_data)), f"127.0.0.1:{state.pg_port}"),
         ComponentStatus("kafka", _alive(state.pids.get("kafka")) and _listening(state.kafka_port), state.bootstrap),
         ComponentStatus(
-            "connect", connect_ok, f"http://127.0.0.1:{state.connect_port} ({', '.join(CONNECTORS.values())})"
+            "connect", connect_ok, f"http://127.0.0.1:{state.connect_port} ({', '.join(CONNECTOR_NAMES.values())})"
         ),
     ]
 

@@ -35,7 +35,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from smartsync.synthetic.generator import (
+    from smartsync.devstack.synthetic.generator import (
         CHUNK_ROWS,
         World,
         default_anchor,
@@ -48,9 +48,9 @@ if TYPE_CHECKING:
         source_tables,
         unmapped_columns,
     )
-    from smartsync.synthetic.ids import aadhaar_valid, verhoeff_valid
-    from smartsync.synthetic.loader import Mode, TableLoad, load, load_all, table_counts
-    from smartsync.synthetic.vocab import DEFAULT_SEED
+    from smartsync.devstack.synthetic.ids import aadhaar_valid, verhoeff_valid
+    from smartsync.devstack.synthetic.loader import Mode, TableLoad, load, load_all, table_counts
+    from smartsync.devstack.synthetic.vocab import DEFAULT_SEED
 
 # Submodules load on first use: numpy and Arrow stay out of commands that never generate.
 _HOME = {

@@ -1,0 +1,1 @@
+"""Debezium: the change-event envelope and the PostgreSQL connector configuration."""

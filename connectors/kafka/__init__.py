@@ -1,0 +1,1 @@
+"""Kafka: client configuration, topics, the flows' source and the dead-letter topics."""

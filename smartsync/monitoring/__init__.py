@@ -1,0 +1,1 @@
+"""Monitoring as code: alert rules and dashboards rendered from the catalog."""
