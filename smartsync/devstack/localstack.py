@@ -41,7 +41,7 @@ from smartsync.core.errors import ConfigurationError, StackError
 from smartsync.core.schema import HEARTBEAT_TABLE, migrate
 from smartsync.core.tables import Database
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LIB = REPO / ".stack" / "lib"
 POM = REPO / "stack" / "maven" / "pom.xml"
 PG_BIN_CANDIDATES = (Path("/usr/lib/postgresql/15/bin"),)
