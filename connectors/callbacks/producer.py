@@ -19,6 +19,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from connectors.callbacks.encoding import OutgoingMessage, topic_of
+from connectors.kafka import config as kafka_config
 from smartsync.core.catalog import Catalog
 from smartsync.core.errors import ConfigurationError, TransientSinkError
 
@@ -54,22 +55,19 @@ class Delivery(Protocol):
 
 def producer_config(bootstrap: str, ack_timeout_s: float) -> dict[str, Any]:
     """The producer settings: durable, ordered per key, partitioned as Java clients do."""
-    return {
-        "bootstrap.servers": bootstrap,
-        "client.id": "smartsync-callbacks",
-        "acks": "all",
-        "enable.idempotence": True,
-        # Same function as Java's default partitioner for non-null keys, so a citizen lands on
-        # the partition a Java client (or Debezium) would pick.
-        "partitioner": "murmur2_random",
-        "linger.ms": 1,
-        "message.timeout.ms": int(ack_timeout_s * 1000),
-        # A missing topic must fail, not be auto-created with the broker's default partition count.
-        "allow.auto.create.topics": False,
-        "reconnect.backoff.max.ms": 1000,
-        # librdkafka logs every failed reconnect; error_cb reports what matters, once per outage.
-        "log_level": 2,
-    }
+    return kafka_config.producer_config(
+        bootstrap,
+        client_id="smartsync-callbacks",
+        **{
+            "linger.ms": 1,
+            "message.timeout.ms": int(ack_timeout_s * 1000),
+            # A missing topic must fail, not be auto-created with the broker's default partition count.
+            "allow.auto.create.topics": False,
+            "reconnect.backoff.max.ms": 1000,
+            # librdkafka logs every failed reconnect; error_cb reports what matters, once per outage.
+            "log_level": 2,
+        },
+    )
 
 
 class KafkaDelivery:
@@ -184,7 +182,7 @@ def check_topics(bootstrap: str, catalog: Catalog, sync_names: list[str], timeou
 
     Returns a warning when the broker does not answer: the service starts and answers 503 until it does.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 2})
+    admin = AdminClient(kafka_config.admin_config(bootstrap, log_level=2))
     try:
         existing = admin.list_topics(timeout=timeout_s).topics
     except KafkaException as exc:

@@ -18,6 +18,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from confluent_kafka.admin import AdminClient
 
 from connectors.debezium.envelope import DeadLetter
+from connectors.kafka import config as kafka_config
 from smartsync.core.catalog import Catalog, Direction, Topic
 from smartsync.core.errors import ConfigurationError, SourceError, TransientSinkError
 
@@ -35,15 +36,9 @@ _MAX_REASON = 2000
 
 def producer_config(bootstrap: str, client_id: str) -> dict[str, Any]:
     """Durable, ordered, and partitioned as Kafka's Java clients (and so Debezium) do."""
-    return {
-        "bootstrap.servers": bootstrap,
-        "client.id": client_id,
-        "acks": "all",
-        "enable.idempotence": True,
-        "partitioner": "murmur2_random",
-        "linger.ms": 5,
-        "message.timeout.ms": 30_000,
-    }
+    return kafka_config.producer_config(
+        bootstrap, client_id=client_id, **{"linger.ms": 5, "message.timeout.ms": 30_000}
+    )
 
 
 @dataclass
@@ -137,8 +132,11 @@ def read_dead_letters(
 ) -> Iterator[StoredDeadLetter]:
     """The dead letters of a topic (its single partition), oldest first, up to the end as of now."""
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "smartsync-dead-letters-reader", "enable.auto.commit": False,
-         "enable.partition.eof": True}
+        kafka_config.consumer_config(
+            bootstrap,
+            group_id="smartsync-dead-letters-reader",
+            **{"enable.auto.commit": False, "enable.partition.eof": True},
+        )
     )
     try:
         metadata = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
@@ -205,7 +203,7 @@ def replay(bootstrap: str, letters: Sequence[StoredDeadLetter], *, timeout_s: fl
 
 def check_topics(bootstrap: str, topics: Sequence[Topic], *, timeout_s: float = 10.0) -> None:
     """Refuse to start when a catalog topic is missing or has fewer partitions than the catalog says."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka_config.admin_config(bootstrap))
     try:
         existing = admin.list_topics(timeout=timeout_s).topics
     except Exception as exc:  # noqa: BLE001 — any client failure means the broker is not reachable

@@ -6,6 +6,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 
 from connectors.debezium.connector import heartbeat_topic
+from connectors.kafka.config import admin_config
 from smartsync.core.catalog import Catalog
 from smartsync.core.errors import ConfigurationError
 from smartsync.core.tables import Database
@@ -20,7 +21,7 @@ def wanted_topics(catalog: Catalog) -> dict[str, int]:
 
 def create_topics(bootstrap: str, catalog: Catalog, *, replication_factor: int = 1) -> None:
     """Create every catalog topic with its partition count; grow ones that have fewer."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+    admin = AdminClient(admin_config(bootstrap, log_level=3))
     wanted = wanted_topics(catalog)
     existing = admin.list_topics(timeout=10).topics
     missing = [
