@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -23,6 +24,12 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+GIT = shutil.which("git") or "git"
+
+
+def git(*args: str) -> str:
+    res = subprocess.run([GIT, *args], cwd=REPO, capture_output=True, text=True, check=True)  # noqa: S603 — fixed git verbs
+    return res.stdout.strip()
 
 
 def run(tree: Path, script: str, args: list[str], metric: re.Pattern[str]) -> float:
@@ -51,15 +58,10 @@ def main() -> None:
     ns = parser.parse_args()
     args = ns.args[1:] if ns.args[:1] == ["--"] else ns.args
     metric = re.compile(ns.metric)
-    base_sha = subprocess.run(
-        ["git", "rev-parse", "--short", ns.base], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    head_sha = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    base_sha, head_sha = git("rev-parse", "--short", ns.base), git("rev-parse", "--short", "HEAD")
     with tempfile.TemporaryDirectory(prefix="smartsync-base-") as tmp:
         base_tree = Path(tmp) / "tree"
-        subprocess.run(["git", "worktree", "add", "-q", "--detach", str(base_tree), ns.base], cwd=REPO, check=True)
+        git("worktree", "add", "-q", "--detach", str(base_tree), ns.base)
         try:
             figures: dict[str, list[float]] = {base_sha: [], head_sha + " (this tree)": []}
             for i in range(ns.rounds):
@@ -67,7 +69,7 @@ def main() -> None:
                     print(f"\n== round {i + 1}/{ns.rounds}: {label}", flush=True)
                     values.append(run(tree, ns.script, args, metric))
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=REPO, check=False)
+            git("worktree", "remove", "--force", str(base_tree))
     print(f"\n{ns.script} {' '.join(args)}")
     medians = {label: statistics.median(values) for label, values in figures.items()}
     for label, values in figures.items():
