@@ -58,7 +58,8 @@ def check_policy(target: Sync | Catalog) -> None:
     problems = [p for sync in syncs if sync.citizen_bound for p in _policy_problems(sync)]
     if problems:
         raise MaskingPolicyError(
-            "; ".join(problems), hint="classify the column in smartsync/core/catalog.py (mask=...) before it can sync"
+            "; ".join(problems),
+            hint="classify the column in smartsync/core/catalog/declared.py (mask=...) before it can sync",
         )
 
 
@@ -80,7 +81,7 @@ def check_live_columns(sync: Sync, live_source_columns: Iterable[str]) -> None:
         )
         raise MaskingPolicyError(
             msg,
-            hint="map the column with a mask rule or add it to 'dropped' in smartsync/core/catalog.py",
+            hint="map the column with a mask rule or add it to 'dropped' in smartsync/core/catalog/declared.py",
         )
 
 
@@ -120,7 +121,7 @@ def _refuse_unclassified(sync: Sync, row: Mapping[str, object]) -> NoReturn:
     )
     raise MaskingPolicyError(
         msg,
-        hint="classify the column in smartsync/core/catalog.py",
+        hint="classify the column in smartsync/core/catalog/declared.py",
     )
 
 

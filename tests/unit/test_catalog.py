@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from smartsync.core.catalog import _SYNCS, BatchMode, Direction, MaskRule, Pattern, Trigger, build_catalog, load_catalog
+from smartsync.core.catalog import BatchMode, Direction, MaskRule, Pattern, Trigger, build_catalog, load_catalog
+from smartsync.core.catalog.declared import _SYNCS
 from smartsync.core.errors import CatalogError
 from smartsync.core.tables import SCHEMA, Database
 
