@@ -26,7 +26,7 @@ from confluent_kafka import OFFSET_BEGINNING
 
 import masking
 from connectors.debezium.envelope import DeadLetter, Evaluation, Router, TargetChange, TopState, top_n_step
-from connectors.kafka.dead_letters import check_topics
+from connectors.kafka.topics import check_topics
 from dataflows import metrics, runner
 from dataflows.sink import FlowSink, SinkItem
 from dataflows.source import Consumed, ConsumerError, OriginSource
@@ -95,9 +95,14 @@ def preflight(catalog: Catalog, direction: Direction, settings: Settings) -> Non
     except psycopg.OperationalError as exc:
         msg = f"cannot reach PostgreSQL for the start-up checks: {str(exc).strip().splitlines()[0]}"
         raise SinkError(msg, hint="check SMARTSYNC_WAREHOUSE_DSN / SMARTSYNC_CITIZEN_DSN and that PostgreSQL runs") from None
-    syncs = catalog.event_syncs(direction)
-    check_topics(settings.kafka_bootstrap, [s.topic for s in syncs if s.topic is not None])
-    check_topics(settings.kafka_bootstrap, [catalog.dead_letter_topics[direction]])
+    syncs = [s for s in catalog.event_syncs(direction) if s.topic is not None]
+    topics = [s.topic for s in syncs if s.topic is not None] + [catalog.dead_letter_topics[direction]]
+    check_topics(
+        settings.kafka_bootstrap,
+        topics,
+        owners={s.topic.name: s.name for s in syncs if s.topic is not None},
+        hint="create the catalog's topics (`smartsync stack up` does) before starting a flow",
+    )
 
 
 @dataclass(frozen=True, slots=True)

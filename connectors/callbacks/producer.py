@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient
 
 from connectors.callbacks.encoding import OutgoingMessage, topic_of
 from connectors.kafka import config as kafka_config
+from connectors.kafka import topics as kafka_topics
 from smartsync.core.catalog import Catalog
-from smartsync.core.errors import ConfigurationError, TransientSinkError
+from smartsync.core.errors import TransientSinkError
 
 log = logging.getLogger(__name__)
 
@@ -178,24 +178,20 @@ def _settle(future: asyncio.Future[Delivered], outcome: Delivered | DeliveryErro
 
 
 def check_topics(bootstrap: str, catalog: Catalog, sync_names: list[str], timeout_s: float = 5.0) -> str | None:
-    """Refuse to serve into a missing topic or one with the wrong partition count.
+    """Refuse to serve into a missing topic or one with fewer partitions than the catalog says.
 
     Returns a warning when the broker does not answer: the service starts and answers 503 until it does.
     """
-    admin = AdminClient(kafka_config.admin_config(bootstrap, log_level=2))
+    topics = [topic_of(catalog.sync(name)) for name in sync_names]
     try:
-        existing = admin.list_topics(timeout=timeout_s).topics
-    except KafkaException as exc:
-        return f"Kafka at {bootstrap} did not answer ({exc.args[0]}); callbacks get 503 until it does"
-    for name in sync_names:
-        topic = topic_of(catalog.sync(name))
-        found = existing.get(topic.name)
-        if found is None or found.error is not None:
-            msg = f"topic {topic.name} of sync {name!r} does not exist on {bootstrap}"
-            raise ConfigurationError(msg, hint="create the catalog's topics (`smartsync stack up` does it locally)")
-        if len(found.partitions) != topic.partitions:
-            msg = f"topic {topic.name} has {len(found.partitions)} partitions, the catalog says {topic.partitions}"
-            raise ConfigurationError(
-                msg, hint="fix the topic, or callbacks would land on other partitions than the flows expect"
-            )
+        kafka_topics.check_topics(
+            bootstrap,
+            topics,
+            owners={t.name: name for t, name in zip(topics, sync_names, strict=True)},
+            hint="create the catalog's topics (`smartsync stack up` does it locally); "
+            "a short topic would put callbacks on other partitions than the flows expect",
+            timeout_s=timeout_s,
+        )
+    except kafka_topics.KafkaUnreachableError as exc:
+        return f"Kafka at {bootstrap} did not answer ({exc.reason}); callbacks get 503 until it does"
     return None

@@ -1,4 +1,4 @@
-"""Kafka edges of the event path: dead letters (produced with delivery checks), topic checks.
+"""The dead-letter topics: dead letters produced with delivery checks, read back, replayed.
 
 A dead letter keeps the original message as it was (key and value bytes) and says in its
 headers why it failed and where it came from, so ``replay`` can put it back on its source
@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from connectors.debezium.envelope import DeadLetter
 from connectors.kafka import config as kafka_config
 from smartsync.core.catalog import Catalog, Direction, Topic
-from smartsync.core.errors import ConfigurationError, SourceError, TransientSinkError
+from smartsync.core.errors import SourceError, TransientSinkError
 
 log = logging.getLogger(__name__)
 
@@ -131,13 +130,8 @@ def read_dead_letters(
     bootstrap: str, topic: str, *, from_offset: int | None = None, to_offset: int | None = None, timeout_s: float = 10.0
 ) -> Iterator[StoredDeadLetter]:
     """The dead letters of a topic (its single partition), oldest first, up to the end as of now."""
-    consumer = Consumer(
-        kafka_config.consumer_config(
-            bootstrap,
-            group_id="smartsync-dead-letters-reader",
-            **{"enable.auto.commit": False, "enable.partition.eof": True},
-        )
-    )
+    options: dict[str, Any] = {"enable.auto.commit": False, "enable.partition.eof": True}
+    consumer = Consumer(kafka_config.consumer_config(bootstrap, group_id="smartsync-dead-letters-reader", **options))
     try:
         metadata = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
         if metadata is None or metadata.error is not None:
@@ -196,26 +190,3 @@ def replay(bootstrap: str, letters: Sequence[StoredDeadLetter], *, timeout_s: fl
         msg = f"replayed {done.confirmed} of {len(letters)} dead letters ({failed})"
         raise TransientSinkError(msg, hint="check that Kafka is up and retry; a replay twice is harmless")
     return done.confirmed
-
-
-# ── start-up checks ──────────────────────────────────────────────────────────────────
-
-
-def check_topics(bootstrap: str, topics: Sequence[Topic], *, timeout_s: float = 10.0) -> None:
-    """Refuse to start when a catalog topic is missing or has fewer partitions than the catalog says."""
-    admin = AdminClient(kafka_config.admin_config(bootstrap))
-    try:
-        existing = admin.list_topics(timeout=timeout_s).topics
-    except Exception as exc:  # noqa: BLE001 — any client failure means the broker is not reachable
-        msg = f"Kafka at {bootstrap} is not reachable: {exc}"
-        raise ConfigurationError(msg, hint="check SMARTSYNC_KAFKA_BOOTSTRAP and that the broker runs") from None
-    problems = []
-    for topic in topics:
-        found = existing.get(topic.name)
-        if found is None or found.error is not None:
-            problems.append(f"topic {topic.name} does not exist")
-        elif len(found.partitions) < topic.partitions:
-            problems.append(f"topic {topic.name} has {len(found.partitions)} partitions, the catalog says {topic.partitions}")
-    if problems:
-        msg = "; ".join(problems)
-        raise ConfigurationError(msg, hint="create the catalog's topics (`smartsync stack up` does) before starting a flow")

@@ -1,13 +1,16 @@
-"""The catalog's topics on a Kafka cluster: created with their partition counts, grown when short."""
+"""The catalog's topics on a Kafka cluster: created with their partition counts, grown when short, checked."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 
 from connectors.debezium.connector import heartbeat_topic
 from connectors.kafka.config import admin_config
-from smartsync.core.catalog import Catalog
+from smartsync.core.catalog import Catalog, Topic
 from smartsync.core.errors import ConfigurationError
 from smartsync.core.tables import Database
 
@@ -47,3 +50,48 @@ def create_topics(bootstrap: str, catalog: Catalog, *, replication_factor: int =
             except Exception as exc:  # noqa: BLE001
                 msg = f"could not add partitions to topic {name}: {exc}"
                 raise ConfigurationError(msg, hint="check the broker's log and the client's ACLs") from None
+
+
+class KafkaUnreachableError(ConfigurationError):
+    """The broker did not answer the topic check; callers decide whether that stops them."""
+
+    def __init__(self, bootstrap: str, reason: str) -> None:
+        self.bootstrap = bootstrap
+        self.reason = reason
+        msg = f"Kafka at {bootstrap} is not reachable: {reason}"
+        super().__init__(msg, hint="check SMARTSYNC_KAFKA_BOOTSTRAP and that the broker runs")
+
+
+def check_topics(
+    bootstrap: str,
+    topics: Sequence[Topic],
+    *,
+    owners: Mapping[str, str] | None = None,
+    hint: str = "create the catalog's topics (`smartsync stack up` does it locally)",
+    timeout_s: float = 10.0,
+) -> None:
+    """Refuse a catalog topic that is missing or has fewer partitions than the catalog says.
+
+    One rule for every client: a topic with more partitions is accepted, as ``create_topics``
+    grows a short topic but Kafka can never shrink one. ``owners`` names the sync of a topic in
+    the message. Raises ``KafkaUnreachableError`` when the broker does not answer.
+    """
+    admin = AdminClient(admin_config(bootstrap, log_level=2))
+    try:
+        existing = admin.list_topics(timeout=timeout_s).topics
+    except Exception as exc:  # noqa: BLE001 — any client failure means the broker is not reachable
+        reason = exc.args[0] if isinstance(exc, KafkaException) and exc.args else exc
+        raise KafkaUnreachableError(bootstrap, str(reason)) from None
+    owners = owners or {}
+    problems = []
+    for topic in topics:
+        of = f" of sync {owners[topic.name]!r}" if topic.name in owners else ""
+        found = existing.get(topic.name)
+        if found is None or found.error is not None:
+            problems.append(f"topic {topic.name}{of} does not exist on {bootstrap}")
+        elif len(found.partitions) < topic.partitions:
+            problems.append(
+                f"topic {topic.name}{of} has {len(found.partitions)} partitions, the catalog says {topic.partitions}"
+            )
+    if problems:
+        raise ConfigurationError("; ".join(problems), hint=hint)
