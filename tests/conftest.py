@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from smartsync.core.errors import StackError
 from smartsync.devstack import localstack
 from smartsync.devstack.localstack import StackState
 
@@ -41,7 +42,7 @@ def stack() -> Iterator[StackState]:
                         os.environ.pop(key, None)
                     else:
                         os.environ[key] = value
-    except localstack.StackError as exc:
+    except StackError as exc:
         pytest.fail(f"the local stack could not start: {exc}", pytrace=False)
 
 

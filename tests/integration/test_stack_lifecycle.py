@@ -13,6 +13,7 @@ import pytest
 
 from smartsync.core.errors import StackError
 from smartsync.devstack import localstack
+from smartsync.devstack.localstack import java, lifecycle, postgres
 
 
 def _slots(state: localstack.StackState) -> list[str]:
@@ -40,7 +41,7 @@ def test_killed_run_is_restarted_and_down_leaves_nothing(tmp_path: Path, monkeyp
     for pid in (*pids.values(), *second.pids.values()):
         assert not localstack._alive(pid)
     assert localstack.read_state() is None
-    assert not localstack._postgres_running(Path(second.pg_data))
+    assert not postgres._postgres_running(Path(second.pg_data))
     assert not any((Path(second.pg_data) / "pg_replslot").iterdir())
     localstack.down(purge=True)
     assert not Path(second.pg_data).exists()
@@ -83,7 +84,7 @@ def test_a_run_left_without_its_stack_folder_is_stopped_and_replaced(
     lines: list[str] = []
     try:
         second = localstack.up(lines.append)
-        assert localstack._healthy(second)
+        assert lifecycle._healthy(second)
         with psycopg.connect(second.dsn("smart_warehouse")) as conn:
             migrated = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'smartsync'").fetchone()
         assert migrated is not None
@@ -94,4 +95,4 @@ def test_a_run_left_without_its_stack_folder_is_stopped_and_replaced(
     finally:
         localstack.down(purge=True)
     assert not Path(first.pg_data).exists()
-    assert not localstack._leftover_jvms()
+    assert not java._leftover_jvms()

@@ -1,0 +1,198 @@
+"""Kafka (KRaft) and Kafka Connect with the Debezium connectors, and the sentinel change that proves CDC flows."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import subprocess
+import time
+import urllib.request
+import uuid
+
+import psycopg
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from connectors.debezium.connector import CONNECTOR_NAMES, connector_config, heartbeat_topic
+from smartsync.core.catalog import Catalog
+from smartsync.core.errors import StackError
+from smartsync.core.schema import HEARTBEAT_TABLE
+from smartsync.core.tables import Database
+from smartsync.devstack.localstack.java import LIB, _java_cmd
+from smartsync.devstack.localstack.processes import _alive, _listening, _spawn, _wait_for
+from smartsync.devstack.localstack.state import Progress, StackState, _write_state, stack_dir
+
+
+def _start_kafka(state: StackState, progress: Progress) -> None:
+    if _alive(state.pids.get("kafka")) and _listening(state.kafka_port):
+        return
+    run = stack_dir()
+    data = run / "kafka-data"
+    props = run / "server.properties"
+    props.write_text(
+        "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@127.0.0.1:{state.controller_port}",
+                f"listeners=PLAINTEXT://127.0.0.1:{state.kafka_port},CONTROLLER://127.0.0.1:{state.controller_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{state.kafka_port}",
+                "controller.listener.names=CONTROLLER",
+                "inter.broker.listener.name=PLAINTEXT",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                f"log.dirs={data}",
+                "num.partitions=1",
+                "offsets.topic.replication.factor=1",
+                "offsets.topic.num.partitions=5",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                # Catalog topics are created with their partition counts before Connect starts;
+                # Debezium's heartbeat topics are created on first use.
+                "auto.create.topics.enable=true",
+                "log.retention.hours=168",
+                "",
+            ]
+        )
+    )
+    log = run / "logs" / "kafka.log"
+    if not (data / "meta.properties").exists():
+        progress("formatting Kafka storage (KRaft)")
+        cid = _cluster_id()
+        done = subprocess.run(  # noqa: S603
+            _java_cmd(
+                "256m", "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props), "--ignore-formatted", log=log
+            ),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            msg = f"Kafka storage format failed: {(done.stderr or done.stdout).strip()[-300:]}"
+            raise StackError(msg, hint=f"delete {data} and retry")
+    progress(f"starting Kafka (KRaft) on {state.bootstrap}")
+    state.pids["kafka"] = _spawn(_java_cmd("512m", "kafka.Kafka", str(props), log=log), run / "logs" / "kafka.out")
+    _write_state(state)
+    _wait_for("Kafka broker", lambda: _alive(state.pids["kafka"]) and _broker_ready(state), 60, log)
+
+
+def _cluster_id() -> str:
+    """A KRaft cluster id as Kafka makes them: base64url of a UUID, never starting with '-'
+    (the storage tool would read that as an option)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
+def _broker_ready(state: StackState) -> bool:
+    if not _listening(state.kafka_port):
+        return False
+    try:
+        meta = AdminClient({"bootstrap.servers": state.bootstrap, "log_level": 3}).list_topics(timeout=2)
+    except Exception:  # noqa: BLE001 — any failure means "not yet"
+        return False
+    return bool(meta.brokers)
+
+
+def _start_connect(state: StackState, catalog: Catalog, progress: Progress) -> None:
+    if _alive(state.pids.get("connect")) and _connectors_running(state):
+        return
+    run = stack_dir()
+    worker = run / "connect-worker.properties"
+    worker.write_text(
+        "\n".join(
+            [
+                f"bootstrap.servers={state.bootstrap}",
+                "key.converter=org.apache.kafka.connect.json.JsonConverter",
+                "value.converter=org.apache.kafka.connect.json.JsonConverter",
+                "key.converter.schemas.enable=false",
+                "value.converter.schemas.enable=false",
+                f"offset.storage.file.filename={run / 'connect.offsets'}",
+                "offset.flush.interval.ms=1000",
+                f"plugin.path={LIB / 'connect-plugins'}",
+                "plugin.discovery=hybrid_warn",
+                f"listeners=http://127.0.0.1:{state.connect_port}",
+                "producer.linger.ms=5",
+                "producer.compression.type=lz4",
+                "",
+            ]
+        )
+    )
+    connector_files = []
+    for db in Database:
+        path = run / f"connector-{db.value}.properties"
+        config = connector_config(db, catalog, hostname="127.0.0.1", port=state.pg_port, password=state.cdc_password)
+        path.write_text("".join(f"{k}={v}\n" for k, v in config.items()))
+        path.chmod(0o600)
+        connector_files.append(str(path))
+    progress("starting Kafka Connect with the Debezium PostgreSQL connectors")
+    log = run / "logs" / "connect.log"
+    cmd = _java_cmd("768m", "org.apache.kafka.connect.cli.ConnectStandalone", str(worker), *connector_files, log=log)
+    state.pids["connect"] = _spawn(cmd, run / "logs" / "connect.out")
+    _write_state(state)
+    _wait_for("Kafka Connect", lambda: _alive(state.pids["connect"]) and _connectors_running(state), 90, log)
+
+
+def _connectors_running(state: StackState) -> bool:
+    for name in CONNECTOR_NAMES.values():
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{state.connect_port}/connectors/{name}/status", timeout=2
+            ) as resp:
+                status = json.loads(resp.read())
+        except (OSError, ValueError):
+            return False
+        tasks = status.get("tasks", [])
+        if status.get("connector", {}).get("state") != "RUNNING" or not tasks:
+            return False
+        if any(t.get("state") == "FAILED" for t in tasks):
+            trace = tasks[0].get("trace", "").splitlines()[:1]
+            msg = f"Debezium connector {name} failed: {trace}"
+            raise StackError(msg, hint=f"see {stack_dir() / 'logs' / 'connect.log'}")
+        if any(t.get("state") != "RUNNING" for t in tasks):
+            return False
+    return True
+
+
+def wait_for_sentinel(state: StackState, catalog: Catalog, timeout: float = 60) -> float:
+    """Update the heartbeat row in both databases and wait for both changes on Kafka."""
+    started = time.monotonic()
+    token = secrets.token_hex(8)
+    topics = {db: heartbeat_topic(db, catalog) for db in Database}
+    consumer = Consumer(
+        {"bootstrap.servers": state.bootstrap, "group.id": f"smartsync-sentinel-{token}", "enable.auto.commit": False}
+    )
+    try:
+        # Start from the end of each topic, so only a change made now counts.
+        parts = []
+        for topic in topics.values():
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+            parts.append(TopicPartition(topic, 0, high))
+        consumer.assign(parts)
+        stamp = f"2000-01-01 00:00:{int(token[:4], 16) % 60:02d}+00"
+        seen: set[str] = set()
+        last_poke = 0.0
+        while time.monotonic() - started < timeout:
+            if time.monotonic() - last_poke > 3:
+                # Re-poke until seen: the first change may land before the slot exists.
+                for db, topic in topics.items():
+                    if topic not in seen:
+                        with psycopg.connect(state.dsn(db), autocommit=True) as conn:
+                            conn.execute(f"UPDATE {HEARTBEAT_TABLE} SET beat_at = %s WHERE id = 1", (stamp,))
+                last_poke = time.monotonic()
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error() or msg.value() is None:
+                continue
+            after = (json.loads(msg.value() or b"null") or {}).get("after") or {}
+            if str(after.get("beat_at", "")).startswith("2000-01-01T00:00:"):
+                seen.add(str(msg.topic()))
+            if len(seen) == len(topics):
+                return time.monotonic() - started
+    finally:
+        consumer.close()
+    msg_0 = f"no change event reached Kafka within {timeout:.0f}s"
+    raise StackError(msg_0, hint=f"see {stack_dir() / 'logs' / 'connect.log'}")

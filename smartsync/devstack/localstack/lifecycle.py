@@ -1,0 +1,178 @@
+"""Up, down, status: the stack as a whole, started in order and stopped completely."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from connectors.debezium.connector import CONNECTOR_NAMES
+from connectors.kafka.topics import create_topics
+from smartsync.core.catalog import Catalog, load_catalog
+from smartsync.core.errors import ConfigurationError, StackError
+from smartsync.devstack.localstack.java import _java, _stop_leftovers, ensure_jars
+from smartsync.devstack.localstack.kafka import _connectors_running, _start_connect, _start_kafka, wait_for_sentinel
+from smartsync.devstack.localstack.postgres import (
+    _claim_cluster,
+    _drop_slots,
+    _migrate_databases,
+    _pg_bin,
+    _pg_ctl,
+    _pg_data_dir,
+    _postgres_running,
+    _start_postgres,
+)
+from smartsync.devstack.localstack.processes import _alive, _choose_port, _free_port, _listening, _terminate
+from smartsync.devstack.localstack.state import (
+    Progress,
+    StackState,
+    _quiet,
+    _state_path,
+    _write_state,
+    read_state,
+    stack_dir,
+)
+
+
+def _healthy(state: StackState) -> bool:
+    return (
+        _postgres_running(Path(state.pg_data))
+        and _alive(state.pids.get("kafka"))
+        and _listening(state.kafka_port)
+        and _alive(state.pids.get("connect"))
+        and _connectors_running(state)
+    )
+
+
+def up(progress: Progress = _quiet, catalog: Catalog | None = None) -> StackState:
+    """Start the stack (or find it running) and return its state once changes flow."""
+    catalog = catalog or load_catalog()
+    existing = read_state()
+    if existing is not None:
+        with contextlib.suppress(StackError):
+            if _healthy(existing):
+                progress("stack already running")
+                return existing
+        progress("cleaning up a previous run that is not healthy")
+        down(progress)
+    _pg_bin()
+    _java()
+    ensure_jars(progress)
+    _stop_leftovers(progress)
+    run = stack_dir()
+    run.mkdir(parents=True, exist_ok=True)
+    previous = existing
+    state = StackState(
+        pg_port=_choose_port("SMARTSYNC_STACK_PG_PORT"),
+        kafka_port=_choose_port("SMARTSYNC_STACK_KAFKA_PORT"),
+        controller_port=_free_port(),
+        connect_port=_choose_port("SMARTSYNC_STACK_CONNECT_PORT"),
+        # The cluster keeps the admin password it was initialised with.
+        admin_password=previous.admin_password if previous else secrets.token_urlsafe(18),
+        cdc_password=secrets.token_urlsafe(18),
+        pg_data=str(_pg_data_dir()),
+    )
+    pw_file = run / "admin.pw"
+    if previous is None:
+        state.admin_password = _claim_cluster(Path(state.pg_data), pw_file, progress) or state.admin_password
+    pw_file.write_text(state.admin_password)
+    pw_file.chmod(0o600)
+    _write_state(state)
+    try:
+        _start_postgres(state, progress)
+        _migrate_databases(state, catalog, progress)
+        _drop_slots(state)
+        _start_kafka(state, progress)
+        try:
+            create_topics(state.bootstrap, catalog)
+        except ConfigurationError as exc:
+            raise StackError(exc.message, hint="check the Kafka log") from None
+        _start_connect(state, catalog, progress)
+        progress("waiting for a sentinel change to travel database → Debezium → Kafka")
+        wait_for_sentinel(state, catalog)
+    except BaseException:
+        down(progress)
+        raise
+    progress("stack is up")
+    return state
+
+
+def down(progress: Progress = _quiet, *, purge: bool = False) -> None:
+    """Stop everything the stack started and drop its replication slots; ``purge`` deletes its data too."""
+    try:
+        state = read_state()
+    except StackError:
+        # Without a readable state there is nothing to stop by pid; start afresh next time.
+        progress(f"removing the unreadable state file {_state_path()}")
+        _state_path().unlink(missing_ok=True)
+        state = None
+    if state is not None:
+        _stop(state, progress)
+    _stop_leftovers(progress)
+    data = Path(state.pg_data) if state else _pg_data_dir()
+    if state is None and _postgres_running(data):
+        progress("stopping PostgreSQL (no state file knows of it any more)")
+        _pg_ctl(data, "stop", "-m", "fast", "-w", "-t", "60")
+    if purge:
+        progress("deleting the stack's databases and Kafka data")
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(stack_dir(), ignore_errors=True)
+
+
+def _stop(state: StackState, progress: Progress) -> None:
+    for name in ("connect", "kafka"):
+        pid = state.pids.get(name)
+        if pid and _alive(pid):
+            progress(f"stopping {name}")
+            _terminate(pid)
+    data = Path(state.pg_data)
+    if _postgres_running(data):
+        _drop_slots(state)
+        progress("stopping PostgreSQL")
+        _pg_ctl(data, "stop", "-m", "fast", "-w", "-t", "60")
+    # Offsets and slots are reset together, or Debezium would resume from a slot that is gone.
+    (stack_dir() / "connect.offsets").unlink(missing_ok=True)
+    _state_path().unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    running: bool
+    detail: str
+
+
+def status() -> list[ComponentStatus]:
+    state = read_state()
+    if state is None:
+        return [ComponentStatus(n, running=False, detail="not started") for n in ("postgres", "kafka", "connect")]
+    connect_ok = False
+    with contextlib.suppress(StackError):
+        connect_ok = _alive(state.pids.get("connect")) and _connectors_running(state)
+    return [
+        ComponentStatus("postgres", _postgres_running(Path(state.pg_data)), f"127.0.0.1:{state.pg_port}"),
+        ComponentStatus("kafka", _alive(state.pids.get("kafka")) and _listening(state.kafka_port), state.bootstrap),
+        ComponentStatus(
+            "connect", connect_ok, f"http://127.0.0.1:{state.connect_port} ({', '.join(CONNECTOR_NAMES.values())})"
+        ),
+    ]
+
+
+@contextlib.contextmanager
+def running_stack(progress: Progress = _quiet) -> Iterator[StackState]:
+    """A stack for the duration of the block: reuses a running one, else starts one and purges it after."""
+    existing = read_state()
+    if existing is not None:
+        with contextlib.suppress(StackError):
+            if _healthy(existing):
+                yield existing
+                return
+    state = up(progress)
+    try:
+        yield state
+    finally:
+        # Nothing outlives a stack the block started: its data would only be found stale later.
+        down(progress, purge=True)

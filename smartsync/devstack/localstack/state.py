@@ -1,0 +1,77 @@
+"""Where a stack lives and what it is: its folder, and the ports, secrets and pids kept in ``state.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from smartsync.core.errors import StackError
+from smartsync.core.tables import Database
+
+REPO = Path(__file__).resolve().parents[3]
+ADMIN_USER = "smartsync"
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass
+class StackState:
+    """What a running stack is: ports, secrets and process ids, kept in ``state.json``."""
+
+    pg_port: int
+    kafka_port: int
+    controller_port: int
+    connect_port: int
+    admin_password: str
+    cdc_password: str
+    pg_data: str
+    pids: dict[str, int] = field(default_factory=dict)
+
+    def dsn(self, database: Database | str) -> str:
+        return f"postgresql://{ADMIN_USER}:{self.admin_password}@127.0.0.1:{self.pg_port}/{database}?connect_timeout=5"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "SMARTSYNC_WAREHOUSE_DSN": self.dsn(Database.WAREHOUSE),
+            "SMARTSYNC_CITIZEN_DSN": self.dsn(Database.CITIZEN),
+            "SMARTSYNC_KAFKA_BOOTSTRAP": self.bootstrap,
+        }
+
+
+def stack_dir() -> Path:
+    return Path(os.environ.get("SMARTSYNC_STACK_DIR", REPO / ".stack" / "run")).resolve()
+
+
+def _state_path() -> Path:
+    return stack_dir() / "state.json"
+
+
+def read_state() -> StackState | None:
+    path = _state_path()
+    if not path.exists():
+        return None
+    try:
+        return StackState(**json.loads(path.read_text()))
+    except (ValueError, TypeError) as exc:
+        msg = f"stack state file {path} is unreadable ({exc})"
+        raise StackError(msg, hint="run `smartsync stack down` to clear it") from None
+
+
+def _write_state(state: StackState) -> None:
+    path = _state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(state), indent=2))
+    tmp.chmod(0o600)
+    tmp.replace(path)
