@@ -32,19 +32,8 @@ import pyarrow.compute as pc
 from smartsync.core.catalog import Catalog, load_catalog
 from smartsync.core.tables import SCHEMA, SYNC_COLUMNS, Column, Database, Table
 from smartsync.devstack.synthetic import ids, vocab
-from smartsync.devstack.synthetic.columns import (
-    COMMON,
-    F64,
-    HOUSEHOLD,
-    I64,
-    SIZING,
-    SPECS,
-    US_PER_DAY,
-    ColumnFn,
-    Nullable,
-    Spec,
-    Values,
-)
+from smartsync.devstack.synthetic.columns import COMMON, SIZING, SPECS
+from smartsync.devstack.synthetic.draw import F64, HOUSEHOLD, I64, US_PER_DAY, ColumnFn, Nullable, Spec, Values
 from smartsync.devstack.synthetic.vocab import DEFAULT_SEED
 
 CHUNK_ROWS = 50_000  # a multiple of every group size used below (households, evaluations)
