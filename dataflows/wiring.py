@@ -25,11 +25,15 @@ from bytewax.dataflow import Dataflow
 from confluent_kafka import OFFSET_BEGINNING
 
 import masking
-from connectors.debezium.envelope import DeadLetter, Evaluation, Router, TargetChange, TopState, top_n_step
+from connectors import metrics
+from connectors.kafka.dead_letters import DeadLetter
+from connectors.kafka.source import Consumed, ConsumerError, OriginSource
 from connectors.kafka.topics import check_topics
-from dataflows import metrics, runner
-from dataflows.sink import FlowSink, SinkItem
-from dataflows.source import Consumed, ConsumerError, OriginSource
+from connectors.postgres.sink import FlowSink
+from connectors.postgres.writer import SinkItem, TargetChange
+from dataflows import runner
+from dataflows.decode import Router
+from dataflows.top_n import Evaluation, TopState, top_n_step
 from smartsync.core.catalog import Catalog, Direction, TopN, load_catalog
 from smartsync.core.errors import SinkError, SourceError
 from smartsync.core.settings import Settings, load_settings

@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
-from connectors.debezium.envelope import DeadLetter
+from connectors.debezium.envelope import Origin
 from connectors.kafka import config as kafka_config
 from smartsync.core.catalog import Catalog, Direction, Topic
 from smartsync.core.errors import SourceError, TransientSinkError
@@ -31,6 +31,16 @@ H_OFFSET = "smartsync.source.offset"
 H_FAILED_AT = "smartsync.failed_at"
 H_FLOW = "smartsync.flow"
 _MAX_REASON = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message the event path could not sync: why, and the original message (key and bytes)."""
+
+    reason: str
+    origin: Origin
+    sync: str | None = None
+
 
 
 def producer_config(bootstrap: str, client_id: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ BATCH_LATE_S = 15 * 60
 _RUNBOOK = "docs/operations.md"
 
 # Modules that declare SmartSync's metrics at module level, one per process kind.
-METRIC_MODULES = ("dataflows.metrics", "reconcile.metrics", "connectors.callbacks.app")
+METRIC_MODULES = ("connectors.metrics", "reconcile.metrics", "connectors.callbacks.app")
 
 
 def _period_s(schedule: Schedule) -> int:

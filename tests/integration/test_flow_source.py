@@ -11,7 +11,7 @@ from confluent_kafka.cimpl import NewTopic
 from prometheus_client import REGISTRY
 
 from connectors.debezium.envelope import Origin
-from dataflows.source import Consumed, OriginSource
+from connectors.kafka.source import Consumed, OriginSource
 
 
 def _topic(bootstrap: str, partitions: int) -> str:

@@ -12,7 +12,9 @@ from decimal import Decimal
 
 from connectors.callbacks.encoding import encode
 from connectors.callbacks.models import AlertCallback, ForecastCallback
-from connectors.debezium.envelope import Origin, SyncDecoder, TargetChange
+from connectors.debezium.envelope import Origin
+from connectors.postgres.writer import TargetChange
+from dataflows.decode import SyncDecoder
 from smartsync.core.catalog import load_catalog
 
 

@@ -10,17 +10,11 @@ from uuid import UUID
 import orjson
 import pytest
 
-from connectors.debezium.envelope import (
-    TOAST_PLACEHOLDER,
-    DeadLetter,
-    Evaluation,
-    Origin,
-    Router,
-    SyncDecoder,
-    TargetChange,
-    commit_time,
-    event_type,
-)
+from connectors.debezium.envelope import TOAST_PLACEHOLDER, Origin, commit_time
+from connectors.kafka.dead_letters import DeadLetter
+from connectors.postgres.writer import TargetChange
+from dataflows.decode import Router, SyncDecoder, event_type
+from dataflows.top_n import Evaluation
 from smartsync.core.catalog import Direction, load_catalog
 
 CATALOG = load_catalog()

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from connectors.debezium.envelope import (
     TOAST_PLACEHOLDER,
     Origin,
-    SyncDecoder,
     fast_envelope_decoder,
     fast_parse,
     parse_envelope,
 )
+from dataflows.decode import SyncDecoder
 from smartsync.core.catalog import Sync, Trigger, load_catalog
 from smartsync.core.tables import SCHEMA
 

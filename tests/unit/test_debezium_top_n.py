@@ -8,8 +8,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.debezium.envelope import Evaluation, Origin, TopState, top_items, top_n_step
+from connectors.debezium.envelope import Origin
 from connectors.postgres.apply import RowChange
+from dataflows.top_n import Evaluation, TopState, top_items, top_n_step
 from smartsync.core.catalog import TopN, load_catalog
 
 _SPEC = load_catalog().sync("eligibility_hints").top_n

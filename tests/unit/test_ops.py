@@ -7,8 +7,8 @@ import re
 import yaml
 from prometheus_client import REGISTRY
 
-import connectors.callbacks.app  # noqa: F401 — registers the callback service's metrics
-import dataflows.metrics  # noqa: F401 — registers the event path's metrics
+import connectors.callbacks.app
+import connectors.metrics  # noqa: F401 — registers the event path's metrics
 import reconcile.metrics  # noqa: F401 — registers the batch path's metrics
 from smartsync.cli.ops import OPS, ROOT, rendered
 from smartsync.core.catalog import load_catalog

@@ -9,7 +9,7 @@ handling and the ``bytewax_kafka_consumer_lag`` gauge.
 
 This reads private attributes of the connector's partition (its consumer, batch size, offset
 and end-of-topic flag); bytewax is pinned (0.21.1) in pyproject.toml, and
-``tests/integration/test_flow_source.py`` checks the parts relied on against a real broker.
+``tests/integration/connectors/test_flow_source.py`` checks the parts relied on against a real broker.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bytewax.connectors.kafka.dead_letters import KafkaSource, _KafkaSourcePartition
+from bytewax.connectors.kafka import KafkaSource, _KafkaSourcePartition
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka import Message
 
 from connectors.debezium.envelope import Origin
+from connectors.kafka.config import consumer_config
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +83,12 @@ def _origin(msg: Message) -> Origin:
 class OriginSource(FixedPartitionedSource[Consumed, int | None]):
     """Bytewax's ``KafkaSource`` with ``Origin`` (or ``ConsumerError``) items; never raises on errors."""
 
-    def __init__(self, brokers: list[str], topics: list[str], **kwargs: Any) -> None:
-        self._kafka = KafkaSource(brokers, topics, raise_on_errors=False, **kwargs)
+    def __init__(
+        self, brokers: list[str], topics: list[str], *, add_config: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        # Bytewax adds its own group.id, offsets and end-of-topic settings; the rest comes from our one builder.
+        config = consumer_config(",".join(brokers), **(add_config or {}))
+        self._kafka = KafkaSource(brokers, topics, raise_on_errors=False, add_config=config, **kwargs)
 
     def list_parts(self) -> list[str]:
         return self._kafka.list_parts()
