@@ -147,9 +147,10 @@ def _run_batch_jobs(catalog: Catalog) -> None:
 
 
 def _report_and_scan(state: StackState, catalog: Catalog) -> None:
-    from masking.leaks import scan_database
-    from reconcile.report import build_report, render_table
+    from reconcile.render import render_table
+    from reconcile.report import build_report
     from smartsync.core.settings import load_settings
+    from smartsync.monitoring.leak_scan import scan_database
 
     settings = load_settings(needs=("warehouse_dsn", "citizen_dsn"))
     progress("reconciling every daily pair (after the batch jobs, drift should be zero)")

@@ -18,7 +18,7 @@ from smartsync.core.settings import load_settings
 from smartsync.core.tables import Database
 
 if TYPE_CHECKING:
-    from masking.leaks import ScanReport
+    from smartsync.monitoring.leak_scan import ScanReport
 
 app = typer.Typer(no_args_is_help=True, help="The masking policy of smart_citizen, and the leak scanner.")
 
@@ -187,7 +187,7 @@ def scan(
     tables, topics = tables or [], topics or []
     settings = load_settings()
     catalog = load_catalog()
-    from masking.leaks import ScanReport, scan_database, scan_topic
+    from smartsync.monitoring.leak_scan import ScanReport, scan_database, scan_topic
 
     report = ScanReport()
     if tables or all_tables or not topics:

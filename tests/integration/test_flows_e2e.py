@@ -32,8 +32,8 @@ from dataflows.testing import (
     source_rows,
     target_state,
 )
-from masking.leaks import scan_database, scan_table
 from smartsync.core.catalog import Direction, load_catalog
+from smartsync.monitoring.leak_scan import scan_database, scan_table
 
 CAT = load_catalog()
 W2C = Direction.WAREHOUSE_TO_CITIZEN

@@ -17,8 +17,9 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from masking import row_masker
-from masking.leaks import citizen_targets, scan_database, scan_table, scan_topic, verhoeff_digit
+from masking.leaks import citizen_targets, verhoeff_digit
 from smartsync.core.catalog import MaskRule, load_catalog
+from smartsync.monitoring.leak_scan import scan_database, scan_table, scan_topic
 
 AADHAAR = "23456789012" + verhoeff_digit("23456789012")
 
