@@ -9,12 +9,16 @@ catalog, so a new sync or job is monitored without anyone writing its name again
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from croniter import croniter
 from prometheus_client import REGISTRY
 
+# Imported for their side effect: each declares its process's metrics at module level, which
+# metrics_doc reads back from the registry.
+import connectors.callbacks.app  # the callback service
+import connectors.metrics  # noqa: F401 — the event path
+import reconcile.metrics  # noqa: F401 — the batch path
 from smartsync.core.catalog import Catalog, Schedule
 
 LAG_WARNING_S = 60
@@ -23,9 +27,6 @@ ERROR_RATE_MAX = 0.01
 BATCH_LATE_S = 15 * 60
 
 _RUNBOOK = "docs/operations.md"
-
-# Modules that declare SmartSync's metrics at module level, one per process kind.
-METRIC_MODULES = ("connectors.metrics", "reconcile.metrics", "connectors.callbacks.app")
 
 
 def _period_s(schedule: Schedule) -> int:
@@ -55,7 +56,8 @@ def alert_rules(catalog: Catalog) -> dict[str, Any]:
         event.append(
             _alert(
                 f"SmartSyncLatency_{sync.name}",
-                f"histogram_quantile(0.95, sum by (le) (rate(smartsync_end_to_end_latency_seconds_bucket{{{sel}}}[5m]))) > {target}",
+                "histogram_quantile(0.95, sum by (le) "
+                f"(rate(smartsync_end_to_end_latency_seconds_bucket{{{sel}}}[5m]))) > {target}",
                 "warning",
                 f"{sync.title}: p95 source-to-target latency above its {target:g} s target",
                 "5m",
@@ -64,14 +66,16 @@ def alert_rules(catalog: Catalog) -> dict[str, Any]:
     event += [
         _alert(
             "SmartSyncConsumerLagWarning",
-            f"histogram_quantile(0.95, sum by (flow, le) (rate(smartsync_end_to_end_latency_seconds_bucket[5m]))) > {LAG_WARNING_S}",
+            "histogram_quantile(0.95, sum by (flow, le) "
+            f"(rate(smartsync_end_to_end_latency_seconds_bucket[5m]))) > {LAG_WARNING_S}",
             "warning",
             f"{{{{ $labels.flow }}}} is more than {LAG_WARNING_S} s behind its sources",
             "2m",
         ),
         _alert(
             "SmartSyncConsumerLagCritical",
-            f"histogram_quantile(0.95, sum by (flow, le) (rate(smartsync_end_to_end_latency_seconds_bucket[5m]))) > {LAG_CRITICAL_S}",
+            "histogram_quantile(0.95, sum by (flow, le) "
+            f"(rate(smartsync_end_to_end_latency_seconds_bucket[5m]))) > {LAG_CRITICAL_S}",
             "critical",
             f"{{{{ $labels.flow }}}} is more than {LAG_CRITICAL_S} s behind its sources",
             "2m",
@@ -120,13 +124,15 @@ def alert_rules(catalog: Catalog) -> dict[str, Any]:
                 f"SmartSyncBatchLate_{schedule.job}",
                 f'time() - smartsync_batch_last_start_timestamp_seconds{{job="{schedule.job}"}} > {late}',
                 "warning",
-                f"{schedule.job} ({schedule.cron} UTC) has not started within {BATCH_LATE_S // 60} minutes of its schedule",
+                f"{schedule.job} ({schedule.cron} UTC) has not started "
+                f"within {BATCH_LATE_S // 60} minutes of its schedule",
             )
         )
         batch.append(
             _alert(
                 f"SmartSyncBatchSlow_{schedule.job}",
-                f'histogram_quantile(0.5, sum by (le) (rate(smartsync_batch_duration_seconds_bucket{{job="{schedule.job}"}}[1d]))) '
+                "histogram_quantile(0.5, sum by (le) "
+                f'(rate(smartsync_batch_duration_seconds_bucket{{job="{schedule.job}"}}[1d]))) '
                 f"> {schedule.expected_minutes * 60}",
                 "warning",
                 f"{schedule.job} runs longer than the {schedule.expected_minutes} minutes it is planned for",
@@ -182,7 +188,8 @@ def dashboard(catalog: Catalog) -> dict[str, Any]:
             "End-to-end latency p95 (source commit → target commit)",
             [
                 (
-                    "histogram_quantile(0.95, sum by (table, le) (rate(smartsync_end_to_end_latency_seconds_bucket[5m])))",
+                    "histogram_quantile(0.95, sum by (table, le) "
+                    "(rate(smartsync_end_to_end_latency_seconds_bucket[5m])))",
                     "{{table}}",
                 )
             ],
@@ -253,8 +260,6 @@ def dashboard(catalog: Catalog) -> dict[str, Any]:
 
 def metrics_doc() -> str:
     """docs/metrics.md: every SmartSync metric with its type, labels and meaning."""
-    for module in METRIC_MODULES:
-        importlib.import_module(module)
     lines = [
         "# SmartSync metrics",
         "",
