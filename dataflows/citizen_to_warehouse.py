@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from bytewax.dataflow import Dataflow
 
-from dataflows.wiring import build_flow
+from dataflows.startup import flow_process
 from smartsync.core.catalog import Direction
 
 
 def flow(*, tail: bool = True) -> Dataflow:
     """Build the dataflow (reads settings and runs the start-up checks now, not at import)."""
-    return build_flow(Direction.CITIZEN_TO_WAREHOUSE, tail=tail)
+    return flow_process(Direction.CITIZEN_TO_WAREHOUSE, tail=tail)

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     recovery_dir: Path = Field(default=Path(".smartsync/recovery"))
     snapshot_interval_s: int = Field(default=5, ge=1)
     metrics_port: int = Field(default=3030, ge=1, le=65535)
+    # The event path's tuning. Messages per Kafka partition poll: bigger batches cost less per event.
+    flow_batch_size: int = Field(default=2000, ge=1)
+    # A flow process's first-generation GC threshold (Python's default is 700); 0 keeps Python's default.
+    flow_gc_threshold: int = Field(default=50_000, ge=0)
 
     def dsn(self, database: Database) -> str:
         secret = self.warehouse_dsn if database is Database.WAREHOUSE else self.citizen_dsn
