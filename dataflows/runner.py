@@ -116,6 +116,7 @@ def follow_supervisor() -> None:
     supervisor would then run a second set on the same recovery partitions. A no-op for a
     process started by hand (no ``SMARTSYNC_SUPERVISOR_PID``) and off Linux.
     """
+    # Process plumbing, not a setting: the supervisor sets it for its own children only.
     supervisor = os.environ.get(SUPERVISOR_PID_ENV)
     if not supervisor or not sys.platform.startswith("linux"):
         return
