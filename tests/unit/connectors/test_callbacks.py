@@ -1,6 +1,6 @@
 """The callback API without a broker: validation, 422 messages, the message format, 503 mapping.
 
-A stand-in for the Kafka producer is used here only; tests/integration/test_callbacks.py runs
+A stand-in for the Kafka producer is used here only; tests/integration/connectors/test_callbacks_kafka.py runs
 the same API against the real broker.
 """
 
@@ -34,7 +34,7 @@ from smartsync.core.errors import ConfigurationError
 from smartsync.core.settings import Settings
 from smartsync.core.tables import SCHEMA, SYNC_COLUMNS
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 FORECASTS = "/v1/callbacks/benefit-forecasts"
 ALERTS = "/v1/callbacks/ml-alerts"
 
