@@ -22,7 +22,7 @@ import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
 from reconcile.jobs import run_job
-from reconcile.report import diff_sync
+from reconcile.compare import compare_and_fix
 from smartsync.core.catalog import load_catalog
 from smartsync.core.settings import load_settings
 from smartsync.core.tables import Database
@@ -119,7 +119,7 @@ def main() -> None:
         sql(wh, "ALTER TABLE public.golden_records ENABLE TRIGGER golden_records_touch")
     sql(wh, f"VACUUM ANALYZE {golden.source}")
     start = time.perf_counter()
-    _, fixed = diff_sync(golden, settings, fix=True)  # the portal copy, as the event path keeps it
+    fixed = compare_and_fix(golden, settings).applied  # the portal copy, as the event path keeps it
     print(f"{'golden records full fix':24s} {time.perf_counter() - start:7.2f} s  {fixed}", flush=True)
     timed_job("golden_records_daily")  # rows of the last 24 h: none yet
     sql(wh, f"UPDATE {golden.source} SET address = address || ' (new)' WHERE citizen_id <= {args.golden}")

@@ -1,7 +1,7 @@
 """A diff becomes upserts and deletes on the target: one transaction per table, bounded batches.
 
 Every change is stamped with the source snapshot's WAL position, and written through the
-event path's order-safe sink (``connectors.postgres.apply_changes``): a target row the event
+event path's order-safe sink (``connectors.postgres.apply.apply_changes``): a target row the event
 path wrote after the snapshot carries a higher position and is left alone, and a delete is
 remembered in ``smartsync.tombstones``.
 """
@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 import psycopg
 
 from connectors.postgres.apply import ApplyResult, RowChange, apply_changes, classify_error
-from reconcile.engine import DiffOutcome, bulk_objects, connect
+from reconcile.connections import connect
+from reconcile.engine import Comparison, bulk_objects
 from smartsync.core.errors import ReconcileError, SinkError
 from smartsync.core.tables import Table
 
@@ -23,7 +24,7 @@ BATCH_ROWS = 10_000
 T = TypeVar("T")
 
 
-def plan_changes(outcome: DiffOutcome, *, deletes: bool) -> Iterator[RowChange]:
+def plan_changes(outcome: Comparison, *, deletes: bool) -> Iterator[RowChange]:
     """Upserts for source-only and changed rows, deletes for target-only rows (when asked).
 
     The changes come one by one: each row is built when its batch is about to be written.
@@ -32,7 +33,7 @@ def plan_changes(outcome: DiffOutcome, *, deletes: bool) -> Iterator[RowChange]:
     if diff.snapshot_lsn is None:
         msg = f"{diff.name}: the diff carries no source position, so its fix cannot be ordered"
         raise ReconcileError(msg, hint="diff with a stamped snapshot (catalog syncs are)")
-    pos, ts, rows = diff.snapshot_lsn, outcome.source_ts, outcome.source_rows
+    pos, ts, rows = diff.snapshot_lsn, outcome.source_ts, outcome.fix_rows
     upserts = (RowChange(k, rows[k], pos, ts) for k in itertools.chain(diff.source_only, (c.key for c in diff.changed)))
     removals = (RowChange(k, None, pos, ts) for k in diff.target_only) if deletes else ()
     return itertools.chain(upserts, removals)

@@ -26,16 +26,18 @@ from typing import Any
 
 from connectors.postgres.apply import ApplyResult
 from reconcile import metrics
-from reconcile.apply import apply_plan, plan_changes
+from reconcile.compare import compare, compare_and_fix
+from reconcile.cron import utc_day
+from reconcile.engine import Comparison
 from reconcile.model import Report, TableDiff
-from reconcile.pairing import Kind, deletes_on_fix, fixable, run_diff
-from reconcile.pairs import Window
+from reconcile.render import default_report_path, write_report
+from reconcile.report import build_report
 from reconcile.runs import RunCounts, finish_run, read_watermark, start_run, write_watermark
-from reconcile.schedule import utc_day
+from reconcile.specs import Window
 from smartsync.core.catalog import BatchMode, Catalog, Schedule, Sync, load_catalog
 from smartsync.core.errors import ReconcileError, SmartSyncError
 from smartsync.core.settings import Settings
-from smartsync.core.tables import SCHEMA, Database
+from smartsync.core.tables import Database
 
 Step = Callable[[str], None]
 # An aggregate run catches up at most this many missed days.
@@ -56,8 +58,6 @@ class JobResult:
     watermark: datetime | None = None
     report: Report | None = None
     report_path: str | None = None
-    error: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 def find_job(catalog: Catalog, job: str) -> tuple[Sync | None, Schedule]:
@@ -160,38 +160,40 @@ def _finish(
         metrics.BATCH_ROWS.labels(job, kind).inc(value)
 
 
-def _fix(sync: Sync, outcome: Any, kind: Kind, settings: Settings, *, deletes: bool, after: Any = None) -> ApplyResult:
-    table = SCHEMA.table(sync.target_database, sync.target)
-    diff: TableDiff = outcome.diff
-    if not diff.schema.empty and (diff.schema.missing_in_target or diff.schema.missing_in_source):
-        msg = (
-            f"{diff.name}: cannot fix while the tables differ in shape "
-            f"(missing in source: {list(diff.schema.missing_in_source)}, in target: {list(diff.schema.missing_in_target)})"
-        )
-        raise ReconcileError(
-            msg,
-            hint="run `smartsync db migrate` or fix the schema first; nothing was applied",
-        )
-    if not fixable(kind):
-        return ApplyResult()
-    changes = plan_changes(outcome, deletes=deletes)
-    return apply_plan(settings.dsn(sync.target_database), table, changes, what=sync.target_database.value, after=after)
+def _compare_and_fix(
+    sync: Sync,
+    settings: Settings,
+    *,
+    dry_run: bool,
+    step: Step,
+    window: Window | None = None,
+    days: tuple[datetime, datetime] | None = None,
+    restrict_target: bool = False,
+    deletes: bool | None = None,
+    after: Callable[[Any, Comparison], None] | None = None,
+) -> tuple[Comparison, ApplyResult]:
+    """One comparison of a job, fixed unless ``dry_run``; the drift metrics are set before the fix."""
+    if dry_run:
+        found = compare(sync, settings, window=window, days=days, restrict_target=restrict_target, on_step=step)
+        _observe(found)
+        return found, ApplyResult()
+    fixed = compare_and_fix(
+        sync, settings, window=window, days=days, restrict_target=restrict_target, deletes=deletes,
+        on_compared=_observe, after=after, on_step=step,
+    )
+    return fixed.comparison, fixed.applied or ApplyResult()
 
 
-def _observe(diff: TableDiff) -> None:
+def _observe(found: Comparison) -> None:
+    diff = found.diff
     metrics.RECONCILE_DRIFT.labels(diff.target, "source_only").set(len(diff.source_only))
     metrics.RECONCILE_DRIFT.labels(diff.target, "target_only").set(len(diff.target_only))
     metrics.RECONCILE_DRIFT.labels(diff.target, "changed").set(len(diff.changed))
 
 
 def _full(sync: Sync, settings: Settings, *, dry_run: bool, step: Step) -> _Outcome:
-    outcome, kind, _ = run_diff(sync, settings, keep_rows=not dry_run, on_step=step)
-    _observe(outcome.diff)
-    out = _Outcome([outcome.diff], outcome.diff.source_rows)
-    if not dry_run:
-        step("apply")
-        out.applied = _fix(sync, outcome, kind, settings, deletes=deletes_on_fix(kind, sync))
-    return out
+    found, applied = _compare_and_fix(sync, settings, dry_run=dry_run, step=step)
+    return _Outcome([found.diff], found.diff.source_rows, applied)
 
 
 def incremental_since(watermark: datetime | None, lookback_hours: int, now: datetime) -> datetime | None:
@@ -207,23 +209,16 @@ def _since_watermark(sync: Sync, schedule: Schedule, settings: Settings, *, dry_
     watermark = read_watermark(tdsn, schedule.job, what=sync.target_database.value)
     since = incremental_since(watermark, schedule.lookback_hours, now)
     window = Window(since=since, column=schedule.watermark_column)
-    outcome, kind, _ = run_diff(
-        sync, settings, window=window, restrict_target=True, keep_rows=not dry_run, on_step=step
+
+    def advance(conn: Any, found: Comparison) -> None:
+        if found.complete_until is not None:
+            write_watermark(conn, schedule.job, found.complete_until)
+
+    # A window never proves a row is gone from the source: incrementals do not delete.
+    found, applied = _compare_and_fix(
+        sync, settings, dry_run=dry_run, step=step, window=window, restrict_target=True, deletes=False, after=advance
     )
-    _observe(outcome.diff)
-    out = _Outcome([outcome.diff], outcome.diff.source_rows)
-    new_mark = outcome.complete_until
-    out.watermark = new_mark
-    if not dry_run:
-        step("apply")
-
-        def advance(conn: Any) -> None:
-            if new_mark is not None:
-                write_watermark(conn, schedule.job, new_mark)
-
-        # A window never proves a row is gone from the source: incrementals do not delete.
-        out.applied = _fix(sync, outcome, kind, settings, deletes=False, after=advance)
-    return out
+    return _Outcome([found.diff], found.diff.source_rows, applied, watermark=found.complete_until)
 
 
 def aggregate_days(watermark: datetime | None, now: datetime) -> list[tuple[datetime, datetime]]:
@@ -247,23 +242,21 @@ def _aggregate(sync: Sync, schedule: Schedule, settings: Settings, *, dry_run: b
     out = _Outcome()
     for start, end in aggregate_days(watermark, now):
         step(f"aggregate {start.date()}")
-        outcome, kind, _ = run_diff(sync, settings, days=(start, end), keep_rows=not dry_run, on_step=step)
-        _observe(outcome.diff)
-        out.diffs.append(outcome.diff)
-        out.read += outcome.diff.source_rows
+
+        def advance(conn: Any, _found: Comparison, mark: datetime = end) -> None:
+            write_watermark(conn, schedule.job, mark)
+
+        found, applied = _compare_and_fix(
+            sync, settings, dry_run=dry_run, step=step, days=(start, end), deletes=True, after=advance
+        )
+        out.diffs.append(found.diff)
+        out.read += found.diff.source_rows
         out.watermark = end
-        if not dry_run:
-
-            def advance(conn: Any, mark: datetime = end) -> None:
-                write_watermark(conn, schedule.job, mark)
-
-            out.applied = out.applied + _fix(sync, outcome, kind, settings, deletes=True, after=advance)
+        out.applied = out.applied + applied
     return out
 
 
 def _weekly(catalog: Catalog, settings: Settings, *, dry_run: bool, fix: bool, step: Step, report_path: Path | None) -> _Outcome:
-    from reconcile.report import build_report, default_report_path, write_report  # noqa: PLC0415 — report imports jobs
-
     report = build_report(catalog, settings, scope="weekly", fix=fix and not dry_run, on_step=step)
     out = _Outcome(list(report.diffs), sum(d.source_rows for d in report.diffs))
     for counts in report.fixed.values():

@@ -8,6 +8,9 @@ from typing import Any
 
 from smartsync.core.catalog import MaskRule
 
+# A row's key values, in the order of the pair's key columns.
+Key = tuple[Any, ...]
+
 
 @dataclass(frozen=True)
 class Relation:
@@ -35,7 +38,7 @@ class ColumnSpec:
     # Compared on its text form on both sides (types differ, or the type has no hash function).
     as_text: bool = False
     # "integer", "text" or "numeric" when both sides' types are of that family: their column
-    # hashes then call the family's hash function directly (see ``reconcile.engine``).
+    # hashes then call the family's hash function directly (see ``reconcile.scan_sql``).
     family: str | None = None
 
 
@@ -103,9 +106,8 @@ class TableDiff:
     source_null_keys: int = 0
     target_null_keys: int = 0
     seconds: float = 0.0
-    # Source position and time of the snapshot the diff saw: every fix is stamped with them.
+    # Source position of the snapshot the diff saw: every fix is stamped with it.
     snapshot_lsn: int | None = None
-    snapshot_at: datetime | None = None
     note: str = ""
 
     @property

@@ -1,40 +1,27 @@
-"""Reconciliation reports: which pairs a scope covers, integrity checks, and the renderings.
+"""Reconciliation reports: which pairs a scope covers, their comparisons (fixed when asked), integrity checks.
 
-Building a report reads the databases; rendering (``render``) is a pure function of the
-``Report``: a Rich table for terminals, JSON for machines (per table: ``source_only``,
-``target_only``, ``changed``, ``unchanged`` counts plus samples), Markdown and HTML.
+Building a report reads the databases; rendering it is ``reconcile.render``.
 """
 
 from __future__ import annotations
 
-import html
-import io
-import json
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
-from rich import box
-from rich.console import Console
-from rich.table import Column as RichColumn
-from rich.table import Table as RichTable
-
-from connectors.postgres.apply import ApplyResult
-from reconcile.apply import apply_plan, plan_changes, summary
-from reconcile.diff import quote_ident, quote_table
-from reconcile.engine import connect, has_unique_key
+from reconcile.apply import summary
+from reconcile.columns import quote_ident, quote_table
+from reconcile.compare import compare, compare_and_fix
+from reconcile.connections import connect, has_unique_key
+from reconcile.cron import last_days, next_run
+from reconcile.kinds import fix_order
 from reconcile.model import IntegrityCheck, Report, TableDiff
-from reconcile.pairing import Kind, deletes_on_fix, fix_order, fixable, kind_of, run_diff
-from reconcile.schedule import next_run, utc_day
 from smartsync.core.catalog import Catalog, Direction, Sync
 from smartsync.core.errors import ReconcileError, SmartSyncError
 from smartsync.core.settings import Settings
 from smartsync.core.tables import SCHEMA, Database
 
 SCOPES = ("hourly", "daily", "weekly")
-FORMATS = ("table", "json", "markdown", "html")
-SAMPLE = 20
 # The weekly reconciliation recomputes this many complete days of an aggregate sync.
 AGGREGATE_DAYS = {"daily": 1, "weekly": 7, "hourly": 1}
 
@@ -71,34 +58,21 @@ def find_sync(catalog: Catalog, name: str) -> Sync:
     raise ReconcileError(msg, hint=f"synced pairs: {known}")
 
 
+
 def aggregate_window(scope: str, now: datetime) -> tuple[datetime, datetime]:
-    today, _ = utc_day(now)
-    return today - timedelta(days=AGGREGATE_DAYS.get(scope, 1)), today
+    """The complete UTC days a scope's comparison of an aggregate sync recomputes."""
+    return last_days(AGGREGATE_DAYS.get(scope, 1), now)
 
 
-def diff_sync(
-    sync: Sync, settings: Settings, *, scope: str = "weekly", fix: bool = False, now: datetime | None = None,
-    on_step: Step | None = None,
+def _check_pair(
+    sync: Sync, settings: Settings, *, scope: str, fix: bool, now: datetime | None = None
 ) -> tuple[TableDiff, dict[str, int] | None]:
-    """Diff one synced pair (how depends on its kind); fix it when asked and fixable."""
-    now = now or datetime.now(UTC)
-    kind = kind_of(sync)
-    days = aggregate_window(scope, now) if kind is Kind.AGGREGATE else None
-    outcome, kind, _ = run_diff(sync, settings, days=days, keep_rows=fix, on_step=on_step)
-    if not fix or not fixable(kind):
-        return outcome.diff, None
-    diff = outcome.diff
-    if diff.schema.missing_in_target or diff.schema.missing_in_source:
-        msg = f"{sync.name}: cannot fix while the tables differ in shape"
-        raise ReconcileError(
-            msg, hint="run `smartsync db migrate`; nothing was applied"
-        )
-    table = SCHEMA.table(sync.target_database, sync.target)
-    result = apply_plan(
-        settings.dsn(sync.target_database), table, plan_changes(outcome, deletes=deletes_on_fix(kind, sync)),
-        what=sync.target_database.value,
-    )
-    return diff, summary(result)
+    """One pair of a report: its diff, and what a fix wrote (``None`` when not fixed or report-only)."""
+    days = aggregate_window(scope, now or datetime.now(UTC))
+    if not fix:
+        return compare(sync, settings, days=days).diff, None
+    fixed = compare_and_fix(sync, settings, days=days)
+    return fixed.diff, None if fixed.applied is None else summary(fixed.applied)
 
 
 # ── integrity checks ────────────────────────────────────────────────────────────────────
@@ -170,7 +144,7 @@ def build_report(
     for sync in syncs:
         step(f"diff {sync.name}")
         try:
-            diff, result = diff_sync(sync, settings, scope=scope, fix=fix, now=now)
+            diff, result = _check_pair(sync, settings, scope=scope, fix=fix, now=now)
         except SmartSyncError as exc:
             errors[sync.name] = str(exc)
             continue
@@ -185,190 +159,3 @@ def build_report(
         except SmartSyncError as exc:
             errors["integrity"] = str(exc)
     return Report(scope, now or datetime.now(UTC), tuple(diffs.values()), tuple(integrity), fixed, errors)
-
-
-def total_fixed(report: Report) -> ApplyResult:
-    total = ApplyResult()
-    for c in report.fixed.values():
-        total = total + ApplyResult(c["inserted"], c["updated"], c["deleted"], c["skipped_stale"])
-    return total
-
-
-# ── rendering ───────────────────────────────────────────────────────────────────────────
-
-
-def _key_str(key: tuple[Any, ...]) -> str:
-    return ", ".join(str(v) for v in key) if len(key) != 1 else str(key[0])
-
-
-def diff_to_json(diff: TableDiff) -> dict[str, Any]:
-    return {
-        "source": diff.source,
-        "target": diff.target,
-        "key": list(diff.key),
-        "source_rows": diff.source_rows,
-        "target_rows": diff.target_rows,
-        "source_only": len(diff.source_only),
-        "target_only": len(diff.target_only),
-        "changed": len(diff.changed),
-        "unchanged": diff.unchanged,
-        "drift_pct": round(diff.drift_pct, 4),
-        "changed_columns": diff.changed_by_column(),
-        "null_keys": {"source": diff.source_null_keys, "target": diff.target_null_keys},
-        "schema": {
-            "missing_in_source": list(diff.schema.missing_in_source),
-            "missing_in_target": list(diff.schema.missing_in_target),
-            "retyped": [{"column": c, "source": s, "target": t} for c, s, t in diff.schema.retyped],
-        },
-        "samples": {
-            "source_only": [list(k) for k in diff.source_only[:SAMPLE]],
-            "target_only": [list(k) for k in diff.target_only[:SAMPLE]],
-            "changed": [{"key": list(c.key), "columns": list(c.columns)} for c in diff.changed[:SAMPLE]],
-        },
-        "seconds": round(diff.seconds, 3),
-        "note": diff.note,
-    }
-
-
-def report_to_json(report: Report) -> dict[str, Any]:
-    return {
-        "scope": report.scope,
-        "generated_at": report.generated_at.isoformat(),
-        "max_drift_pct": round(report.max_drift_pct, 4),
-        "tables": {d.name: diff_to_json(d) for d in report.diffs},
-        "integrity": [
-            {"table": c.table, "check": c.check, "offenders": c.offenders, "detail": c.detail} for c in report.integrity
-        ],
-        "fixed": report.fixed,
-        "errors": report.errors,
-    }
-
-
-def _rows(report: Report) -> list[list[str]]:
-    rows = []
-    for d in report.diffs:
-        rows.append([
-            d.name, d.source, d.target, f"{d.source_rows:,}", f"{d.target_rows:,}", f"{len(d.source_only):,}",
-            f"{len(d.target_only):,}", f"{len(d.changed):,}", f"{d.unchanged:,}", f"{d.drift_pct:.2f}%",
-        ])
-    return rows
-
-
-_HEAD = ["pair", "source", "target", "source rows", "target rows", "source-only", "target-only", "changed", "unchanged", "drift"]
-
-
-def _compact(n: int) -> str:
-    """Large counts in millions on a terminal (``1.234M``); exact counts are in the JSON."""
-    return f"{n / 1e6:.3f}M" if n >= 1_000_000 else f"{n:,}"
-
-
-def render_table(report: Report, console: Console) -> None:
-    heads = ["pair", "source", "target", "src-only", "tgt-only", "changed", "same", "drift"]
-    cols = [RichColumn(heads[0], overflow="fold", min_width=12)] + [
-        RichColumn(h, justify="right", no_wrap=True) for h in heads[1:]
-    ]
-    table = RichTable(
-        *cols, title=f"reconciliation ({report.scope}) {report.generated_at:%Y-%m-%d %H:%M UTC}", box=box.SIMPLE,
-        pad_edge=False, padding=(0, 1),
-    )
-    for row, d in zip(_rows(report), report.diffs, strict=True):
-        style = "red" if d.differing else None
-        big = (_compact(d.source_rows), _compact(d.target_rows))
-        table.add_row(row[0], *big, *row[5:8], _compact(d.unchanged), row[9], style=style)
-    console.print(table)
-    for d in report.diffs:
-        console.print(f"[dim]{d.name}: {d.source} → {d.target}{'; ' + d.note if d.note else ''}[/dim]")
-    for d in report.diffs:
-        if not d.schema.empty:
-            console.print(f"[yellow]{d.name}: schema differs[/yellow] {diff_to_json(d)['schema']}")
-        if d.changed:
-            console.print(f"{d.name}: changed columns {d.changed_by_column()}")
-    if report.integrity:
-        it = RichTable("table", "check", "offenders", "detail", title="integrity")
-        for c in report.integrity:
-            it.add_row(c.table, c.check, str(c.offenders), c.detail, style="red" if c.offenders else None)
-        console.print(it)
-    for name, counts in report.fixed.items():
-        console.print(f"[green]fixed {name}[/green]: {counts}")
-    for name, err in report.errors.items():
-        console.print(f"[red]{name}: {err}[/red]")
-
-
-def render_markdown(report: Report) -> str:  # noqa: C901 — one flat document
-    out = [f"# Reconciliation report ({report.scope})", "", f"Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC.", ""]
-    out.append("| " + " | ".join(_HEAD) + " |")
-    out.append("|" + " --- |" * len(_HEAD))
-    out.extend("| " + " | ".join(r) + " |" for r in _rows(report))
-    for d in report.diffs:
-        if d.differing or not d.schema.empty or d.note:
-            out += ["", f"## {d.name}", ""]
-            if d.note:
-                out.append(f"- {d.note}")
-            if not d.schema.empty:
-                out.append(f"- schema: {diff_to_json(d)['schema']}")
-            if d.changed:
-                out.append(f"- changed columns: {d.changed_by_column()}")
-            for label, keys in (("source-only", d.source_only), ("target-only", d.target_only)):
-                if keys:
-                    out.append(f"- {label} keys (first {SAMPLE}): " + "; ".join(_key_str(k) for k in keys[:SAMPLE]))
-    if report.integrity:
-        out += ["", "## Integrity", "", "| table | check | offenders | detail |", "| --- | --- | --- | --- |"]
-        out.extend(f"| {c.table} | {c.check} | {c.offenders} | {c.detail} |" for c in report.integrity)
-    if report.fixed:
-        out += ["", "## Fixed", ""] + [f"- {n}: {c}" for n, c in report.fixed.items()]
-    if report.errors:
-        out += ["", "## Errors", ""] + [f"- {n}: {e}" for n, e in report.errors.items()]
-    return "\n".join(out) + "\n"
-
-
-def render_html(report: Report) -> str:
-    esc = html.escape
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>SmartSync reconciliation</title>",
-        "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}"
-        ".drift{background:#fdd}</style></head><body>",
-        f"<h1>Reconciliation report ({esc(report.scope)})</h1><p>Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC.</p>",
-        "<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in _HEAD) + "</tr>",
-    ]
-    for row, d in zip(_rows(report), report.diffs, strict=True):
-        cls = " class='drift'" if d.differing else ""
-        parts.append(f"<tr{cls}>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>")
-    parts.append("</table>")
-    if report.integrity:
-        parts.append("<h2>Integrity</h2><table><tr><th>table</th><th>check</th><th>offenders</th><th>detail</th></tr>")
-        for c in report.integrity:
-            cls = " class='drift'" if c.offenders else ""
-            parts.append(f"<tr{cls}><td>{esc(c.table)}</td><td>{esc(c.check)}</td><td>{c.offenders}</td><td>{esc(c.detail)}</td></tr>")
-        parts.append("</table>")
-    if report.fixed:
-        parts.append("<h2>Fixed</h2><ul>" + "".join(f"<li>{esc(n)}: {esc(str(c))}</li>" for n, c in report.fixed.items()) + "</ul>")
-    if report.errors:
-        parts.append("<h2>Errors</h2><ul>" + "".join(f"<li>{esc(n)}: {esc(e)}</li>" for n, e in report.errors.items()) + "</ul>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
-
-
-def render(report: Report, fmt: str) -> str:
-    """The report as text in one of ``FORMATS`` (``table`` renders the Rich tables as plain text)."""
-    if fmt == "json":
-        return json.dumps(report_to_json(report), indent=2, default=str) + "\n"
-    if fmt == "markdown":
-        return render_markdown(report)
-    if fmt == "html":
-        return render_html(report)
-    if fmt == "table":
-        buf = io.StringIO()
-        render_table(report, Console(file=buf, width=160, no_color=True))
-        return buf.getvalue()
-    msg = f"unknown format {fmt!r}"
-    raise ReconcileError(msg, hint=f"use one of: {', '.join(FORMATS)}")
-
-
-def default_report_path(report: Report) -> Path:
-    return Path(".smartsync") / "reports" / f"reconciliation-{report.scope}-{report.generated_at:%Y%m%dT%H%M%SZ}.md"
-
-
-def write_report(report: Report, path: Path) -> None:
-    fmt = {".json": "json", ".html": "html", ".md": "markdown", ".txt": "table"}.get(path.suffix, "markdown")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(report, fmt))

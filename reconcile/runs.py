@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from reconcile.engine import connect
+from reconcile.connections import connect
 
 
 @dataclass(frozen=True)
@@ -67,18 +67,3 @@ def write_watermark(conn: psycopg.Connection[Any], job: str, value: datetime) ->
         "updated_at = now()",
         (job, value),
     )
-
-
-def last_runs(dsn: str, job: str, limit: int = 5, *, what: str) -> list[dict[str, Any]]:
-    conn = connect(dsn, what=what)
-    try:
-        cur = conn.execute(
-            "SELECT run_id, job, scheduled_for, started_at, finished_at, status, rows_read, rows_inserted, "
-            "rows_updated, rows_deleted, error FROM smartsync.job_runs WHERE job = %s ORDER BY run_id DESC LIMIT %s",
-            (job, limit),
-        )
-        assert cur.description is not None  # noqa: S101
-        names = [d.name for d in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    finally:
-        conn.close()

@@ -4,7 +4,8 @@ Jobs run sequentially, as the seeds stagger them to spare the databases; a firin
 monthly maintenance window waits for the window's end. When jobs fall behind (a long run, a
 restart), each late job runs once as soon as it can: missed firings of the same job fold
 into one, since incremental jobs resume from their stored watermark anyway. The planning is
-plain functions over the catalog; ``Scheduler`` adds the clock and the runner.
+plain functions over the catalog (the cron arithmetic is ``reconcile.cron``); ``Scheduler``
+adds the clock and the runner.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from reconcile.schedule import next_allowed_run, next_run, previous_run
+from reconcile.cron import next_allowed_run, next_run, previous_run
 from smartsync.core.catalog import Catalog
 from smartsync.core.errors import SmartSyncError
 
@@ -41,7 +42,7 @@ def next_firings(catalog: Catalog, last: dict[str, datetime]) -> list[Firing]:
     return sorted(out)
 
 
-def plan(catalog: Catalog, start: datetime, until: datetime) -> list[Firing]:
+def plan_firings(catalog: Catalog, start: datetime, until: datetime) -> list[Firing]:
     """Every firing from ``start`` to ``until``, in the order the scheduler would run them."""
     last = {schedule.job: start for _, schedule in catalog.jobs()}
     out: list[Firing] = []

@@ -50,7 +50,7 @@ def steps(title: str) -> Iterator[Callable[[str], None]]:
 @handle_errors
 def list_jobs() -> None:
     """List every batch job with its schedule (UTC) and next run."""
-    from reconcile.schedule import in_maintenance, next_allowed_run
+    from reconcile.cron import in_maintenance, next_allowed_run
 
     catalog = load_catalog()
     now = datetime.now(UTC)
@@ -89,8 +89,8 @@ def run(
     ),
 ) -> None:
     """Run one job now and record it in smartsync.job_runs."""
+    from reconcile.cron import in_maintenance
     from reconcile.jobs import find_job, run_job
-    from reconcile.schedule import in_maintenance
     from smartsync.core.settings import load_settings
 
     freeze_loaded()
@@ -107,7 +107,7 @@ def run(
         result = run_job(job, settings, dry_run=dry_run, fix=fix, report_path=report, on_step=step)
     if result.report is None:
         from reconcile.model import Report
-        from reconcile.report import render_table
+        from reconcile.render import render_table
 
         render_table(Report(job, result.started_at, result.diffs), console)
     c = result.counts

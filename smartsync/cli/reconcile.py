@@ -10,6 +10,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -67,23 +68,36 @@ def diff(
         _print_diffs([result], as_json)
         _exit_on_drift(result.drift_pct, max_drift)
         return
-    from reconcile.report import diff_sync, find_sync
+    from reconcile.apply import summary
+    from reconcile.compare import compare, compare_and_fix
+    from reconcile.report import find_sync
     from smartsync.core.catalog import load_catalog
     from smartsync.core.settings import load_settings
 
     freeze_loaded()
     settings = load_settings()
     sync = find_sync(load_catalog(), str(table))
-    with steps(f"diff {sync.name}") as step:
-        found, fixed = diff_sync(sync, settings, scope="daily", fix=fix, on_step=step)
-    if fixed is None:
+    if not fix:
+        with steps(f"diff {sync.name}") as step:
+            found = compare(sync, settings, on_step=step).diff
         _print_diffs([found], as_json)
         _exit_on_drift(found.drift_pct, max_drift)
         return
+    with steps(f"diff {sync.name}") as step:
+        fixed = compare_and_fix(sync, settings, on_step=step)
+    if fixed.applied is None:  # a report-only pair
+        _print_diffs([fixed.diff], as_json)
+        _exit_on_drift(fixed.diff.drift_pct, max_drift)
+        return
     with steps(f"verify {sync.name}") as step:
-        after, _ = diff_sync(sync, settings, scope="daily", on_step=step)
+        after = compare(sync, settings, on_step=step).diff
+    _print_fixed(fixed.diff, summary(fixed.applied), after, as_json)
+    _exit_on_drift(after.drift_pct, max_drift)
+
+
+def _print_fixed(found: TableDiff, fixed: dict[str, Any], after: TableDiff, as_json: bool) -> None:
     if as_json:
-        from reconcile.report import diff_to_json
+        from reconcile.render import diff_to_json
 
         print(
             json.dumps(
@@ -98,9 +112,8 @@ def diff(
         )
     else:
         _print_diffs([found], as_json=False)
-        console.print(f"[green]fixed[/green] {sync.name}: {fixed}")
+        console.print(f"[green]fixed[/green] {found.name}: {fixed}")
         console.print(f"after the fix: {after.differing:,} rows differ")
-    _exit_on_drift(after.drift_pct, max_drift)
 
 
 def _generic(
@@ -112,45 +125,25 @@ def _generic(
     columns: str | None,
     connections: int | None,
 ) -> TableDiff:
-    from reconcile.engine import connect, diff_pair, has_unique_key, live_columns
-    from reconcile.pairs import generic
+    from reconcile.compare import compare_tables
 
     freeze_loaded()
-    keys = [k.strip() for k in key.split(",") if k.strip()]
-    if not keys:
-        msg = "--key names no column"
-        raise ReconcileError(msg)
-    sconn = connect(source, what="the source database")
-    tconn = connect(target, what="the target database")
-    try:
-        stypes = live_columns(sconn, source_table, what="the source database")
-        ttypes = live_columns(tconn, target_table, what="the target database")
-        unique = (has_unique_key(sconn, source_table, keys), has_unique_key(tconn, target_table, keys))
-        cols = [c.strip() for c in columns.split(",")] if columns else None
-        planned = generic(
+    with steps(f"diff {source_table} → {target_table}") as step:
+        return compare_tables(
             source_dsn=source,
             target_dsn=target,
             source_table=source_table,
             target_table=target_table,
-            key=keys,
-            source_types=stypes,
-            target_types=ttypes,
-            columns=cols,
+            key=[k.strip() for k in key.split(",") if k.strip()],
+            columns=[c.strip() for c in columns.split(",")] if columns else None,
+            connections=connections,
+            on_step=step,
         )
-        n = max(2, min(10, connections or 4))
-        with steps(f"diff {planned.spec.name}") as step:
-            return diff_pair(
-                planned.spec, max_connections=n, schema=planned.schema, unique=unique, on_step=step,
-                conns=(sconn, tconn),
-            ).diff
-    finally:
-        sconn.close()
-        tconn.close()
 
 
 def _print_diffs(diffs: list[TableDiff], as_json: bool) -> None:
     from reconcile.model import Report
-    from reconcile.report import render, render_table
+    from reconcile.render import render, render_table
 
     report = Report("diff", datetime.now(UTC), tuple(diffs))
     if as_json:
@@ -170,7 +163,8 @@ def report(
     max_drift: float = typer.Option(0.0, "--max-drift", help="Exit 2 when a pair differs by more than this percent."),
 ) -> None:
     """Diff every pair of a scope and report; exit 2 when drift exceeds --max-drift."""
-    from reconcile.report import FORMATS, SCOPES, build_report, render, render_table
+    from reconcile.render import FORMATS, render, render_table
+    from reconcile.report import SCOPES, build_report
     from smartsync.core.catalog import load_catalog
     from smartsync.core.settings import load_settings
 

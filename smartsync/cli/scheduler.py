@@ -36,7 +36,7 @@ def plan(
     start: str | None = typer.Option(None, help="Plan from this UTC time (default: now)"),
 ) -> None:
     """Show what the scheduler will run, when, and which firings the maintenance window moves."""
-    from reconcile.scheduler import plan as plan_firings
+    from reconcile.scheduler import plan_firings
 
     begin = _parse_start(start)
     table = Table("runs at (UTC)", "job", "scheduled for", "note")

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from reconcile.compare import compare
 from reconcile.jobs import run_job
-from reconcile.report import diff_sync
 from smartsync.core.catalog import load_catalog
 from smartsync.core.errors import ReconcileError
 from smartsync.core.settings import load_settings
 from smartsync.core.tables import Database
-from tests.integration.reconcile_fixtures import GOLDEN, PROFILE_360, SCHEMES, execute, reset, rows, scalar
+from tests.integration.reconcile.reconcile_fixtures import GOLDEN, PROFILE_360, SCHEMES, execute, reset, rows, scalar
 
 W, C = Database.WAREHOUSE, Database.CITIZEN
 
@@ -115,7 +115,7 @@ def test_failed_run_leaves_the_watermark_and_the_rerun_is_complete(dbs: tuple[st
     assert rerun.counts.updated == 50
     assert scalar(ct, "SELECT watermark FROM smartsync.watermarks WHERE job = 'golden_records_daily'") > mark
     sync = load_catalog().sync("golden_records")
-    assert diff_sync(sync, settings)[0].differing == 0
+    assert compare(sync, settings).diff.differing == 0
 
 
 def _events(citizen_dsn: str, day: datetime, n: int, first_id: int = 1) -> None:

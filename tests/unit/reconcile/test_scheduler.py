@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from reconcile.scheduler import Scheduler, plan
+from reconcile.scheduler import Scheduler, plan_firings
 from smartsync.core.catalog import load_catalog
 from smartsync.core.errors import ReconcileError
 
@@ -18,7 +18,7 @@ def _at(hour: int, minute: int = 0, day: datetime = FIRST_SUNDAY) -> datetime:
 
 def test_an_ordinary_day_runs_every_job_at_its_utc_time() -> None:
     day = datetime(2026, 12, 9, tzinfo=UTC)  # a Wednesday
-    firings = plan(load_catalog(), day - timedelta(minutes=1), day + timedelta(hours=3, minutes=59))
+    firings = plan_firings(load_catalog(), day - timedelta(minutes=1), day + timedelta(hours=3, minutes=59))
     runs = [(f.run_at, f.job) for f in firings if f.job != "profile_summary_hourly"]
     assert runs == [
         (_at(0, 0, day), "scheme_master_daily"),
@@ -33,7 +33,7 @@ def test_an_ordinary_day_runs_every_job_at_its_utc_time() -> None:
 
 
 def test_the_maintenance_window_holds_jobs_until_it_ends() -> None:
-    firings = plan(load_catalog(), _at(1, 30), _at(4, 30))
+    firings = plan_firings(load_catalog(), _at(1, 30), _at(4, 30))
     held = [(f.job, f.scheduled_for) for f in firings if f.run_at == _at(4)]
     assert ("user_behavior_daily", _at(2)) in held
     assert ("feedback_daily", _at(2, 30)) in held
@@ -44,7 +44,7 @@ def test_the_maintenance_window_holds_jobs_until_it_ends() -> None:
 
 
 def test_the_weekly_reconciliation_runs_on_sundays_at_three() -> None:
-    week = plan(load_catalog(), datetime(2026, 12, 14, tzinfo=UTC), datetime(2026, 12, 21, tzinfo=UTC))
+    week = plan_firings(load_catalog(), datetime(2026, 12, 14, tzinfo=UTC), datetime(2026, 12, 21, tzinfo=UTC))
     weekly = [f.run_at for f in week if f.job == "weekly_reconciliation"]
     assert weekly == [datetime(2026, 12, 20, 3, tzinfo=UTC)]
 

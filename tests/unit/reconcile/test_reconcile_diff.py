@@ -4,42 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from datetime import date
-from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from masking import row_masker
-from reconcile.diff import (
-    Detail,
-    _patterns,
-    changed_columns,
-    classify,
-    hash_family,
-    plan_columns,
-    same_family,
-    schema_diff,
-)
-from reconcile.engine import (
-    FixRows,
-    Part,
-    SideScan,
-    _masked_source,
-    _positions,
-    _records,
-    _text_array,
-    _tids,
-    fingerprint_first,
-    fingerprint_sql,
-    join_scans,
-    probe_range,
-    scan_item,
-    scan_sql,
-)
+from reconcile.classify import Detail, _patterns, classify
+from reconcile.columns import hash_family, plan_columns, same_family, schema_diff
+from reconcile.fingerprints import fingerprint_first, probe_range
+from reconcile.fix_rows import FixRows
+from reconcile.join import join_scans, mask_source
 from reconcile.model import ColumnSpec, PairSpec, Relation
-from reconcile.pairs import generic, sync_pair
+from reconcile.packed import SideScan, positions_of, records_of, scan_item, text_array, unpack_tids
+from reconcile.scan_sql import Part, fingerprint_sql, scan_sql
+from reconcile.specs import generic_pair, sync_pair
 from smartsync.core.catalog import MaskRule, load_catalog
 from smartsync.core.errors import ReconcileError
 
@@ -78,12 +57,6 @@ def test_plan_columns_puts_keys_first_and_texts_odd_types() -> None:
     assert by["v"].mask is MaskRule.EMAIL
 
 
-def test_changed_columns_and_nulls() -> None:
-    src = {"a": 1, "b": None, "c": Decimal("1.50"), "d": date(2026, 1, 1), "e": ""}
-    tgt = {"a": 1, "b": None, "c": Decimal("1.5"), "d": date(2026, 1, 2), "e": None}
-    assert changed_columns(src, tgt, ["a", "b", "c", "d", "e"]) == ("d", "e")
-
-
 def test_the_column_wise_masking_of_the_diff_equals_the_row_masker() -> None:
     sync = load_catalog().sync("profile_summary")
     masker = row_masker(sync)
@@ -92,7 +65,7 @@ def test_the_column_wise_masking_of_the_diff_equals_the_row_masker() -> None:
     spec = PairSpec("p", Relation("", "", ""), Relation("", "", ""), ("citizen_id",),
                     (ColumnSpec("citizen_id", "", ""), ColumnSpec("mobile", "", "", MaskRule.MOBILE)))
     rows = [masker({**dict.fromkeys(sync.columns), "mobile": v})["mobile"] for v in values]
-    assert _masked_source(scan, spec)["mobile"].to_pylist() == rows
+    assert mask_source(scan, spec)["mobile"].to_pylist() == rows
 
 
 def _spec(masked: bool = False) -> PairSpec:
@@ -135,28 +108,28 @@ def test_masked_columns_compare_after_masking() -> None:
     tgt = _scan([1, 2, 3, 4], [1, 2, 3, 4], {"v": ["******3210", None, "9876543212", None]})
     found = join_scans(src, tgt, _spec(masked=True))
     assert sorted(src.keys[found.source].tolist()) == [3, 4]
-    assert _masked_source(src, _spec(masked=True))["v"].to_pylist() == ["******3210", None, "******3212", "******3213"]
+    assert mask_source(src, _spec(masked=True))["v"].to_pylist() == ["******3210", None, "******3212", "******3213"]
 
 
 def test_packed_records_and_text_parsing() -> None:
     records = [(7, -1, 3, 2), (-(2**63), 2**62, 2**32 - 1, 65535)]
     data = b"".join(struct.pack(">qqIH", *r) for r in records)
-    rec = _records(data, scan_item(with_tid=True))
+    rec = records_of(data, scan_item(with_tid=True))
     assert rec["k"].tolist() == [7, -(2**63)] and rec["h"].tolist() == [-1, 2**62]
-    assert _tids(rec).tolist() == [3 << 16 | 2, (2**32 - 1) << 16 | 65535]
-    assert len(_records(None, scan_item(with_tid=True))) == 0
-    wide = _records(struct.pack(">qqq", 1, 2, 3), scan_item(with_tid=False, columns=2))
+    assert unpack_tids(rec).tolist() == [3 << 16 | 2, (2**32 - 1) << 16 | 65535]
+    assert len(records_of(None, scan_item(with_tid=True))) == 0
+    wide = records_of(struct.pack(">qqq", 1, 2, 3), scan_item(with_tid=False, columns=2))
     assert wide["h"].tolist() == [[2, 3]]
-    texts = _text_array("abcé".encode() + b"xy", struct.pack(">iiii", 3, -1, 2, 2))
+    texts = text_array("abcé".encode() + b"xy", struct.pack(">iiii", 3, -1, 2, 2))
     assert texts.to_pylist() == ["abc", None, "é", "xy"]
 
 
 def test_rows_read_again_are_put_back_in_request_order() -> None:
     rel = Relation("", "", "t")
     got = np.array([30, 10, 20], dtype=np.int64)
-    assert _positions(got, np.array([10, 30], dtype=np.int64), rel).tolist() == [1, 0]
+    assert positions_of(got, np.array([10, 30], dtype=np.int64), rel).tolist() == [1, 0]
     with pytest.raises(ReconcileError, match="did not find every row"):
-        _positions(got, np.array([10, 40], dtype=np.int64), rel)
+        positions_of(got, np.array([10, 40], dtype=np.int64), rel)
 
 
 def test_scan_sql_hashes_clear_columns_and_ships_masked_ones_as_text() -> None:
@@ -188,10 +161,10 @@ def test_sync_pair_maps_filters_and_masks() -> None:
 
 def test_generic_refuses_key_type_mismatch_and_missing_key() -> None:
     with pytest.raises(ReconcileError, match="type mismatch"):
-        generic(source_dsn="s", target_dsn="t", source_table="a", target_table="b", key=["id"],
+        generic_pair(source_dsn="s", target_dsn="t", source_table="a", target_table="b", key=["id"],
                 source_types={"id": "integer"}, target_types={"id": "text"})
     with pytest.raises(ReconcileError, match="missing"):
-        generic(source_dsn="s", target_dsn="t", source_table="a", target_table="b", key=["nope"],
+        generic_pair(source_dsn="s", target_dsn="t", source_table="a", target_table="b", key=["nope"],
                 source_types={"id": "integer"}, target_types={"id": "integer"})
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from smartsync.core.tables import Database
-from tests.integration.reconcile_fixtures import SCHEMES, execute, execute_on_both, reset, scalar
+from tests.integration.reconcile.reconcile_fixtures import SCHEMES, execute, execute_on_both, reset, scalar
 
 W, C = Database.WAREHOUSE, Database.CITIZEN
 SMARTSYNC = [sys.executable, "-m", "smartsync"]

@@ -1,4 +1,7 @@
-"""Schedule math on the catalog's UTC cron expressions and the monthly maintenance window."""
+"""Schedule arithmetic: the catalog's UTC cron expressions, UTC days and the monthly maintenance window.
+
+Pure functions of a time; the loop that runs jobs at these times is ``reconcile.scheduler``.
+"""
 
 from __future__ import annotations
 
@@ -52,3 +55,9 @@ def utc_day(at: datetime) -> tuple[datetime, datetime]:
     """Start and end of the UTC day that contains ``at``."""
     start = _utc(at).replace(hour=0, minute=0, second=0, microsecond=0)
     return start, start + timedelta(days=1)
+
+
+def last_days(n: int, now: datetime) -> tuple[datetime, datetime]:
+    """The ``n`` complete UTC days before the one that contains ``now``: ``[start, end)``."""
+    today, _ = utc_day(now)
+    return today - timedelta(days=n), today

@@ -12,16 +12,16 @@ import pytest
 
 from masking import mask_value
 from reconcile import engine
-from reconcile.apply import apply_plan, plan_changes
-from reconcile.engine import Side, diff_pair
+from reconcile.apply import apply_plan, plan_changes, summary
+from reconcile.compare import compare, compare_and_fix
+from reconcile.engine import compare_pair
 from reconcile.model import PairSpec
-from reconcile.pairing import run_diff
-from reconcile.pairs import generic
-from reconcile.report import diff_sync
+from reconcile.side import Side
+from reconcile.specs import generic_pair
 from smartsync.core.catalog import MaskRule, load_catalog
 from smartsync.core.settings import load_settings
 from smartsync.core.tables import SCHEMA, Database
-from tests.integration.reconcile_fixtures import (
+from tests.integration.reconcile.reconcile_fixtures import (
     GOLDEN,
     PROFILE_360,
     SCHEMES,
@@ -44,15 +44,14 @@ def dbs(warehouse_dsn: str, citizen_dsn: str) -> tuple[str, str]:
 
 def _diff(name: str) -> Any:
     sync = load_catalog().sync(name)
-    diff, _ = diff_sync(sync, load_settings(), scope="daily")
-    return diff
+    return compare(sync, load_settings()).diff
 
 
 def _fix(name: str) -> dict[str, int]:
     sync = load_catalog().sync(name)
-    _, fixed = diff_sync(sync, load_settings(), scope="daily", fix=True)
-    assert fixed is not None
-    return fixed
+    fixed = compare_and_fix(sync, load_settings())
+    assert fixed.applied is not None
+    return summary(fixed.applied)
 
 
 def test_profile_summary_drift_is_found_masked_and_repaired(dbs: tuple[str, str]) -> None:
@@ -108,11 +107,11 @@ def test_row_changed_between_diff_and_apply_is_not_overwritten(dbs: tuple[str, s
     execute(wh, GOLDEN, {"lo": 1, "hi": 200})
     settings = load_settings()
     sync = load_catalog().sync("golden_records")
-    outcome, _, _ = run_diff(sync, settings)
+    outcome = compare(sync, settings, keep_rows=True)
     apply_plan(settings.dsn(C), SCHEMA.table(C, sync.target), plan_changes(outcome, deletes=True), what="citizen")
     execute(ct, "UPDATE public.profile_data SET full_name = 'drifted' WHERE citizen_id IN (5, 6)")
 
-    outcome, _, _ = run_diff(sync, settings)
+    outcome = compare(sync, settings, keep_rows=True)
     assert {c.key for c in outcome.diff.changed} == {(5,), (6,)}
     # Meanwhile the event path writes citizen 5's newer version (a position after the snapshot).
     execute(wh, "UPDATE public.golden_records SET full_name = 'renamed' WHERE citizen_id = 5")
@@ -167,7 +166,7 @@ def scratch(warehouse_dsn: str, citizen_dsn: str) -> Iterator[tuple[str, str]]:
 
 def _spec(wh: str, ct: str, *, where: tuple[str, ...] = ()) -> PairSpec:
     types = {"id": "bigint", "name": "text", "amount": "numeric(8,2)", "seen": "timestamp with time zone"}
-    spec = generic(
+    spec = generic_pair(
         source_dsn=wh, target_dsn=ct, source_table="re_test.t", target_table="re_test.t", key=["id"],
         source_types=types, target_types=types,
     ).spec
@@ -191,7 +190,7 @@ def test_a_filtered_side_split_by_key_finds_what_one_scan_finds(scratch: tuple[s
     results: dict[bool, list[Any]] = {False: [], True: []}
     for connections in (2, 4):  # one scan per side, then two shares per side
         for restrict in (False, True):  # restricted: the target's rows of the window's keys only
-            outcome = diff_pair(
+            outcome = compare_pair(
                 _spec(wh, ct, where=window), max_connections=connections, restrict_target=restrict, keep_rows=True
             )
             diff = outcome.diff
@@ -200,8 +199,8 @@ def test_a_filtered_side_split_by_key_finds_what_one_scan_finds(scratch: tuple[s
             assert [c.key for c in diff.changed] == [(k,) for k in sorted([*range(7, 20000, 1000), *range(8, 20000, 1000)])]
             assert {c.columns for c in diff.changed} == {("name",), ("amount",)}
             assert diff.source_null_keys == 4
-            assert outcome.source_rows[(7,)] == {"id": 7, "name": "renamed", "amount": Decimal("10.50"), "seen": ANY}
-            assert outcome.source_rows[(-3,)]["name"] == "negative key"
+            assert outcome.fix_rows[(7,)] == {"id": 7, "name": "renamed", "amount": Decimal("10.50"), "seen": ANY}
+            assert outcome.fix_rows[(-3,)]["name"] == "negative key"
     assert all(r == found[0] for found in results.values() for r in found)
     assert results[True][0][1] == ()  # no target-only rows outside the window's keys
 
@@ -227,7 +226,7 @@ def test_equal_sides_are_told_equal_by_their_fingerprints(scratch: tuple[str, st
     def diff() -> tuple[Any, list[str]]:
         steps: list[str] = []
         calls.clear()
-        out = diff_pair(_spec(wh, ct), max_connections=4, unique=(True, True), on_step=steps.append)
+        out = compare_pair(_spec(wh, ct), max_connections=4, unique=(True, True), on_step=steps.append)
         return out.diff, steps
 
     same, steps = diff()

@@ -1,7 +1,9 @@
-"""Which rows of which tables a comparison reads: built from the catalog, or from two table names.
+"""Pair specs: which rows of which tables a comparison reads, and which columns it compares.
 
-The SQL of the relations (filters, windows, the daily aggregate, the top-N expectation) is
-derived from the catalog's declarations here; the engine only executes it.
+A ``PairSpec`` is built from two table names (``generic_pair``) or from a catalog sync
+(``sync_pair``, ``query_pair``), given the live column types. The SQL of the relations
+(filters, windows, the daily aggregate, the top-N expectation) derives from the catalog's
+declarations here; ``reconcile.engine`` only executes it. Pure: no connection is opened.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from datetime import datetime
 
 from psycopg import sql
 
-from reconcile.diff import INTEGER_TYPES, base_type, plan_columns, quote_ident, quote_table, schema_diff
+from reconcile.columns import INTEGER_TYPES, base_type, plan_columns, quote_ident, quote_table, schema_diff
 from reconcile.model import PairSpec, Relation, SchemaDiff
 from smartsync.core.catalog import EventMode, MaskRule, Sync
 from smartsync.core.errors import ReconcileError
@@ -28,6 +30,8 @@ def literal(value: object) -> str:
 
 @dataclass(frozen=True)
 class Planned:
+    """A pair spec and the schema diff of the columns it leaves out."""
+
     spec: PairSpec
     schema: SchemaDiff
 
@@ -36,7 +40,7 @@ def _label(dsn_db: str, name: str) -> str:
     return f"{dsn_db}.{name}"
 
 
-def plan(
+def plan_pair(
     *,
     name: str,
     source: Relation,
@@ -85,7 +89,7 @@ def plan(
 # ── generic mode ────────────────────────────────────────────────────────────────────────
 
 
-def generic(
+def generic_pair(
     *,
     source_dsn: str,
     target_dsn: str,
@@ -109,7 +113,7 @@ def generic(
     mapping = {c: quote_ident(c) for c in wanted}
     src = Relation(source_dsn, quote_table(source_table), f"source {source_table}", source_table)
     tgt = Relation(target_dsn, quote_table(target_table), f"target {target_table}", target_table)
-    return plan(
+    return plan_pair(
         name=f"{source_table} → {target_table}",
         source=src,
         target=tgt,
@@ -158,7 +162,7 @@ def sync_pair(
     mapped = {t: c.source for t, c in sync.columns.items() if c.source is not None}
     types = {t: source_types[s] for t, s in mapped.items() if s in source_types}
     masks = sync.masks() if sync.citizen_bound else {}
-    return plan(
+    return plan_pair(
         name=sync.name,
         source=src,
         target=tgt,
@@ -171,8 +175,8 @@ def sync_pair(
     )
 
 
-def aggregate_sql(sync: Sync, day_start: datetime, day_end: datetime, watermark_column: str) -> tuple[str, list[str]]:
-    """The source query of an aggregate sync for one UTC day, and its group-by (key) columns.
+def aggregate_sql(sync: Sync, day_start: datetime, day_end: datetime, watermark_column: str) -> str:
+    """The source query of an aggregate sync over ``[day_start, day_end)``, grouped by its key columns.
 
     The catalog gives each target column a source column or an SQL expression; the key
     columns are the grouping, every other expression is an aggregate.
@@ -189,7 +193,7 @@ def aggregate_sql(sync: Sync, day_start: datetime, day_end: datetime, watermark_
         f"(SELECT {', '.join(selects)} FROM {quote_table(sync.source)} "
         f"WHERE {wm} >= {literal(day_start)} AND {wm} < {literal(day_end)} GROUP BY {', '.join(groups)})"
     )
-    return query, list(sync.key)
+    return query
 
 
 def query_pair(
@@ -210,7 +214,7 @@ def query_pair(
         tuple(target_where),
     )
     cols = list(sync.columns)
-    return plan(
+    return plan_pair(
         name=sync.name,
         source=src,
         target=tgt,
