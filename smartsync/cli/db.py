@@ -35,6 +35,7 @@ def migrate() -> None:
 
 
 @app.command()
+@handle_errors
 def ddl(database: Database = typer.Argument(..., help="smart_warehouse or smart_citizen")) -> None:
     """Print the DDL that ``migrate`` applies to one database."""
     for stmt in database_ddl(database, load_catalog()):

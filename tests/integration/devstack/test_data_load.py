@@ -76,7 +76,9 @@ def test_every_source_table_gets_its_rows(loaded: list[synthetic.TableLoad], fre
 def test_loaded_rows_keep_their_invariants(loaded: list[synthetic.TableLoad], fresh_dsns: dict[Database, str]) -> None:
     assert loaded
     wh, ci = fresh_dsns[Database.WAREHOUSE], fresh_dsns[Database.CITIZEN]
-    people = _rows(wh, f"SELECT citizen_id, aadhaar, jan_aadhaar, mobile, district_id FROM {_source('golden_records')} ORDER BY 1")
+    people = _rows(
+        wh, f"SELECT citizen_id, aadhaar, jan_aadhaar, mobile, district_id FROM {_source('golden_records')} ORDER BY 1"
+    )
     for citizen_id, aadhaar, jan, mobile, district in people:
         assert synthetic.aadhaar_valid(str(aadhaar)), citizen_id
         assert re.fullmatch(r"[1-9]\d{9}", str(jan))
@@ -166,7 +168,8 @@ def test_the_cli_loads_and_counts(stack: StackState, fresh_dsns: dict[Database, 
     }
     runner = CliRunner()
     citizens = CATALOG.sync("profile_updates").source
-    loaded = runner.invoke(app, ["data", "load", "--scale", "0.005", "--seed", "11", "-t", citizens, "--mode", "truncate"], env=env)
+    args = ["data", "load", "--scale", "0.005", "--seed", "11", "-t", citizens, "--mode", "truncate"]
+    loaded = runner.invoke(app, args, env=env)
     assert loaded.exit_code == 0, loaded.output
     assert "loaded 500 rows" in loaded.output
     counts = runner.invoke(app, ["data", "counts"], env=env)

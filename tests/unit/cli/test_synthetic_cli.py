@@ -18,7 +18,8 @@ def test_plan_lists_every_source_table_with_its_rows() -> None:
 
 
 def test_preview_shows_generated_rows() -> None:
-    result = runner.invoke(app, ["data", "preview", "public.citizens", "-n", "2", "--seed", "1"], env={"COLUMNS": "200"})
+    args = ["data", "preview", "public.citizens", "-n", "2", "--seed", "1"]
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "citizen_id" in result.output
     assert "jan_aadhaar" in result.output
