@@ -1,7 +1,7 @@
 """Column generators of the synthetic data, one small function per column, and the table specs.
 
 Each takes a ``Chunk`` (rows ``start .. start + n`` of one table) and returns numpy values,
-an Arrow array, or ``Nullable`` values; ``generate.to_arrow`` gives them the column's type.
+an Arrow array, or ``Nullable`` values; ``generator.to_arrow`` gives them the column's type.
 A generator draws from each random stream of the chunk (``c.rng(name)``) at most once, so
 the first rows of a table never depend on how many rows are generated.
 

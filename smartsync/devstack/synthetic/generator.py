@@ -10,9 +10,10 @@ from a generator keyed by (seed, entity, column, chunk number), so:
   portal's service applications are the first applications of ``decision.applications``.
 
 Which source tables exist comes from the catalog; their columns come from
-``smartsync.core.tables``; the value of each column comes from ``columns.py``. A column
-without a generator there gets a plain value of its SQL type (``unmapped_columns()``
-lists such columns; a unit test keeps it empty).
+``smartsync.core.tables``; the value of each column comes from the generators that
+``columns.SPECS`` names (``people``, ``schemes``, ``activity``). A column without a generator
+there gets a plain value of its SQL type (``unmapped_columns()`` lists such columns; a unit
+test keeps it empty).
 """
 
 from __future__ import annotations
