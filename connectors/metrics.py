@@ -1,7 +1,8 @@
-"""Prometheus metrics of SmartSync, declared once at module level.
+"""The event path's Prometheus metrics, declared once at module level.
 
-Every process exposes them on its metrics port (the dataflows through Bytewax's API server,
-which serves everything in ``prometheus_client.REGISTRY``). Names are
+The decoding step (``dataflows/wiring.py``) and the PostgreSQL writer (``connectors/postgres/writer.py``)
+record them; they live here, below both. Every process exposes them on its metrics port (the dataflows
+through Bytewax's API server, which serves everything in ``prometheus_client.REGISTRY``). Names are
 ``smartsync_<noun>_<unit>``; ``flow`` is the direction, ``table`` the sync's target table.
 Kafka consumer lag per partition comes from Bytewax: ``bytewax_kafka_consumer_lag``.
 """

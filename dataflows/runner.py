@@ -174,7 +174,7 @@ def _raise_stop(signum: int, _frame: object) -> None:
 
 
 def supervise(procs: Sequence[subprocess.Popen[bytes]], on_exit: Callable[[int, int], None] | None = None) -> int:
-    """Wait until a process exits, stop the others, return the first exit code (Ctrl-C or SIGTERM: stop all, 130/143)."""
+    """Wait until a process exits, stop the others, return its exit code (Ctrl-C, SIGTERM: stop all, 130/143)."""
     # The processes run in sessions of their own (a terminal's Ctrl-C reaches only us): we stop them.
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

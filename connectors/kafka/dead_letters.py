@@ -94,7 +94,8 @@ class DeadLetterProducer:
         remaining = self._producer.flush(self._timeout_s)
         if done.failures or remaining or done.confirmed != len(letters):
             reason = done.failures[0] if done.failures else f"{remaining} not confirmed within {self._timeout_s:.0f}s"
-            msg = f"dead-letter topic {self.topic}: {len(letters) - done.confirmed} of {len(letters)} not delivered ({reason})"
+            lost = len(letters) - done.confirmed
+            msg = f"dead-letter topic {self.topic}: {lost} of {len(letters)} not delivered ({reason})"
             raise TransientSinkError(msg, hint="retrying; check that Kafka is up")
 
     def _produce(self, key: bytes | None, value: bytes | None, headers: list[tuple[str, str | bytes | None]], cb: Any) -> None:
