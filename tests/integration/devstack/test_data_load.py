@@ -107,7 +107,7 @@ def test_loaded_rows_keep_their_invariants(loaded: list[synthetic.TableLoad], fr
     assert wrong == [(0,)]
 
     # Behaviour events fill the UTC day before the anchor, for the daily aggregation.
-    (first, last), = _rows(ci, f"SELECT min(occurred_at), max(occurred_at) FROM {_source('user_behavior')}")
+    ((first, last),) = _rows(ci, f"SELECT min(occurred_at), max(occurred_at) FROM {_source('user_behavior')}")
     assert isinstance(first, datetime)
     assert isinstance(last, datetime)
     assert ANCHOR - timedelta(days=1) <= first <= last < ANCHOR

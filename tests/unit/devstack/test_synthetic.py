@@ -252,7 +252,9 @@ def test_decisions_and_submissions_agree() -> None:
     agree = 0
     for d, s in zip(decisions, submissions, strict=False):
         assert (d["application_id"], d["citizen_id"], d["scheme_code"]) == (
-            s["application_id"], s["citizen_id"], s["scheme_code"],
+            s["application_id"],
+            s["citizen_id"],
+            s["scheme_code"],
         )
         agree += {"pending": "submitted", "in_review": "under_review"}.get(d["status"], d["status"]) == s["status"]
     assert agree > 0.9 * len(submissions)
@@ -331,7 +333,9 @@ def test_world_lookups_use_the_same_rows() -> None:
     direct = synthetic.generate(table, None, world=world)["citizen_id"]
     index = np.array([4, 0, 2], dtype=np.int64)
     assert world.column_of("application_submissions", "citizen_id", index).to_pylist() == [
-        direct[4].as_py(), direct[0].as_py(), direct[2].as_py(),
+        direct[4].as_py(),
+        direct[0].as_py(),
+        direct[2].as_py(),
     ]
 
 
