@@ -21,8 +21,8 @@ import time
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
-from reconcile.jobs import run_job
 from reconcile.compare import compare_and_fix
+from reconcile.jobs import run_job
 from smartsync.core.catalog import load_catalog
 from smartsync.core.settings import load_settings
 from smartsync.core.tables import Database

@@ -62,24 +62,32 @@ def _request(i: int) -> tuple[bytes, str, str]:
     citizen = 1 + (i * 7919) % 100_000
     ident = str(uuid.uuid4())
     if i % 7 < 5:
-        sync, path, body = "benefit_forecasts", FORECASTS, {
-            "forecast_id": ident,
-            "citizen_id": citizen,
-            "scheme_code": f"SCHEME_{i % 40:02d}",
-            "forecast_amount": f"{1000 + i % 9000}.50",
-            "forecast_period": "2027-Q1",
-            "confidence": "0.815",
-            "generated_at": "2026-11-21T09:30:00+05:30",
-        }
+        sync, path, body = (
+            "benefit_forecasts",
+            FORECASTS,
+            {
+                "forecast_id": ident,
+                "citizen_id": citizen,
+                "scheme_code": f"SCHEME_{i % 40:02d}",
+                "forecast_amount": f"{1000 + i % 9000}.50",
+                "forecast_period": "2027-Q1",
+                "confidence": "0.815",
+                "generated_at": "2026-11-21T09:30:00+05:30",
+            },
+        )
     else:
-        sync, path, body = "ml_alerts", ALERTS, {
-            "alert_id": ident,
-            "citizen_id": citizen,
-            "source_model": ("AI-PLATFORM-07", "AI-PLATFORM-09", "AI-PLATFORM-14")[i % 3],
-            "alert_type": "proactive_inclusion",
-            "severity": ("low", "medium", "high", "critical")[i % 4],
-            "message": "Likely eligible for a scheme not yet applied for",
-        }
+        sync, path, body = (
+            "ml_alerts",
+            ALERTS,
+            {
+                "alert_id": ident,
+                "citizen_id": citizen,
+                "source_model": ("AI-PLATFORM-07", "AI-PLATFORM-09", "AI-PLATFORM-14")[i % 3],
+                "alert_type": "proactive_inclusion",
+                "severity": ("low", "medium", "high", "critical")[i % 4],
+                "message": "Likely eligible for a scheme not yet applied for",
+            },
+        )
     data = orjson.dumps(body)
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -160,7 +168,8 @@ def _visible_us(dsn: str, ids: dict[str, list[str]]) -> dict[str, list[int]]:
         for sync_name, keys in ids.items():
             sync = load_catalog().sync(sync_name)
             query = sql.SQL(
-                "SELECT (extract(epoch FROM _synced_at) * 1000000)::bigint - _source_lsn FROM {} WHERE {} = ANY(%s::uuid[])"
+                "SELECT (extract(epoch FROM _synced_at) * 1000000)::bigint - _source_lsn FROM {} WHERE {} = "
+                "ANY(%s::uuid[])"
             ).format(sql.Identifier(*sync.target.split(".")), sql.Identifier(sync.key[0]))
             found[sync_name] = [int(r[0]) for r in conn.execute(query, (keys,)).fetchall()]
     return found
@@ -207,7 +216,8 @@ def _bench(args: argparse.Namespace) -> None:  # noqa: C901, PLR0912 — one scr
     exe = Path(sys.executable).parent / "smartsync"
     server = subprocess.Popen(  # noqa: S603 — our own CLI
         [str(exe), "callbacks", "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     flow: RunningFlow | None = None
@@ -235,7 +245,8 @@ def _bench(args: argparse.Namespace) -> None:  # noqa: C901, PLR0912 — one scr
                 ids.setdefault(sync_name, []).append(ident)
             wait_until(
                 lambda: sum(map(len, _visible_us(dsn, ids).values())) == len(built),
-                timeout_s=300, what="every callback in the portal",
+                timeout_s=300,
+                what="every callback in the portal",
             )
             visible = _visible_us(dsn, ids)
     finally:
@@ -258,7 +269,9 @@ def _bench(args: argparse.Namespace) -> None:  # noqa: C901, PLR0912 — one scr
         print(f"goal p95 < 300 ms: {'met' if _pct(ms, 95) < 300 else 'NOT met'}")
     print(f"service's view (incl. warm-up): {server_view}")
     for sync_name, micros in visible.items():
-        _report(f"callback accepted -> portal row written ({sync_name}, {len(micros)} rows)", [u / 1000 for u in micros])
+        _report(
+            f"callback accepted -> portal row written ({sync_name}, {len(micros)} rows)", [u / 1000 for u in micros]
+        )
     if visible:
         _report("callback accepted -> portal row written (all)", [u / 1000 for v in visible.values() for u in v])
 

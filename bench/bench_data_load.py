@@ -69,7 +69,9 @@ def _fresh_warehouse(stack_dsn: str) -> Iterator[str]:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def _database_steps(dsn: str, table: Table, world: synthetic.World, args: argparse.Namespace) -> dict[str, tuple[int, float]]:
+def _database_steps(
+    dsn: str, table: Table, world: synthetic.World, args: argparse.Namespace
+) -> dict[str, tuple[int, float]]:
     """Median (rows, seconds) of the steps that write into the database at ``dsn``."""
     golden = table.qualified_name
     rows = world.rows[table]
@@ -82,7 +84,8 @@ def _database_steps(dsn: str, table: Table, world: synthetic.World, args: argpar
     naive = sample.slice(0, args.naive_sample)
     name = sql.Identifier(*golden.split("."))
     insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-        name, sql.SQL(", ").join(map(sql.Identifier, sample.column_names)),
+        name,
+        sql.SQL(", ").join(map(sql.Identifier, sample.column_names)),
         sql.SQL(", ").join(sql.Placeholder() * sample.num_columns),
     )
 
@@ -101,7 +104,10 @@ def _database_steps(dsn: str, table: Table, world: synthetic.World, args: argpar
 
     out = {
         "load: generate + COPY + commit": (rows, _median_time(run_load, args.repeats)),
-        f"executemany INSERT ({sample.num_rows:,} rows)": (sample.num_rows, _median_time(run_executemany, args.repeats)),
+        f"executemany INSERT ({sample.num_rows:,} rows)": (
+            sample.num_rows,
+            _median_time(run_executemany, args.repeats),
+        ),
         f"row by row, autocommit ({naive.num_rows:,} rows)": (naive.num_rows, _median_time(run_naive, args.repeats)),
     }
     run_load()  # leave the table as a normal load would
@@ -114,7 +120,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sample", type=int, default=20_000, help="rows for the executemany comparison")
     parser.add_argument("--naive-sample", type=int, default=2_000, help="rows for the row-by-row comparison")
-    parser.add_argument("--into-stack", action="store_true", help="load into the stack's smart_warehouse (Debezium captures it)")
+    parser.add_argument(
+        "--into-stack", action="store_true", help="load into the stack's smart_warehouse (Debezium captures it)"
+    )
     args = parser.parse_args()
 
     golden = load_catalog().sync("golden_records").source
@@ -126,8 +134,14 @@ def main() -> None:
     for _ in synthetic.iter_batches(table, CHUNK_ROWS, world=world):  # warm-up: imports, scheme list
         pass
     steps = {
-        "generate (numpy + Arrow)": (rows, _median_time(lambda: sum(b.num_rows for b in synthetic.iter_batches(table, world=world)), args.repeats)),
-        "generate + CSV encode": (rows, _median_time(lambda: sum(len(_csv(b)) for b in synthetic.iter_batches(table, world=world)), args.repeats)),
+        "generate (numpy + Arrow)": (
+            rows,
+            _median_time(lambda: sum(b.num_rows for b in synthetic.iter_batches(table, world=world)), args.repeats),
+        ),
+        "generate + CSV encode": (
+            rows,
+            _median_time(lambda: sum(len(_csv(b)) for b in synthetic.iter_batches(table, world=world)), args.repeats),
+        ),
     }
     stack_dsn = load_settings().dsn(Database.WAREHOUSE)
     target = contextlib.nullcontext(stack_dsn) if args.into_stack else _fresh_warehouse(stack_dsn)

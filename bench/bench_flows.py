@@ -94,8 +94,10 @@ def fill(citizen_dsn: str, bootstrap: str, events: int, base: int) -> float:
                 (lo, hi),
             )
             conn.execute(
-                "INSERT INTO public.documents (document_id, citizen_id, document_type, file_name, mime_type, size_bytes) "
-                "SELECT g, g, 'photo', 'p' || g || '.jpg', 'image/jpeg', g %% 100000 FROM generate_series(%s::bigint, %s::bigint) g",
+                "INSERT INTO public.documents (document_id, citizen_id, document_type, file_name, mime_type, "
+                "size_bytes) "
+                "SELECT g, g, 'photo', 'p' || g || '.jpg', 'image/jpeg', g %% 100000 FROM "
+                "generate_series(%s::bigint, %s::bigint) g",
                 (lo, hi),
             )
     while _topic_total(bootstrap, topics) < before + 2 * half:
@@ -113,8 +115,20 @@ def drain_once(warehouse_dsn: str, bootstrap: str, workers: int, snapshot_s: int
         rec = Path(tmp) / direction.value
         rec.mkdir()
         subprocess.run([sys.executable, "-m", "bytewax.recovery", str(rec), str(workers)], check=True)  # noqa: S603
-        argv = [sys.executable, "-m", "bytewax.run", f"dataflows.{direction.value}:flow(tail=False)", "-w", str(workers),
-                "-r", str(rec), "-s", str(snapshot_s), "-b", str(runner.BACKUP_INTERVAL_S)]
+        argv = [
+            sys.executable,
+            "-m",
+            "bytewax.run",
+            f"dataflows.{direction.value}:flow(tail=False)",
+            "-w",
+            str(workers),
+            "-r",
+            str(rec),
+            "-s",
+            str(snapshot_s),
+            "-b",
+            str(runner.BACKUP_INTERVAL_S),
+        ]
         cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
@@ -137,9 +151,16 @@ def drain_once(warehouse_dsn: str, bootstrap: str, workers: int, snapshot_s: int
     assert row is not None
     rows, first, last = row
     active = (last - first).total_seconds() if rows else 0.0
-    return {"events": total, "rows": rows, "wall_s": wall, "active_s": active, "flow_cpu_s": flow_cpu,
-            "rss_start_mb": (rss[1] if len(rss) > 1 else 0) / 1024, "rss_end_mb": (rss[-1] if rss else 0) / 1024,
-            "rss_max_mb": max(rss or [0]) / 1024}
+    return {
+        "events": total,
+        "rows": rows,
+        "wall_s": wall,
+        "active_s": active,
+        "flow_cpu_s": flow_cpu,
+        "rss_start_mb": (rss[1] if len(rss) > 1 else 0) / 1024,
+        "rss_end_mb": (rss[-1] if rss else 0) / 1024,
+        "rss_max_mb": max(rss or [0]) / 1024,
+    }
 
 
 def throughput(args: argparse.Namespace) -> None:
@@ -161,7 +182,8 @@ def throughput(args: argparse.Namespace) -> None:
             f"end {r['rss_end_mb']:.0f} MB, max {r['rss_max_mb']:.0f} MB"
         )
     print(
-        f"median over {len(results)} runs: {statistics.median(r['events'] / r['wall_s'] for r in results):,.0f} events/s "
+        f"median over {len(results)} runs: {statistics.median(r['events'] / r['wall_s'] for r in results):,.0f} "
+        "events/s "
         f"(wall, incl. start-up), {statistics.median(r['events'] / max(r['active_s'], 1e-9) for r in results):,.0f} "
         "events/s (first→last write)"
     )
@@ -184,18 +206,41 @@ class Mixer(threading.Thread):
         forecasts = CAT.sync("benefit_forecasts")
         with psycopg.connect(self.wdsn, autocommit=True) as w, psycopg.connect(self.cdsn, autocommit=True) as c:
             ops: list[Any] = [
-                lambda i: w.execute("INSERT INTO public.golden_records (citizen_id, full_name, district_id, mobile) VALUES (%s, 'G', 1, %s)",
-                                    (self.base + i, person(i)["mobile"])),
-                lambda i: w.execute("INSERT INTO public.profile_360 (citizen_id, full_name, district_id) VALUES (%s, 'P', 1)", (self.base + i,)),
-                lambda i: w.execute("INSERT INTO eligibility.eligibility_snapshots (citizen_id, scheme_code, eligibility_score, status) "
-                                    "VALUES (%s, 'S', 0.5, 'eligible')", (self.base + i,)),
-                lambda i: w.execute("INSERT INTO decision.applications (application_id, citizen_id, scheme_code, status) "
-                                    "VALUES (%s, %s, 'OAP', 'pending')", (self.base + i, self.base + i)),
-                lambda i: c.execute("INSERT INTO public.citizens (citizen_id, full_name, district_id) VALUES (%s, 'C', 1)", (self.base + i,)),
-                lambda i: c.execute("INSERT INTO public.service_applications (application_id, citizen_id, scheme_code, status) "
-                                    "VALUES (%s, %s, 'OAP', 'submitted')", (self.base + i, self.base + i)),
-                lambda i: c.execute("INSERT INTO public.documents (document_id, citizen_id, document_type, file_name, mime_type, size_bytes) "
-                                    "VALUES (%s, %s, 'photo', 'p', 'image/jpeg', 1)", (self.base + i, self.base + i)),
+                lambda i: w.execute(
+                    "INSERT INTO public.golden_records (citizen_id, full_name, district_id, mobile) VALUES (%s, "
+                    "'G', 1, %s)",
+                    (self.base + i, person(i)["mobile"]),
+                ),
+                lambda i: w.execute(
+                    "INSERT INTO public.profile_360 (citizen_id, full_name, district_id) VALUES (%s, 'P', 1)",
+                    (self.base + i,),
+                ),
+                lambda i: w.execute(
+                    "INSERT INTO eligibility.eligibility_snapshots (citizen_id, scheme_code, eligibility_score, "
+                    "status) "
+                    "VALUES (%s, 'S', 0.5, 'eligible')",
+                    (self.base + i,),
+                ),
+                lambda i: w.execute(
+                    "INSERT INTO decision.applications (application_id, citizen_id, scheme_code, status) "
+                    "VALUES (%s, %s, 'OAP', 'pending')",
+                    (self.base + i, self.base + i),
+                ),
+                lambda i: c.execute(
+                    "INSERT INTO public.citizens (citizen_id, full_name, district_id) VALUES (%s, 'C', 1)",
+                    (self.base + i,),
+                ),
+                lambda i: c.execute(
+                    "INSERT INTO public.service_applications (application_id, citizen_id, scheme_code, status) "
+                    "VALUES (%s, %s, 'OAP', 'submitted')",
+                    (self.base + i, self.base + i),
+                ),
+                lambda i: c.execute(
+                    "INSERT INTO public.documents (document_id, citizen_id, document_type, file_name, mime_type, "
+                    "size_bytes) "
+                    "VALUES (%s, %s, 'photo', 'p', 'image/jpeg', 1)",
+                    (self.base + i, self.base + i),
+                ),
                 lambda i: self._forecast(producer, forecasts, i),
             ]
             started = time.monotonic()
@@ -209,8 +254,13 @@ class Mixer(threading.Thread):
 
     def _forecast(self, producer: Producer, sync: Any, i: int) -> None:
         payload = ForecastCallback(
-            forecast_id=uuid.uuid4(), citizen_id=self.base + i, scheme_code="OAP", forecast_amount=Decimal("1.00"),
-            forecast_period="2027-Q1", confidence=Decimal("0.500"), generated_at=datetime.now(UTC),
+            forecast_id=uuid.uuid4(),
+            citizen_id=self.base + i,
+            scheme_code="OAP",
+            forecast_amount=Decimal("1.00"),
+            forecast_period="2027-Q1",
+            confidence=Decimal("0.500"),
+            generated_at=datetime.now(UTC),
         )
         msg = encode(sync, payload, int(time.time() * 1_000_000))
         producer.produce(msg.topic, key=msg.key, value=msg.value)
@@ -221,7 +271,10 @@ def latency(args: argparse.Namespace) -> None:
     settings = load_settings()
     base = random.randrange(10**10, 9 * 10**10)
     with tempfile.TemporaryDirectory(prefix="smartsync-bench-") as tmp:
-        flows = [RunningFlow(d, Path(tmp) / d.value, workers=args.workers, snapshot_interval_s=args.snapshot) for d in Direction]
+        flows = [
+            RunningFlow(d, Path(tmp) / d.value, workers=args.workers, snapshot_interval_s=args.snapshot)
+            for d in Direction
+        ]
         for f in flows:
             f.start()
         try:
@@ -245,7 +298,8 @@ def latency(args: argparse.Namespace) -> None:
                 key = "citizen_id" if "citizen_id" in s.columns else s.key[0]
                 rows = conn.execute(
                     f"SELECT extract(epoch FROM _synced_at - _source_ts) FROM {s.target} "
-                    f"WHERE {key} >= %s AND {key} < %s AND _source_ts IS NOT NULL", (base, base + 10**7),
+                    f"WHERE {key} >= %s AND {key} < %s AND _source_ts IS NOT NULL",
+                    (base, base + 10**7),
                 ).fetchall()
                 vals = [float(r[0]) for r in rows]
                 per_table[s.target] = vals
@@ -256,10 +310,14 @@ def latency(args: argparse.Namespace) -> None:
         return vals[min(len(vals) - 1, int(q * len(vals)))] if vals else float("nan")
 
     print(f"{mixer.done:,} changes at {args.rate}/s over {args.seconds}s; {len(lat):,} arrived")
-    print(f"source commit → target write: p50 {pct(lat, 0.50) * 1000:.0f} ms, p95 {pct(lat, 0.95) * 1000:.0f} ms, "
-          f"p99 {pct(lat, 0.99) * 1000:.0f} ms, max {max(lat or [0]) * 1000:.0f} ms")
+    print(
+        f"source commit → target write: p50 {pct(lat, 0.50) * 1000:.0f} ms, p95 {pct(lat, 0.95) * 1000:.0f} ms, "
+        f"p99 {pct(lat, 0.99) * 1000:.0f} ms, max {max(lat or [0]) * 1000:.0f} ms"
+    )
     for table, vals in sorted(per_table.items()):
-        print(f"  {table:32s} n={len(vals):5d} p50 {pct(vals, 0.5) * 1000:6.0f} ms  p95 {pct(vals, 0.95) * 1000:6.0f} ms")
+        print(
+            f"  {table:32s} n={len(vals):5d} p50 {pct(vals, 0.5) * 1000:6.0f} ms  p95 {pct(vals, 0.95) * 1000:6.0f} ms"
+        )
     print(f"RSS (MB) start {rss_start} end {rss_end}")
 
 
@@ -273,7 +331,8 @@ JDBC_SLOT = "smartsync_benchjdbc"
 
 def _rest(port: int, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     req = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", method=method,
+        f"http://127.0.0.1:{port}{path}",
+        method=method,
         data=json.dumps(body).encode() if body is not None else None,
         headers={"Content-Type": "application/json"},
     )
@@ -313,48 +372,78 @@ def jdbc(args: argparse.Namespace) -> None:  # noqa: PLR0915 — one scripted sc
     state = localstack.read_state()
     assert state is not None, "the stack is not running"
     wdsn, cdsn = settings.warehouse_dsn.get_secret_value(), settings.citizen_dsn.get_secret_value()
-    source = connector_config(Database.CITIZEN, CAT, hostname="127.0.0.1", port=state.pg_port, password=state.cdc_password)
-    source.update({
-        "name": "bench-citizen-with-schemas", "topic.prefix": JDBC_PREFIX, "slot.name": JDBC_SLOT,
-        "table.include.list": "public.citizens,public.documents",
-        "heartbeat.action.query": "", "heartbeat.interval.ms": "0",
-    })
+    source = connector_config(
+        Database.CITIZEN, CAT, hostname="127.0.0.1", port=state.pg_port, password=state.cdc_password
+    )
+    source.update(
+        {
+            "name": "bench-citizen-with-schemas",
+            "topic.prefix": JDBC_PREFIX,
+            "slot.name": JDBC_SLOT,
+            "table.include.list": "public.citizens,public.documents",
+            "heartbeat.action.query": "",
+            "heartbeat.interval.ms": "0",
+        }
+    )
     source.pop("heartbeat.action.query")
     rest_port = runner.free_ports(1)[0]
     with tempfile.TemporaryDirectory(prefix="smartsync-bench-jdbc-") as tmp:
         run = Path(tmp)
         worker = run / "worker.properties"
-        worker.write_text("\n".join([
-            f"bootstrap.servers={state.bootstrap}",
-            "key.converter=org.apache.kafka.connect.json.JsonConverter",
-            "value.converter=org.apache.kafka.connect.json.JsonConverter",
-            "key.converter.schemas.enable=true", "value.converter.schemas.enable=true",
-            f"offset.storage.file.filename={run / 'offsets'}", "offset.flush.interval.ms=1000",
-            f"plugin.path={BENCH_PLUGINS}", "plugin.discovery=hybrid_warn", f"listeners=http://127.0.0.1:{rest_port}",
-            "producer.linger.ms=5", "producer.compression.type=lz4", "",
-        ]))
+        worker.write_text(
+            "\n".join(
+                [
+                    f"bootstrap.servers={state.bootstrap}",
+                    "key.converter=org.apache.kafka.connect.json.JsonConverter",
+                    "value.converter=org.apache.kafka.connect.json.JsonConverter",
+                    "key.converter.schemas.enable=true",
+                    "value.converter.schemas.enable=true",
+                    f"offset.storage.file.filename={run / 'offsets'}",
+                    "offset.flush.interval.ms=1000",
+                    f"plugin.path={BENCH_PLUGINS}",
+                    "plugin.discovery=hybrid_warn",
+                    f"listeners=http://127.0.0.1:{rest_port}",
+                    "producer.linger.ms=5",
+                    "producer.compression.type=lz4",
+                    "",
+                ]
+            )
+        )
         log = run / "connect.log"
         cmd = localstack._java_cmd("768m", "org.apache.kafka.connect.cli.ConnectStandalone", str(worker), log=log)
         java = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603
         try:
             wait_until(lambda: _listening(rest_port), timeout_s=90, what="bench Connect worker")
             _rest(rest_port, "POST", "/connectors", {"name": source["name"], "config": source})
-            wait_until(lambda: _connector_state(rest_port, source["name"]) == "RUNNING", timeout_s=90, what="schema'd source")
+            wait_until(
+                lambda: _connector_state(rest_port, source["name"]) == "RUNNING", timeout_s=90, what="schema'd source"
+            )
             time.sleep(5)  # streaming starts after RUNNING
             jdbc_topics = [f"{JDBC_PREFIX}.public.citizens", f"{JDBC_PREFIX}.public.documents"]
-            before = {t: _topic_total(state.bootstrap, [t]) for t in jdbc_topics} if _topics_exist(state.bootstrap, jdbc_topics) else {}
+            before = (
+                {t: _topic_total(state.bootstrap, [t]) for t in jdbc_topics}
+                if _topics_exist(state.bootstrap, jdbc_topics)
+                else {}
+            )
             base = random.randrange(10**10, 9 * 10**10)
             took = fill(cdsn, settings.kafka_bootstrap, args.events, base)
-            wait_until(lambda: _topics_exist(state.bootstrap, jdbc_topics)
-                       and _topic_total(state.bootstrap, jdbc_topics) >= sum(before.values()) + args.events,
-                       timeout_s=600, what="schema'd events")
+            wait_until(
+                lambda: (
+                    _topics_exist(state.bootstrap, jdbc_topics)
+                    and _topic_total(state.bootstrap, jdbc_topics) >= sum(before.values()) + args.events
+                ),
+                timeout_s=600,
+                what="schema'd events",
+            )
             print(f"filled {args.events:,} changes ({took:.1f}s); both topic sets hold them")
             _rest(rest_port, "DELETE", f"/connectors/{source['name']}")
 
             ours = drain_once(wdsn, state.bootstrap, args.workers, args.snapshot)
             ours_rate = ours["events"] / ours["active_s"]
-            print(f"smartsync flow: {ours['events']:,} events in {ours['active_s']:.1f}s first→last write "
-                  f"({ours_rate:,.0f} events/s; wall incl. start-up {ours['wall_s']:.1f}s)")
+            print(
+                f"smartsync flow: {ours['events']:,} events in {ours['active_s']:.1f}s first→last write "
+                f"({ours_rate:,.0f} events/s; wall incl. start-up {ours['wall_s']:.1f}s)"
+            )
 
             # The sink creates its tables in the connecting role's own schema (search_path "$user", public).
             targets = [f"{localstack.ADMIN_USER}.bench_jdbc_citizens", f"{localstack.ADMIN_USER}.bench_jdbc_documents"]
@@ -370,8 +459,11 @@ def jdbc(args: argparse.Namespace) -> None:  # noqa: PLR0915 — one scripted sc
                 "connection.url": f"jdbc:postgresql://127.0.0.1:{state.pg_port}/smart_warehouse",
                 "connection.username": admin_user,
                 "connection.password": state.admin_password,
-                "insert.mode": "upsert", "primary.key.mode": "record_key", "delete.enabled": "true",
-                "schema.evolution": "basic", "collection.name.format": "bench_jdbc_${source.table}",
+                "insert.mode": "upsert",
+                "primary.key.mode": "record_key",
+                "delete.enabled": "true",
+                "schema.evolution": "basic",
+                "collection.name.format": "bench_jdbc_${source.table}",
                 "consumer.override.auto.offset.reset": "earliest",
                 "consumer.override.max.poll.records": "2000",
                 "batch.size": "2000",
@@ -380,22 +472,31 @@ def jdbc(args: argparse.Namespace) -> None:  # noqa: PLR0915 — one scripted sc
             started = time.monotonic()
             _rest(rest_port, "POST", "/connectors", {"name": name, "config": sink})
             # Every change on these topics is an insert of a new key: drained when each one is a row.
-            wait_until(lambda: _connector_state(rest_port, name) == "RUNNING" and _count(wdsn, targets) >= expected,
-                       timeout_s=1800, every_s=0.5, what="JDBC sink drain")
+            wait_until(
+                lambda: _connector_state(rest_port, name) == "RUNNING" and _count(wdsn, targets) >= expected,
+                timeout_s=1800,
+                every_s=0.5,
+                what="JDBC sink drain",
+            )
             jdbc_wall = time.monotonic() - started
             with psycopg.connect(wdsn, autocommit=True) as conn:
                 rows = _count(wdsn, targets)
             jdbc_rate = expected / jdbc_wall
-            print(f"Debezium JDBC sink (upsert, {args.workers} tasks): {expected:,} events, {rows:,} rows in "
-                  f"{jdbc_wall:.1f}s incl. start-up ({jdbc_rate:,.0f} events/s)")
-            print(f"ratio smartsync / JDBC sink: {ours_rate / jdbc_rate:.2f}x (first→last write vs JDBC wall), "
-                  f"{(ours['events'] / ours['wall_s']) / jdbc_rate:.2f}x (both wall incl. start-up)")
+            print(
+                f"Debezium JDBC sink (upsert, {args.workers} tasks): {expected:,} events, {rows:,} rows in "
+                f"{jdbc_wall:.1f}s incl. start-up ({jdbc_rate:,.0f} events/s)"
+            )
+            print(
+                f"ratio smartsync / JDBC sink: {ours_rate / jdbc_rate:.2f}x (first→last write vs JDBC wall), "
+                f"{(ours['events'] / ours['wall_s']) / jdbc_rate:.2f}x (both wall incl. start-up)"
+            )
             _rest(rest_port, "DELETE", f"/connectors/{name}")
         finally:
             runner.stop([java])
             with psycopg.connect(cdsn, autocommit=True) as conn:
                 conn.execute(
-                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s AND NOT active",
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s AND "
+                    "NOT active",
                     (JDBC_SLOT,),
                 )
 

@@ -24,13 +24,24 @@ from pathlib import Path
 
 import psycopg
 
-COLUMNS = ("full_name", "district_id", "mobile", "email", "income_band", "score", "eligible_count", "last_date", "updated_at")
+COLUMNS = (
+    "full_name",
+    "district_id",
+    "mobile",
+    "email",
+    "income_band",
+    "score",
+    "eligible_count",
+    "last_date",
+    "updated_at",
+)
 DDL = """
 CREATE SCHEMA IF NOT EXISTS bench;
 DROP TABLE IF EXISTS bench.{name};
 CREATE TABLE bench.{name} (
   id bigint PRIMARY KEY, full_name text NOT NULL, district_id smallint NOT NULL, mobile text, email text,
-  income_band text, score numeric(5,4), eligible_count integer NOT NULL, last_date date, updated_at timestamptz NOT NULL)
+  income_band text, score numeric(5,4), eligible_count integer NOT NULL, last_date date,
+  updated_at timestamptz NOT NULL)
 """
 FILL = """
 INSERT INTO bench.{name}
@@ -45,7 +56,8 @@ FROM generate_series(1, {rows}) g
 DRIFT = """
 DELETE FROM bench.pair_drift WHERE id % 1000 = 7;
 INSERT INTO bench.pair_drift
-  SELECT id + 5000000000, full_name, district_id, mobile, email, income_band, score, eligible_count, last_date, updated_at
+  SELECT id + 5000000000, full_name, district_id, mobile, email, income_band, score, eligible_count, last_date,
+    updated_at
   FROM bench.pair_drift WHERE id % 1000 = 11;
 UPDATE bench.pair_drift SET full_name = full_name || 'x' WHERE id % 100 = 3;
 """
@@ -61,7 +73,11 @@ def build(warehouse: str, citizen: str, rows: int, *, identical: bool = True) ->
     """(Re)build the pair when it does not have ``rows`` rows yet."""
     with psycopg.connect(citizen, autocommit=True) as conn:
         have = conn.execute("SELECT to_regclass('bench.pair_drift') IS NOT NULL").fetchone()
-        marker = conn.execute("SELECT obj_description('bench.pair_drift'::regclass)").fetchone() if have and have[0] else None
+        marker = (
+            conn.execute("SELECT obj_description('bench.pair_drift'::regclass)").fetchone()
+            if have and have[0]
+            else None
+        )
     if marker and marker[0] == f"rows={rows}" and (not identical or _exists(citizen, "bench.pair")):
         return
     print(f"building the {rows:,}-row pair …", flush=True)
@@ -93,15 +109,43 @@ def _plain(dsn: str) -> str:
 
 def ours(warehouse: str, citizen: str, target: str) -> list[str]:
     return [
-        sys.executable, "-m", "smartsync", "reconcile", "diff", "--source", warehouse, "--target", citizen,
-        "--source-table", "bench.pair", "--target-table", f"bench.{target}", "--key", "id", "--json", "--max-drift", "100",
+        sys.executable,
+        "-m",
+        "smartsync",
+        "reconcile",
+        "diff",
+        "--source",
+        warehouse,
+        "--target",
+        citizen,
+        "--source-table",
+        "bench.pair",
+        "--target-table",
+        f"bench.{target}",
+        "--key",
+        "id",
+        "--json",
+        "--max-drift",
+        "100",
     ]
 
 
 def reladiff(warehouse: str, citizen: str, target: str) -> list[str]:
     cols = [arg for c in COLUMNS for arg in ("-c", c)]
     exe = str(Path(sys.executable).with_name("reladiff"))
-    return [exe, _plain(warehouse), "bench.pair", _plain(citizen), f"bench.{target}", "-k", "id", *cols, "-a", "hashdiff", "-s"]
+    return [
+        exe,
+        _plain(warehouse),
+        "bench.pair",
+        _plain(citizen),
+        f"bench.{target}",
+        "-k",
+        "id",
+        *cols,
+        "-a",
+        "hashdiff",
+        "-s",
+    ]
 
 
 DUCKDB_BASELINE = """

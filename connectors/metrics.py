@@ -19,7 +19,9 @@ EVENTS_IN = Counter(
     "smartsync_events_in_total", "Change events read from Kafka, per sync target table", ["flow", "table"]
 )
 EVENTS_OUT = Counter(
-    "smartsync_events_out_total", "Row changes that landed in the target (inserted, updated or deleted)", ["flow", "table"]
+    "smartsync_events_out_total",
+    "Row changes that landed in the target (inserted, updated or deleted)",
+    ["flow", "table"],
 )
 EVENTS_SKIPPED = Counter(
     "smartsync_events_skipped_total",

@@ -101,9 +101,13 @@ class SyncDecoder:
         self._position_field = "ts_us" if self.callback else "lsn"
         self._top_n: TopN | None = sync.top_n if sync.event_mode is EventMode.TOP_N else None
         # Debezium events take the fast parse; callbacks (few, and checked for their sync) the careful one.
-        self._fast = None if self.callback or not fast else fast_envelope_decoder(
-            [field for _, field, _, _ in self._mapped],
-            optional=["status"] if sync.event_mode is EventMode.APPEND else (),  # read by event_type()
+        self._fast = (
+            None
+            if self.callback or not fast
+            else fast_envelope_decoder(
+                [field for _, field, _, _ in self._mapped],
+                optional=["status"] if sync.event_mode is EventMode.APPEND else (),  # read by event_type()
+            )
         )
 
     def _parse(self, value: bytes) -> Envelope:
@@ -213,8 +217,14 @@ class SyncDecoder:
         return key
 
     def _evaluation(
-        self, row: dict[str, Any], key: tuple[Any, ...], *, deleted: bool, position: int,
-        source_ts: datetime | None, origin: Origin,
+        self,
+        row: dict[str, Any],
+        key: tuple[Any, ...],
+        *,
+        deleted: bool,
+        position: int,
+        source_ts: datetime | None,
+        origin: Origin,
     ) -> Evaluation:
         spec = self._top_n
         assert spec is not None  # noqa: S101

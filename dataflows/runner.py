@@ -81,8 +81,18 @@ def plan_run(
     plans = []
     for i in range(processes):
         argv = [
-            python, "-m", "bytewax.run", flow_import(direction), "-w", str(workers),
-            "-r", str(recovery_dir), "-s", str(snapshot_interval_s), "-b", str(BACKUP_INTERVAL_S),
+            python,
+            "-m",
+            "bytewax.run",
+            flow_import(direction),
+            "-w",
+            str(workers),
+            "-r",
+            str(recovery_dir),
+            "-s",
+            str(snapshot_interval_s),
+            "-b",
+            str(BACKUP_INTERVAL_S),
         ]
         if processes > 1:
             argv += ["-i", str(i), "-a", addresses]
@@ -101,7 +111,9 @@ def ensure_recovery(plan: RunPlan, python: str = sys.executable) -> bool:
     plan.recovery_dir.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(  # noqa: S603 — our own fixed command line
         [python, "-m", "bytewax.recovery", str(plan.recovery_dir), str(plan.recovery_partitions)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         msg = f"could not create recovery partitions in {plan.recovery_dir}: {done.stderr.strip()[-300:]}"

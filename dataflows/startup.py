@@ -96,7 +96,9 @@ def preflight(catalog: Catalog, direction: Direction, settings: Settings) -> Non
         _check_targets(catalog, direction, settings)
     except psycopg.OperationalError as exc:
         msg = f"cannot reach PostgreSQL for the start-up checks: {str(exc).strip().splitlines()[0]}"
-        raise SinkError(msg, hint="check SMARTSYNC_WAREHOUSE_DSN / SMARTSYNC_CITIZEN_DSN and that PostgreSQL runs") from None
+        raise SinkError(
+            msg, hint="check SMARTSYNC_WAREHOUSE_DSN / SMARTSYNC_CITIZEN_DSN and that PostgreSQL runs"
+        ) from None
     syncs = [s for s in catalog.event_syncs(direction) if s.topic is not None]
     topics = [s.topic for s in syncs if s.topic is not None] + [catalog.dead_letter_topics[direction]]
     check_topics(

@@ -177,7 +177,9 @@ def source_rows(conn: Any, table: str, where_column: str, values: list[Any]) -> 
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-def expected_mirror(sync: Any, source_conn: Any, where_column: str, values: list[Any]) -> dict[tuple[Any, ...], dict[str, Any]]:
+def expected_mirror(
+    sync: Any, source_conn: Any, where_column: str, values: list[Any]
+) -> dict[tuple[Any, ...], dict[str, Any]]:
     """What a mirror sync's target must hold for these source rows: mapped and masked as the catalog says."""
     key = SCHEMA.table(sync.target_database, sync.target).primary_key
     out = {}
@@ -196,7 +198,9 @@ def converged(
     return lambda: target_state(sync, target_conn, where_column, values) == expected
 
 
-def target_state(sync: Any, target_conn: Any, where_column: str, values: list[Any]) -> dict[tuple[Any, ...], dict[str, Any]]:
+def target_state(
+    sync: Any, target_conn: Any, where_column: str, values: list[Any]
+) -> dict[tuple[Any, ...], dict[str, Any]]:
     """The sync's columns of its target rows, by key."""
     key = SCHEMA.table(sync.target_database, sync.target).primary_key
     out = {}

@@ -42,7 +42,6 @@ def group_key(row: Mapping[str, Any], spec: TopN) -> str:
     return str(values[0]) if len(values) == 1 else orjson.dumps(values, default=str).decode()
 
 
-
 @dataclass(slots=True)  # created per event: not frozen, a frozen __init__ costs ~3x; never mutated
 class Scored:
     """What a top-N state keeps of one item: enough to rank it and to write its row again."""

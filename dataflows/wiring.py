@@ -149,9 +149,7 @@ def build_flow(
     messages = op.input("kafka_in", flow, source if source is not None else kafka_source(router, settings, tail=tail))
     decoded = op.flat_map_batch("decode", messages, _DecodeBatch(router, flow_name))
     ready: Any = op.map("sink_items", decoded, _items)
-    specs = {
-        s.name: s.top_n for s in catalog.event_syncs(direction) if s.top_n is not None and s.topic is not None
-    }
+    specs = {s.name: s.top_n for s in catalog.event_syncs(direction) if s.top_n is not None and s.topic is not None}
     if specs:
         evaluations = op.flat_map("evaluations", decoded, _evaluations)
         keyed = op.key_on("by_group", evaluations, _group_of)

@@ -16,9 +16,25 @@ from smartsync.core.catalog import MaskRule
 # compared on their text form.
 HASHABLE_TYPES = frozenset(
     {
-        "smallint", "integer", "bigint", "numeric", "text", "character varying", "date",
-        "timestamp with time zone", "timestamp without time zone", "boolean", "uuid", "real",
-        "double precision", "bytea", "jsonb", "interval", "time without time zone", "inet", "name",
+        "smallint",
+        "integer",
+        "bigint",
+        "numeric",
+        "text",
+        "character varying",
+        "date",
+        "timestamp with time zone",
+        "timestamp without time zone",
+        "boolean",
+        "uuid",
+        "real",
+        "double precision",
+        "bytea",
+        "jsonb",
+        "interval",
+        "time without time zone",
+        "inet",
+        "name",
     }
 )
 INTEGER_TYPES = frozenset({"smallint", "integer", "bigint"})
@@ -105,10 +121,8 @@ def plan_columns(
             continue
         st, tt = source_types[tcol], target_types[tcol]
         mask = masks.get(tcol, MaskRule.CLEAR)
-        as_text = (
-            not same_family(st, tt)
-            or base_type(tt) not in HASHABLE_TYPES
-            or base_type(st) not in HASHABLE_TYPES
+        as_text = not same_family(st, tt) or base_type(tt) not in HASHABLE_TYPES or base_type(st) not in HASHABLE_TYPES
+        specs.append(
+            ColumnSpec(tcol, mapping[tcol], quote_ident(tcol), mask, as_text, hash_family(st, tt, as_text=as_text))
         )
-        specs.append(ColumnSpec(tcol, mapping[tcol], quote_ident(tcol), mask, as_text, hash_family(st, tt, as_text=as_text)))
     return tuple(specs)

@@ -141,8 +141,11 @@ def compare_and_fix(
             after(conn, found)
 
     applied = apply_plan(
-        settings.dsn(sync.target_database), SCHEMA.table(sync.target_database, sync.target), changes,
-        what=sync.target_database.value, after=in_transaction if after is not None else None,
+        settings.dsn(sync.target_database),
+        SCHEMA.table(sync.target_database, sync.target),
+        changes,
+        what=sync.target_database.value,
+        after=in_transaction if after is not None else None,
     )
     return FixOutcome(found, applied)
 
@@ -172,11 +175,21 @@ def compare_tables(
         ttypes = live_columns(tconn, target_table, what="the target database")
         unique = (has_unique_key(sconn, source_table, key), has_unique_key(tconn, target_table, key))
         planned = generic_pair(
-            source_dsn=source_dsn, target_dsn=target_dsn, source_table=source_table, target_table=target_table,
-            key=key, source_types=stypes, target_types=ttypes, columns=columns,
+            source_dsn=source_dsn,
+            target_dsn=target_dsn,
+            source_table=source_table,
+            target_table=target_table,
+            key=key,
+            source_types=stypes,
+            target_types=ttypes,
+            columns=columns,
         )
         return compare_pair(
-            planned.spec, max_connections=max(2, min(10, connections or 4)), schema=planned.schema, unique=unique, on_step=on_step,
+            planned.spec,
+            max_connections=max(2, min(10, connections or 4)),
+            schema=planned.schema,
+            unique=unique,
+            on_step=on_step,
             conns=(sconn, tconn),
         ).diff
     finally:
@@ -194,7 +207,6 @@ class Live:
     source_columns: dict[str, str]
     target_columns: dict[str, str]
     unique: tuple[bool, bool]
-
 
 
 def connect_pair(sync: Sync, settings: Settings) -> Conns:
@@ -220,7 +232,6 @@ def read_live(sync: Sync, conns: Conns) -> Live:
     return Live(scols, tcols, (unique_src, unique_tgt))
 
 
-
 def plan_sync(
     sync: Sync,
     settings: Settings,
@@ -235,8 +246,12 @@ def plan_sync(
     sdsn, tdsn = settings.dsn(sync.source_database), settings.dsn(sync.target_database)
     if kind in (Kind.MIRROR, Kind.APPEND):
         planned = sync_pair(
-            sync, source_dsn=sdsn, target_dsn=tdsn, source_types=live.source_columns,
-            target_types=live.target_columns, window=window,
+            sync,
+            source_dsn=sdsn,
+            target_dsn=tdsn,
+            source_types=live.source_columns,
+            target_types=live.target_columns,
+            window=window,
         )
         return planned, live
     if kind is Kind.TOP_N:
@@ -274,8 +289,14 @@ def _query_plan(
         msg = f"sync {sync.name!r}: its source query failed: {exc}"
         raise ReconcileError(msg) from None
     return query_pair(
-        sync, query=query, source_label=label, source_dsn=sdsn, target_dsn=tdsn, query_types=qtypes,
-        target_types=live.target_columns, target_where=target_where,
+        sync,
+        query=query,
+        source_label=label,
+        source_dsn=sdsn,
+        target_dsn=tdsn,
+        query_types=qtypes,
+        target_types=live.target_columns,
+        target_where=target_where,
     )
 
 
@@ -299,11 +320,18 @@ def _event_log_plan(sync: Sync, settings: Settings, live: Live) -> Planned:
     )
     sdsn, tdsn = settings.dsn(sync.source_database), settings.dsn(sync.target_database)
     source = Relation(sdsn, quote_table(sync.source), f"{sync.source_database.value}.{sync.source}", sync.source)
-    target = Relation(tdsn, f"{target_query} AS _latest", f"{sync.target_database.value}.{sync.target} (latest event per key)")
+    target = Relation(
+        tdsn, f"{target_query} AS _latest", f"{sync.target_database.value}.{sync.target} (latest event per key)"
+    )
     mapped = {t: c.source for t, c in sync.columns.items() if c.source is not None}
     return plan_pair(
-        name=sync.name, source=source, target=target, key=key,
-        mapping={t: quote_ident(s) for t, s in mapped.items()}, expected_source=dict(mapped), masks={},
+        name=sync.name,
+        source=source,
+        target=target,
+        key=key,
+        mapping={t: quote_ident(s) for t, s in mapped.items()},
+        expected_source=dict(mapped),
+        masks={},
         source_types={t: live.source_columns[s] for t, s in mapped.items() if s in live.source_columns},
         target_types={t: v for t, v in live.target_columns.items() if t in mapped},
     )

@@ -48,7 +48,9 @@ def query_columns(conn: psycopg.Connection[Any], relation_sql: str) -> dict[str,
         assert cur.description is not None  # noqa: S101 — a SELECT always describes its columns
         names = [d.name for d in cur.description]
         oids = [d.type_code for d in cur.description]
-    types = dict(conn.execute("SELECT oid, format_type(oid, NULL) FROM pg_type WHERE oid = ANY(%s)", (oids,)).fetchall())
+    types = dict(
+        conn.execute("SELECT oid, format_type(oid, NULL) FROM pg_type WHERE oid = ANY(%s)", (oids,)).fetchall()
+    )
     return {n: str(types.get(o, "text")) for n, o in zip(names, oids, strict=True)}
 
 
@@ -61,7 +63,6 @@ def has_unique_key(conn: psycopg.Connection[Any], table: str, key: Sequence[str]
         (quote_table(table), sorted(key)),
     ).fetchone()
     return bool(row and row[0])
-
 
 
 def key_is_nullable(conn: psycopg.Connection[Any], table: str, key_exprs: Sequence[str]) -> bool:

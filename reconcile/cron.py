@@ -33,7 +33,11 @@ def in_maintenance(window: MaintenanceWindow, at: datetime) -> bool:
     """True during the window: the n-th given weekday of the month, between the UTC hours."""
     at = _utc(at)
     nth = (at.day - 1) // 7 + 1
-    return at.weekday() == window.weekday and nth == window.nth_in_month and window.start_hour_utc <= at.hour < window.end_hour_utc
+    return (
+        at.weekday() == window.weekday
+        and nth == window.nth_in_month
+        and window.start_hour_utc <= at.hour < window.end_hour_utc
+    )
 
 
 def maintenance_end(window: MaintenanceWindow, at: datetime) -> datetime | None:

@@ -137,21 +137,34 @@ def compare_pair(
                 s_scan, t_scan = (f.result() for f in scans)
         step("join")
         found = join_scans(
-            s_scan, t_scan, spec, check_duplicates=(not unique[0], not unique[1]), keep_masked=keep_rows,
+            s_scan,
+            t_scan,
+            spec,
+            check_duplicates=(not unique[0], not unique[1]),
+            keep_masked=keep_rows,
             masked_source=masked_source,
         )
         step("fetch")
         with ThreadPoolExecutor(2) as pool:
             fs = pool.submit(
-                src.detail, s_scan.keys[found.source], _take(s_scan.tids, found.source), with_rows=keep_rows,
-                rows=s_scan.rows, hashes=s_scan.hashes[found.source] if src.per_column else None,
+                src.detail,
+                s_scan.keys[found.source],
+                _take(s_scan.tids, found.source),
+                with_rows=keep_rows,
+                rows=s_scan.rows,
+                hashes=s_scan.hashes[found.source] if src.per_column else None,
             )
             ft = pool.submit(
-                tgt.detail, t_scan.keys[found.target], _take(t_scan.tids, found.target), rows=t_scan.rows,
+                tgt.detail,
+                t_scan.keys[found.target],
+                _take(t_scan.tids, found.target),
+                rows=t_scan.rows,
                 hashes=t_scan.hashes[found.target] if tgt.per_column else None,
             )
             (s_detail, s_values), (t_detail, _) = fs.result(), ft.result()
-        cls = classify(s_detail, t_detail, [c.name for c in spec.hashed], [c.name for c in spec.masked], found.masked_flags)
+        cls = classify(
+            s_detail, t_detail, [c.name for c in spec.hashed], [c.name for c in spec.masked], found.masked_flags
+        )
         # Rows matched on the key with equal hashes never left PostgreSQL: they are unchanged.
         matched = s_scan.rows - s_scan.null_keys - (len(found.source) - found.matched_differing)
         unchanged = matched - found.matched_differing + cls.unchanged
@@ -183,7 +196,6 @@ def compare_pair(
         tgt.close()
 
 
-
 def same_fingerprints(src: Side, tgt: Side, pool: ThreadPoolExecutor) -> Fingerprint | None:
     """The sides' common fingerprint, or ``None`` as soon as they differ.
 
@@ -205,8 +217,18 @@ def _equal_diff(
     spec: PairSpec, same: Fingerprint, *, schema: SchemaDiff | None, src: Side, started: float, note: str
 ) -> TableDiff:
     return TableDiff(
-        name=spec.name, source=spec.source.label, target=spec.target.label, key=spec.key,
-        schema=schema or SchemaDiff(), source_rows=same.rows, target_rows=same.rows, source_only=(),
-        target_only=(), changed=(), unchanged=same.rows, seconds=time.perf_counter() - started,
-        snapshot_lsn=src.lsn, note=note,
+        name=spec.name,
+        source=spec.source.label,
+        target=spec.target.label,
+        key=spec.key,
+        schema=schema or SchemaDiff(),
+        source_rows=same.rows,
+        target_rows=same.rows,
+        source_only=(),
+        target_only=(),
+        changed=(),
+        unchanged=same.rows,
+        seconds=time.perf_counter() - started,
+        snapshot_lsn=src.lsn,
+        note=note,
     )

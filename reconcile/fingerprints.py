@@ -23,7 +23,6 @@ class Fingerprint:
     xor: int
 
 
-
 # Rows of the key range both sides fingerprint first: enough to catch spread-out drift at once.
 PROBE_ROWS = 20_000
 

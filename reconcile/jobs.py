@@ -154,8 +154,11 @@ def _finish(
     metrics.BATCH_DURATION.labels(job).observe(time.perf_counter() - started)
     metrics.BATCH_LAST_STATUS.labels(job).set(1 if status == "success" else 0)
     for kind, value in (
-        ("read", counts.read), ("inserted", counts.inserted), ("updated", counts.updated),
-        ("deleted", counts.deleted), ("skipped", out.applied.skipped_stale),
+        ("read", counts.read),
+        ("inserted", counts.inserted),
+        ("updated", counts.updated),
+        ("deleted", counts.deleted),
+        ("skipped", out.applied.skipped_stale),
     ):
         metrics.BATCH_ROWS.labels(job, kind).inc(value)
 
@@ -178,8 +181,15 @@ def _compare_and_fix(
         _observe(found)
         return found, ApplyResult()
     fixed = compare_and_fix(
-        sync, settings, window=window, days=days, restrict_target=restrict_target, deletes=deletes,
-        on_compared=_observe, after=after, on_step=step,
+        sync,
+        settings,
+        window=window,
+        days=days,
+        restrict_target=restrict_target,
+        deletes=deletes,
+        on_compared=_observe,
+        after=after,
+        on_step=step,
     )
     return fixed.comparison, fixed.applied or ApplyResult()
 
@@ -204,7 +214,9 @@ def incremental_since(watermark: datetime | None, lookback_hours: int, now: date
     return min(watermark, floor) if floor is not None else watermark
 
 
-def _since_watermark(sync: Sync, schedule: Schedule, settings: Settings, *, dry_run: bool, now: datetime, step: Step) -> _Outcome:
+def _since_watermark(
+    sync: Sync, schedule: Schedule, settings: Settings, *, dry_run: bool, now: datetime, step: Step
+) -> _Outcome:
     tdsn = settings.dsn(sync.target_database)
     watermark = read_watermark(tdsn, schedule.job, what=sync.target_database.value)
     since = incremental_since(watermark, schedule.lookback_hours, now)
@@ -236,7 +248,9 @@ def aggregate_days(watermark: datetime | None, now: datetime) -> list[tuple[date
     return days
 
 
-def _aggregate(sync: Sync, schedule: Schedule, settings: Settings, *, dry_run: bool, now: datetime, step: Step) -> _Outcome:
+def _aggregate(
+    sync: Sync, schedule: Schedule, settings: Settings, *, dry_run: bool, now: datetime, step: Step
+) -> _Outcome:
     tdsn = settings.dsn(sync.target_database)
     watermark = read_watermark(tdsn, schedule.job, what=sync.target_database.value)
     out = _Outcome()
@@ -256,11 +270,18 @@ def _aggregate(sync: Sync, schedule: Schedule, settings: Settings, *, dry_run: b
     return out
 
 
-def _weekly(catalog: Catalog, settings: Settings, *, dry_run: bool, fix: bool, step: Step, report_path: Path | None) -> _Outcome:
+def _weekly(
+    catalog: Catalog, settings: Settings, *, dry_run: bool, fix: bool, step: Step, report_path: Path | None
+) -> _Outcome:
     report = build_report(catalog, settings, scope="weekly", fix=fix and not dry_run, on_step=step)
     out = _Outcome(list(report.diffs), sum(d.source_rows for d in report.diffs))
     for counts in report.fixed.values():
-        out.applied = out.applied + ApplyResult(counts.get("inserted", 0), counts.get("updated", 0), counts.get("deleted", 0), counts.get("skipped_stale", 0))
+        out.applied = out.applied + ApplyResult(
+            counts.get("inserted", 0),
+            counts.get("updated", 0),
+            counts.get("deleted", 0),
+            counts.get("skipped_stale", 0),
+        )
     out.report = report
     path = report_path or default_report_path(report)
     write_report(report, path)

@@ -117,7 +117,9 @@ def join_scans(
         else:
             values = {name: arr.take(pa.array(at)) for name, arr in masked_source.items()}
         for i, col in enumerate(spec.masked):
-            flags[:, i] = distinct(values[col.name].slice(0, len(matched_s)), tgt.masked[col.name].take(pa.array(matched_t)))
+            flags[:, i] = distinct(
+                values[col.name].slice(0, len(matched_s)), tgt.masked[col.name].take(pa.array(matched_t))
+            )
         differ |= flags.any(axis=1)
         if keep_masked:
             pick = pa.array(np.concatenate([np.arange(len(matched_s), len(at)), np.flatnonzero(differ)]))

@@ -48,7 +48,6 @@ def fixable(kind: Kind) -> bool:
     return kind is not Kind.EVENT_LOG
 
 
-
 def owns_target(sync: Sync) -> bool:
     """True when the sync writes every column of its target: the target is a pure copy.
 
@@ -61,7 +60,6 @@ def owns_target(sync: Sync) -> bool:
 
 def deletes_on_fix(kind: Kind, sync: Sync) -> bool:
     return kind in (Kind.MIRROR, Kind.TOP_N, Kind.AGGREGATE) and owns_target(sync)
-
 
 
 def note_for(kind: Kind, sync: Sync) -> str:

@@ -29,7 +29,6 @@ class SideScan:
     null_keys: int = 0
 
 
-
 # Packed records as PostgreSQL sends them (big-endian): int8send, tidsend (block, offset).
 TID_FIELDS = [("b", ">u4"), ("o", ">u2")]
 KEY_FIELDS = [("k", ">i8")]
@@ -91,7 +90,6 @@ def concat_scans(parts: Sequence[SideScan], spec: PairSpec) -> SideScan:
         sum(p.rows for p in parts),
         sum(p.null_keys for p in parts),
     )
-
 
 
 def positions_of(got: np.ndarray, wanted: np.ndarray, rel: Relation) -> np.ndarray:

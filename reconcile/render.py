@@ -74,14 +74,35 @@ def report_to_json(report: Report) -> dict[str, Any]:
 def _rows(report: Report) -> list[list[str]]:
     rows = []
     for d in report.diffs:
-        rows.append([
-            d.name, d.source, d.target, f"{d.source_rows:,}", f"{d.target_rows:,}", f"{len(d.source_only):,}",
-            f"{len(d.target_only):,}", f"{len(d.changed):,}", f"{d.unchanged:,}", f"{d.drift_pct:.2f}%",
-        ])
+        rows.append(
+            [
+                d.name,
+                d.source,
+                d.target,
+                f"{d.source_rows:,}",
+                f"{d.target_rows:,}",
+                f"{len(d.source_only):,}",
+                f"{len(d.target_only):,}",
+                f"{len(d.changed):,}",
+                f"{d.unchanged:,}",
+                f"{d.drift_pct:.2f}%",
+            ]
+        )
     return rows
 
 
-_HEAD = ["pair", "source", "target", "source rows", "target rows", "source-only", "target-only", "changed", "unchanged", "drift"]
+_HEAD = [
+    "pair",
+    "source",
+    "target",
+    "source rows",
+    "target rows",
+    "source-only",
+    "target-only",
+    "changed",
+    "unchanged",
+    "drift",
+]
 
 
 def _compact(n: int) -> str:
@@ -95,8 +116,11 @@ def render_table(report: Report, console: Console) -> None:
         RichColumn(h, justify="right", no_wrap=True) for h in heads[1:]
     ]
     table = RichTable(
-        *cols, title=f"reconciliation ({report.scope}) {report.generated_at:%Y-%m-%d %H:%M UTC}", box=box.SIMPLE,
-        pad_edge=False, padding=(0, 1),
+        *cols,
+        title=f"reconciliation ({report.scope}) {report.generated_at:%Y-%m-%d %H:%M UTC}",
+        box=box.SIMPLE,
+        pad_edge=False,
+        padding=(0, 1),
     )
     for row, d in zip(_rows(report), report.diffs, strict=True):
         style = "red" if d.differing else None
@@ -122,7 +146,12 @@ def render_table(report: Report, console: Console) -> None:
 
 
 def render_markdown(report: Report) -> str:  # noqa: C901 — one flat document
-    out = [f"# Reconciliation report ({report.scope})", "", f"Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC.", ""]
+    out = [
+        f"# Reconciliation report ({report.scope})",
+        "",
+        f"Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC.",
+        "",
+    ]
     out.append("| " + " | ".join(_HEAD) + " |")
     out.append("|" + " --- |" * len(_HEAD))
     out.extend("| " + " | ".join(r) + " |" for r in _rows(report))
@@ -154,7 +183,8 @@ def render_html(report: Report) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>SmartSync reconciliation</title>",
         "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}"
         ".drift{background:#fdd}</style></head><body>",
-        f"<h1>Reconciliation report ({esc(report.scope)})</h1><p>Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC.</p>",
+        f"<h1>Reconciliation report ({esc(report.scope)})</h1><p>Generated {report.generated_at:%Y-%m-%d %H:%M:%S} "
+        "UTC.</p>",
         "<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in _HEAD) + "</tr>",
     ]
     for row, d in zip(_rows(report), report.diffs, strict=True):
@@ -165,12 +195,20 @@ def render_html(report: Report) -> str:
         parts.append("<h2>Integrity</h2><table><tr><th>table</th><th>check</th><th>offenders</th><th>detail</th></tr>")
         for c in report.integrity:
             cls = " class='drift'" if c.offenders else ""
-            parts.append(f"<tr{cls}><td>{esc(c.table)}</td><td>{esc(c.check)}</td><td>{c.offenders}</td><td>{esc(c.detail)}</td></tr>")
+            parts.append(
+                f"<tr{cls}><td>{esc(c.table)}</td><td>{esc(c.check)}</td><td>{c.offenders}</td><td>{esc(c.detail)}</td></tr>"
+            )
         parts.append("</table>")
     if report.fixed:
-        parts.append("<h2>Fixed</h2><ul>" + "".join(f"<li>{esc(n)}: {esc(str(c))}</li>" for n, c in report.fixed.items()) + "</ul>")
+        parts.append(
+            "<h2>Fixed</h2><ul>"
+            + "".join(f"<li>{esc(n)}: {esc(str(c))}</li>" for n, c in report.fixed.items())
+            + "</ul>"
+        )
     if report.errors:
-        parts.append("<h2>Errors</h2><ul>" + "".join(f"<li>{esc(n)}: {esc(e)}</li>" for n, e in report.errors.items()) + "</ul>")
+        parts.append(
+            "<h2>Errors</h2><ul>" + "".join(f"<li>{esc(n)}: {esc(e)}</li>" for n, e in report.errors.items()) + "</ul>"
+        )
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

@@ -58,7 +58,6 @@ def find_sync(catalog: Catalog, name: str) -> Sync:
     raise ReconcileError(msg, hint=f"synced pairs: {known}")
 
 
-
 def aggregate_window(scope: str, now: datetime) -> tuple[datetime, datetime]:
     """The complete UTC days a scope's comparison of an aggregate sync recomputes."""
     return last_days(AGGREGATE_DAYS.get(scope, 1), now)
@@ -88,14 +87,19 @@ def citizen_registries(catalog: Catalog) -> dict[Database, str]:
     return found
 
 
-def integrity_checks(catalog: Catalog, settings: Settings, syncs: Iterable[Sync], diffs: dict[str, TableDiff]) -> list[IntegrityCheck]:
+def integrity_checks(
+    catalog: Catalog, settings: Settings, syncs: Iterable[Sync], diffs: dict[str, TableDiff]
+) -> list[IntegrityCheck]:
     """Null keys, duplicate keys and orphaned citizen references of every table of the pairs."""
     checks: list[IntegrityCheck] = []
     registries = citizen_registries(catalog)
     seen: set[tuple[Database, str]] = set()
     for sync in syncs:
         diff = diffs.get(sync.name)
-        for database, name, is_target in ((sync.source_database, sync.source, False), (sync.target_database, sync.target, True)):
+        for database, name, is_target in (
+            (sync.source_database, sync.source, False),
+            (sync.target_database, sync.target, True),
+        ):
             if (database, name) in seen:
                 continue
             seen.add((database, name))
@@ -104,14 +108,22 @@ def integrity_checks(catalog: Catalog, settings: Settings, syncs: Iterable[Sync]
             conn = connect(settings.dsn(database), what=database.value)
             try:
                 key = table.primary_key
-                nulls = _count(conn, f"SELECT count(*) FROM {quote_table(name)} WHERE " + " OR ".join(f"{quote_ident(k)} IS NULL" for k in key))
+                nulls = _count(
+                    conn,
+                    f"SELECT count(*) FROM {quote_table(name)} WHERE "
+                    + " OR ".join(f"{quote_ident(k)} IS NULL" for k in key),
+                )
                 if diff is not None and is_target:
                     nulls = max(nulls, diff.target_null_keys)
                 checks.append(IntegrityCheck(label, "null keys", nulls, f"key {list(key)}"))
                 dups = 0
                 if not has_unique_key(conn, name, list(key)):
                     cols = ", ".join(quote_ident(k) for k in key)
-                    dups = _count(conn, f"SELECT count(*) FROM (SELECT 1 FROM {quote_table(name)} GROUP BY {cols} HAVING count(*) > 1) d")
+                    dups = _count(
+                        conn,
+                        f"SELECT count(*) FROM (SELECT 1 FROM {quote_table(name)} GROUP BY {cols} HAVING count(*) > "
+                        "1) d",
+                    )
                 checks.append(IntegrityCheck(label, "duplicate keys", dups, "unique index present" if not dups else ""))
                 registry = registries.get(database)
                 if registry and registry != name and "citizen_id" in table.column_names:
@@ -132,8 +144,14 @@ def _count(conn: Any, query: str) -> int:
 
 
 def build_report(
-    catalog: Catalog, settings: Settings, *, scope: str, fix: bool = False, tables: Iterable[str] | None = None,
-    now: datetime | None = None, on_step: Step | None = None,
+    catalog: Catalog,
+    settings: Settings,
+    *,
+    scope: str,
+    fix: bool = False,
+    tables: Iterable[str] | None = None,
+    now: datetime | None = None,
+    on_step: Step | None = None,
 ) -> Report:
     """Diff every pair of the scope (fix when asked); the weekly scope adds integrity checks."""
     step = on_step or (lambda _m: None)

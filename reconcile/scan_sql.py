@@ -128,7 +128,9 @@ def scan_sql(
     return f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {rel.sql}{where_sql(rel, extra)}) AS _s"
 
 
-def fingerprint_sql(spec: PairSpec, side: str, *, part: Part | None = None, key_range: tuple[int, int] | None = None) -> str:
+def fingerprint_sql(
+    spec: PairSpec, side: str, *, part: Part | None = None, key_range: tuple[int, int] | None = None
+) -> str:
     """Count and XOR of the row hashes of one part (or of the keys in ``key_range``, both ends included)."""
     rel = spec.source if side == "source" else spec.target
     extra = _part_filter(spec, side, part)
@@ -137,7 +139,6 @@ def fingerprint_sql(spec: PairSpec, side: str, *, part: Part | None = None, key_
         extra.append(f"{key} BETWEEN {int(key_range[0])} AND {int(key_range[1])}")
     row_hash = f"hash_record_extended(ROW({', '.join(column_sql(c, side) for c in spec.hashed)}), 0)"
     return f"SELECT count(*), bit_xor({row_hash}) FROM {rel.sql}{where_sql(rel, extra)}"
-
 
 
 # Key and ctid lists travel inlined in the query as one array literal: dumping 100K Python

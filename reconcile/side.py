@@ -86,7 +86,9 @@ class Side:
             row = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
             self.lsn = int(row[0]) if row else None
         if self.rel.table is not None:
-            self.nullable_key = key_is_nullable(conn, self.rel.table, [column_sql(self.spec.column(k), self.side) for k in self.spec.key])
+            self.nullable_key = key_is_nullable(
+                conn, self.rel.table, [column_sql(self.spec.column(k), self.side) for k in self.spec.key]
+            )
         self._no_parallel_workers(conn)
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         row = conn.execute(
@@ -184,7 +186,9 @@ class Side:
         parts = self._each_part(self.parts(), lambda conn, part: self._fingerprint_one(conn, part, None))
         return Fingerprint(sum(p.rows for p in parts), functools.reduce(operator.xor, (p.xor for p in parts), 0))
 
-    def _each_part(self, parts: Sequence[Part | None], run: Callable[[psycopg.Connection[Any], Part | None], T]) -> list[T]:
+    def _each_part(
+        self, parts: Sequence[Part | None], run: Callable[[psycopg.Connection[Any], Part | None], T]
+    ) -> list[T]:
         """``run`` over every part, spread over this side's connections (all in its snapshot), in part order."""
         assert self.conn is not None  # noqa: S101
         if len(parts) == 1:
@@ -240,8 +244,13 @@ class Side:
 
     def _scan_one(self, conn: psycopg.Connection[Any], part: Part | None) -> SideScan:
         query = scan_sql(
-            self.spec, self.side, with_tid=self.with_tid, part=part, key_filter=self.key_filter,
-            nullable_key=self.nullable_key, per_column=self.per_column,
+            self.spec,
+            self.side,
+            with_tid=self.with_tid,
+            part=part,
+            key_filter=self.key_filter,
+            nullable_key=self.nullable_key,
+            per_column=self.per_column,
         )
         try:
             row = conn.execute(query, binary=True).fetchone()
@@ -314,7 +323,11 @@ class Side:
                 real = [tuple(v[i] for i in key_at) for v in values] if key_cols else []
             else:
                 real = [r[1:] for r in fetched]
-        at = positions_of(unpack_tids(rec) if tids is not None else rec["k"].astype(np.int64), tids if tids is not None else keys, self.rel)
+        at = positions_of(
+            unpack_tids(rec) if tids is not None else rec["k"].astype(np.int64),
+            tids if tids is not None else keys,
+            self.rel,
+        )
         order = at.tolist()
         real = [(k,) for k in keys.tolist()] if not key_cols else [real[i] for i in order]
         detail = Detail(keys, real, hashes if hashes is not None else rec["h"][at].astype(np.int64))

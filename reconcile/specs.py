@@ -68,8 +68,13 @@ def plan_pair(
             raise ReconcileError(msg, hint="give key columns both tables have")
     columns = plan_columns(mapping, key, masks, source_types, target_types)
     for col in columns:
-        if col.name in key and col.as_text and not (
-            base_type(source_types[col.name]) in INTEGER_TYPES and base_type(target_types[col.name]) in INTEGER_TYPES
+        if (
+            col.name in key
+            and col.as_text
+            and not (
+                base_type(source_types[col.name]) in INTEGER_TYPES
+                and base_type(target_types[col.name]) in INTEGER_TYPES
+            )
         ):
             msg = (
                 f"type mismatch on key column {col.name!r}: {source_types[col.name]} in {source.label}, "
@@ -79,9 +84,11 @@ def plan_pair(
                 msg,
                 hint="compare tables whose key columns have the same type",
             )
-    integer_key = len(key) == 1 and base_type(target_types[key[0]]) in INTEGER_TYPES and base_type(
-        source_types[key[0]]
-    ) in INTEGER_TYPES
+    integer_key = (
+        len(key) == 1
+        and base_type(target_types[key[0]]) in INTEGER_TYPES
+        and base_type(source_types[key[0]]) in INTEGER_TYPES
+    )
     spec = PairSpec(name, source, target, tuple(key), columns, integer_key)
     return Planned(spec, sd)
 
@@ -210,7 +217,10 @@ def query_pair(
     """A query that yields target-named columns (a day's aggregate, a top-N selection) vs the target."""
     src = Relation(source_dsn, f"{query} AS _q", source_label)
     tgt = Relation(
-        target_dsn, quote_table(sync.target), _label(sync.target_database.value, sync.target), sync.target,
+        target_dsn,
+        quote_table(sync.target),
+        _label(sync.target_database.value, sync.target),
+        sync.target,
         tuple(target_where),
     )
     cols = list(sync.columns)

@@ -139,7 +139,9 @@ def validation_problem(errors: Sequence[Any]) -> ValidationProblem:
         loc = list(err.get("loc", ()))
         # A JSON syntax error's location is a character position, not a field.
         field = "body" if err.get("type") == "json_invalid" else field_name(loc)
-        problems.append(FieldProblem(field=field, message=str(err.get("msg", "")), type=str(err.get("type", "")), loc=loc))
+        problems.append(
+            FieldProblem(field=field, message=str(err.get("msg", "")), type=str(err.get("type", "")), loc=loc)
+        )
     return ValidationProblem(message="; ".join(f"{p.field}: {p.message}" for p in problems), detail=problems)
 
 
@@ -259,15 +261,23 @@ def create_app(
 
 def _add_callback_routes(app: FastAPI, service: CallbackService) -> None:
     @app.post(
-        FORECASTS_PATH, status_code=202, response_model=Accepted, responses=_ERRORS, tags=["callbacks"],
+        FORECASTS_PATH,
+        status_code=202,
+        response_model=Accepted,
+        responses=_ERRORS,
+        tags=["callbacks"],
         summary="A benefit forecast (sync benefit_forecasts)",
     )
     async def benefit_forecast(payload: ForecastCallback) -> Accepted:
         return await service.accept_one("benefit_forecasts", payload)
 
     @app.post(
-        f"{FORECASTS_PATH}/batch", status_code=202, response_model=BatchAccepted, responses=_ERRORS,
-        tags=["callbacks"], summary=f"Up to {MAX_BATCH} benefit forecasts at once, acknowledged together",
+        f"{FORECASTS_PATH}/batch",
+        status_code=202,
+        response_model=BatchAccepted,
+        responses=_ERRORS,
+        tags=["callbacks"],
+        summary=f"Up to {MAX_BATCH} benefit forecasts at once, acknowledged together",
     )
     async def benefit_forecasts(
         payloads: Annotated[list[ForecastCallback], Body(min_length=1, max_length=MAX_BATCH)],
@@ -275,15 +285,23 @@ def _add_callback_routes(app: FastAPI, service: CallbackService) -> None:
         return await service.accept_many("benefit_forecasts", payloads)
 
     @app.post(
-        ALERTS_PATH, status_code=202, response_model=Accepted, responses=_ERRORS, tags=["callbacks"],
+        ALERTS_PATH,
+        status_code=202,
+        response_model=Accepted,
+        responses=_ERRORS,
+        tags=["callbacks"],
         summary="An ML alert (sync ml_alerts)",
     )
     async def ml_alert(payload: AlertCallback) -> Accepted:
         return await service.accept_one("ml_alerts", payload)
 
     @app.post(
-        f"{ALERTS_PATH}/batch", status_code=202, response_model=BatchAccepted, responses=_ERRORS,
-        tags=["callbacks"], summary=f"Up to {MAX_BATCH} ML alerts at once, acknowledged together",
+        f"{ALERTS_PATH}/batch",
+        status_code=202,
+        response_model=BatchAccepted,
+        responses=_ERRORS,
+        tags=["callbacks"],
+        summary=f"Up to {MAX_BATCH} ML alerts at once, acknowledged together",
     )
     async def ml_alerts(
         payloads: Annotated[list[AlertCallback], Body(min_length=1, max_length=MAX_BATCH)],
@@ -293,7 +311,10 @@ def _add_callback_routes(app: FastAPI, service: CallbackService) -> None:
 
 def _add_operation_routes(app: FastAPI, service: CallbackService) -> None:
     @app.get(
-        "/healthz", response_model=Health, tags=["operations"], summary="Liveness, and whether Kafka answers",
+        "/healthz",
+        response_model=Health,
+        tags=["operations"],
+        summary="Liveness, and whether Kafka answers",
         responses={503: {"model": Health, "description": "The producer failed for good: restart the service"}},
     )
     async def healthz() -> JSONResponse:

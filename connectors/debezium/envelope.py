@@ -192,7 +192,9 @@ def parse_envelope(value: bytes) -> Envelope:
     elif not isinstance(after, dict):
         msg = f"missing field 'after' of op {op!r}"
         raise DecodeError(msg)
-    return Envelope(op, before if isinstance(before, dict) else None, after if isinstance(after, dict) else None, source)
+    return Envelope(
+        op, before if isinstance(before, dict) else None, after if isinstance(after, dict) else None, source
+    )
 
 
 class _FastSource(msgspec.Struct):
@@ -216,7 +218,8 @@ def fast_envelope_decoder(fields: Iterable[str], optional: Iterable[str] = ()) -
     extra = [f for f in dict.fromkeys(optional) if f not in required]
     image = msgspec.defstruct("Image", [(f, Any) for f in required] + [(f, Any, None) for f in extra])
     envelope = msgspec.defstruct(
-        "FastEnvelope", [("op", str), ("source", _FastSource), ("before", image | None, None), ("after", image | None, None)]
+        "FastEnvelope",
+        [("op", str), ("source", _FastSource), ("before", image | None, None), ("after", image | None, None)],
     )
     return msgspec.json.Decoder(envelope)
 

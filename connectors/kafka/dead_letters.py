@@ -42,7 +42,6 @@ class DeadLetter:
     sync: str | None = None
 
 
-
 def producer_config(bootstrap: str, client_id: str) -> dict[str, Any]:
     """Durable, ordered, and partitioned as Kafka's Java clients (and so Debezium) do."""
     return kafka_config.producer_config(
@@ -98,7 +97,9 @@ class DeadLetterProducer:
             msg = f"dead-letter topic {self.topic}: {lost} of {len(letters)} not delivered ({reason})"
             raise TransientSinkError(msg, hint="retrying; check that Kafka is up")
 
-    def _produce(self, key: bytes | None, value: bytes | None, headers: list[tuple[str, str | bytes | None]], cb: Any) -> None:
+    def _produce(
+        self, key: bytes | None, value: bytes | None, headers: list[tuple[str, str | bytes | None]], cb: Any
+    ) -> None:
         while True:
             try:
                 self._producer.produce(self.topic, value=value, key=key, headers=headers, on_delivery=cb)

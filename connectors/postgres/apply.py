@@ -191,7 +191,12 @@ def _statements(table: Table, columns: tuple[str, ...]) -> _Statements:
         stage=stage,
         cols=sql.SQL(", ").join(ident(c) for c in ("_op", *columns, "_source_lsn", "_source_ts")),
     )
-    copy_types = ("text", *(_dump_type(_stage_type(table.column(c).sql_type)) for c in columns), "bigint", "timestamptz")
+    copy_types = (
+        "text",
+        *(_dump_type(_stage_type(table.column(c).sql_type)) for c in columns),
+        "bigint",
+        "timestamptz",
+    )
     key_match = sql.SQL(" AND ").join(sql.SQL("t.{k} = s.{k}").format(k=ident(k)) for k in keys)
     row_key = sql.SQL("jsonb_build_object({})").format(
         sql.SQL(", ").join(sql.SQL("{}, s.{}").format(sql.Literal(k), ident(k)) for k in keys)
@@ -253,7 +258,9 @@ def _statements(table: Table, columns: tuple[str, ...]) -> _Statements:
         row_key=row_key,
         order=order,
         keys=sql.SQL(", ").join(ident(k) for k in keys),
-        assignments=assignments if data_cols else sql.SQL("_source_lsn = EXCLUDED._source_lsn, _source_ts = EXCLUDED._source_ts, _synced_at = now()"),
+        assignments=assignments
+        if data_cols
+        else sql.SQL("_source_lsn = EXCLUDED._source_lsn, _source_ts = EXCLUDED._source_ts, _synced_at = now()"),
     )
     return _Statements(stage_name, prepare, copy, copy_types, delete, upsert)
 

@@ -114,7 +114,8 @@ def run(
     verb = "would write" if dry_run else "wrote"
     console.print(
         f"[green]{job}[/green] {result.status} in {result.seconds:.2f}s: read {c.read:,}; {verb} "
-        f"{sum(len(d.source_only) + len(d.changed) for d in result.diffs) if dry_run else c.inserted + c.updated:,} upserts"
+        f"{sum(len(d.source_only) + len(d.changed) for d in result.diffs) if dry_run else c.inserted + c.updated:,} "
+        "upserts"
         + (
             ""
             if dry_run

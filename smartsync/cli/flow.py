@@ -13,7 +13,9 @@ from smartsync.core.catalog import Direction, load_catalog
 from smartsync.core.settings import load_settings
 
 app = typer.Typer(no_args_is_help=True, help="The event path: one Bytewax dataflow per direction.")
-dead_letters_app = typer.Typer(no_args_is_help=True, help="Events a flow could not sync, kept on the dead-letter topic.")
+dead_letters_app = typer.Typer(
+    no_args_is_help=True, help="Events a flow could not sync, kept on the dead-letter topic."
+)
 app.add_typer(dead_letters_app, name="dead-letters")
 
 # One block of metrics ports per direction, so both flows can run on one host.

@@ -8,6 +8,8 @@ import typer
 
 from smartsync.cli import batch, data, db, demo, flow, masking, ops, reconcile, scheduler, stack
 from smartsync.cli import callbacks as callbacks_cli
+from smartsync.cli import deploy as deploy_cli
+from smartsync.cli import kafka as kafka_cli
 
 app = typer.Typer(
     name="smartsync",
@@ -26,6 +28,8 @@ app.add_typer(reconcile.app, name="reconcile")
 app.add_typer(scheduler.app, name="scheduler")
 app.add_typer(ops.app, name="ops")
 app.add_typer(callbacks_cli.app, name="callbacks")
+app.add_typer(deploy_cli.app, name="deploy")
+app.add_typer(kafka_cli.app, name="kafka")
 
 
 @app.callback()

@@ -38,23 +38,30 @@ def portal_row(conn: psycopg.Connection[Any], sync_name: str, key: uuid.UUID) ->
         return cur.execute(query, (key,)).fetchone()
 
 
-def test_posted_callbacks_become_portal_rows_and_a_resend_wins(
-    tmp_path: Path, cconn: psycopg.Connection[Any]
-) -> None:
+def test_posted_callbacks_become_portal_rows_and_a_resend_wins(tmp_path: Path, cconn: psycopg.Connection[Any]) -> None:
     citizen = random.randrange(10**9, 2 * 10**9)
     fid, aid = uuid.uuid4(), uuid.uuid4()
     forecast = {
-        "forecast_id": str(fid), "citizen_id": citizen, "scheme_code": "OLD_AGE_PENSION",
-        "forecast_amount": "18000.5", "forecast_period": "2027-Q1", "confidence": 0.87,
+        "forecast_id": str(fid),
+        "citizen_id": citizen,
+        "scheme_code": "OLD_AGE_PENSION",
+        "forecast_amount": "18000.5",
+        "forecast_period": "2027-Q1",
+        "confidence": 0.87,
         "generated_at": "2026-11-21T09:30:00+05:30",
     }
     alert = {
-        "alert_id": str(aid), "citizen_id": citizen, "source_model": "AI-PLATFORM-14",
-        "alert_type": "benefit_expiry", "severity": "critical", "message": "Pension ends next month",
+        "alert_id": str(aid),
+        "citizen_id": citizen,
+        "source_model": "AI-PLATFORM-14",
+        "alert_type": "benefit_expiry",
+        "severity": "critical",
+        "message": "Pension ends next month",
     }
-    with TestClient(create_app(load_settings())) as client, RunningFlow(
-        Direction.WAREHOUSE_TO_CITIZEN, tmp_path, workers=2
-    ) as flow:
+    with (
+        TestClient(create_app(load_settings())) as client,
+        RunningFlow(Direction.WAREHOUSE_TO_CITIZEN, tmp_path, workers=2) as flow,
+    ):
         assert client.post(FORECASTS, json=forecast).status_code == 202
         alert_ack = client.post(ALERTS, json=alert)
         assert alert_ack.status_code == 202
@@ -76,8 +83,11 @@ def test_posted_callbacks_become_portal_rows_and_a_resend_wins(
         # A sender resending after a 503 (or correcting a forecast) reuses the id: the later one wins.
         assert client.post(FORECASTS, json={**forecast, "forecast_amount": 19000}).status_code == 202
         flow.wait(
-            lambda: (r := portal_row(cconn, "benefit_forecasts", fid)) is not None
-            and r["forecast_amount"] == Decimal("19000.00"),
-            timeout_s=120, what="the resent forecast",
+            lambda: (
+                (r := portal_row(cconn, "benefit_forecasts", fid)) is not None
+                and r["forecast_amount"] == Decimal("19000.00")
+            ),
+            timeout_s=120,
+            what="the resent forecast",
         )
         assert flow.exit_codes() == [None]

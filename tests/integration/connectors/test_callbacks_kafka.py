@@ -45,12 +45,14 @@ def client() -> Iterator[TestClient]:
 
 @pytest.fixture
 def consumer(kafka_bootstrap: str) -> Iterator[Consumer]:
-    c = Consumer({
-        "bootstrap.servers": kafka_bootstrap,
-        "group.id": f"test-callbacks-{uuid.uuid4()}",
-        "enable.auto.commit": False,
-        "isolation.level": "read_committed",
-    })
+    c = Consumer(
+        {
+            "bootstrap.servers": kafka_bootstrap,
+            "group.id": f"test-callbacks-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
     yield c
     c.close()
 
@@ -68,7 +70,9 @@ def read_at(consumer: Consumer, topic: str, partition: int, offset: int) -> Any:
 
 
 def high_watermarks(consumer: Consumer, topic: Topic) -> list[int]:
-    return [consumer.get_watermark_offsets(TopicPartition(topic.name, p), timeout=10)[1] for p in range(topic.partitions)]
+    return [
+        consumer.get_watermark_offsets(TopicPartition(topic.name, p), timeout=10)[1] for p in range(topic.partitions)
+    ]
 
 
 def forecast(citizen_id: int, **overrides: Any) -> dict[str, Any]:
@@ -235,7 +239,8 @@ def test_a_topic_with_other_partition_counts_is_refused(kafka_bootstrap: str) ->
     catalog = load_catalog()
     syncs = tuple(
         s.model_copy(update={"topic": s.topic.model_copy(update={"partitions": s.topic.partitions + 1})})
-        if s.name == "ml_alerts" and s.topic is not None else s
+        if s.name == "ml_alerts" and s.topic is not None
+        else s
         for s in catalog.syncs
     )
     drifted: Catalog = catalog.model_copy(update={"syncs": syncs})
@@ -248,7 +253,10 @@ def test_the_serve_command_answers_over_http(kafka_bootstrap: str) -> None:
     exe = Path(sys.executable).parent / "smartsync"
     proc = subprocess.Popen(  # noqa: S603 — our own CLI
         [str(exe), "callbacks", "serve", "--port", str(port)],
-        env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"

@@ -64,7 +64,8 @@ def test_warehouse_changes_arrive_as_debezium_events(stack: StackState) -> None:
     consumer = _consumer_at_end(stack, sync)
     with psycopg.connect(stack.dsn(sync.source_database), autocommit=True) as conn:
         conn.execute(
-            f"INSERT INTO {sync.source} (application_id, citizen_id, scheme_code, status) VALUES (%s, 7, 'RJ-PEN-001', 'pending')",
+            f"INSERT INTO {sync.source} (application_id, citizen_id, scheme_code, status) VALUES (%s, 7, "
+            "'RJ-PEN-001', 'pending')",
             (app_id,),
         )
         conn.execute(
@@ -87,7 +88,8 @@ def test_portal_changes_arrive_keyed_by_citizen(stack: StackState) -> None:
     consumer = _consumer_at_end(stack, sync)
     with psycopg.connect(stack.dsn(sync.source_database), autocommit=True) as conn:
         conn.execute(
-            f"INSERT INTO {sync.source} (citizen_id, full_name, district_id, mobile) VALUES (%s, 'Asha Meena', 12, '9876543210')",
+            f"INSERT INTO {sync.source} (citizen_id, full_name, district_id, mobile) VALUES (%s, 'Asha Meena', 12, "
+            "'9876543210')",
             (citizen_id,),
         )
         conn.execute(f"UPDATE {sync.source} SET mobile = '9123456780' WHERE citizen_id = %s", (citizen_id,))
@@ -108,7 +110,8 @@ def test_eligibility_snapshots_are_partitioned_by_citizen_not_by_primary_key(sta
     with psycopg.connect(stack.dsn(sync.source_database), autocommit=True) as conn:
         for code in ("RJ-EDU-001", "RJ-HLT-002", "RJ-AGR-003"):
             conn.execute(
-                f"INSERT INTO {sync.source} (citizen_id, scheme_code, eligibility_score, status) VALUES (%s, %s, 0.5, 'eligible')",
+                f"INSERT INTO {sync.source} (citizen_id, scheme_code, eligibility_score, status) VALUES (%s, %s, "
+                "0.5, 'eligible')",
                 (citizen_id, code),
             )
         conn.execute(f"DELETE FROM {sync.source} WHERE citizen_id = %s", (citizen_id,))

@@ -65,7 +65,9 @@ def test_the_consumer_lag_gauge_follows_what_the_flow_has_read(kafka_bootstrap: 
     for i in range(40):
         producer.produce(topic, key=b"k", value=f"v{i}".encode(), partition=0)
     assert producer.flush(30) == 0
-    partition = OriginSource([kafka_bootstrap], [topic], tail=True, batch_size=1).build_part("kafka_in", f"0-{topic}", 5)
+    partition = OriginSource([kafka_bootstrap], [topic], tail=True, batch_size=1).build_part(
+        "kafka_in", f"0-{topic}", 5
+    )
     labels = {"step_id": "kafka_in", "topic": topic, "partition": "0"}
     read = 0
     try:

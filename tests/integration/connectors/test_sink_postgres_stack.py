@@ -23,16 +23,25 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 def conn(warehouse_dsn: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(warehouse_dsn) as c:
         c.execute("TRUNCATE public.document_metadata, public.golden_records")
-        c.execute("DELETE FROM smartsync.tombstones WHERE target_table IN ('public.document_metadata', 'public.golden_records')")
+        c.execute(
+            "DELETE FROM smartsync.tombstones WHERE target_table IN ('public.document_metadata', "
+            "'public.golden_records')"
+        )
         c.commit()
         yield c
 
 
 def _doc(doc_id: int, version: int) -> dict[str, Any]:
     return {
-        "document_id": doc_id, "citizen_id": doc_id % 7, "application_id": None, "document_type": "id_proof",
-        "file_name": f"f{doc_id}-v{version}.pdf", "mime_type": "application/pdf", "size_bytes": 1000 + version,
-        "verification_status": "pending" if version % 2 else "verified", "uploaded_at": T0,
+        "document_id": doc_id,
+        "citizen_id": doc_id % 7,
+        "application_id": None,
+        "document_type": "id_proof",
+        "file_name": f"f{doc_id}-v{version}.pdf",
+        "mime_type": "application/pdf",
+        "size_bytes": 1000 + version,
+        "verification_status": "pending" if version % 2 else "verified",
+        "uploaded_at": T0,
     }
 
 
@@ -63,7 +72,9 @@ def _target(conn: psycopg.Connection[Any]) -> dict[int, tuple[str, int]]:
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
-def _apply_in_batches(conn: psycopg.Connection[Any], table: Table, changes: list[RowChange], rng: random.Random) -> ApplyResult:
+def _apply_in_batches(
+    conn: psycopg.Connection[Any], table: Table, changes: list[RowChange], rng: random.Random
+) -> ApplyResult:
     total = ApplyResult()
     i = 0
     while i < len(changes):
@@ -154,7 +165,9 @@ def test_a_missing_table_is_terminal_and_a_lost_connection_transient(warehouse_d
     assert isinstance(err, SinkError)
     assert not isinstance(err, TransientSinkError)
     assert "no_such_table" in str(err)
-    assert isinstance(classify_error(psycopg.OperationalError("server closed the connection"), DOCS), TransientSinkError)
+    assert isinstance(
+        classify_error(psycopg.OperationalError("server closed the connection"), DOCS), TransientSinkError
+    )
 
 
 def test_values_beyond_the_column_type_are_data_errors_not_truncated(conn: psycopg.Connection[Any]) -> None:

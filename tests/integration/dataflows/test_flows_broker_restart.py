@@ -26,7 +26,8 @@ DECISIONS = CAT.sync("application_decisions")
 
 def _insert(conn: psycopg.Connection, app: int) -> None:
     conn.execute(
-        f"INSERT INTO {DECISIONS.source} (application_id, citizen_id, scheme_code, status) VALUES (%s, %s, 'OAP', 'pending')",
+        f"INSERT INTO {DECISIONS.source} (application_id, citizen_id, scheme_code, status) VALUES (%s, %s, 'OAP', "
+        "'pending')",
         (app, app),
     )
 

@@ -67,8 +67,18 @@ def insert_golden(conn: psycopg.Connection[Any], cid: int) -> None:
         "INSERT INTO public.golden_records (citizen_id, jan_aadhaar, aadhaar, full_name, date_of_birth, gender, "
         "district_id, address, mobile, email, income_band, vulnerability_level, verification_status) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '3-5L', 'medium', 'verified')",
-        (cid, p["jan_aadhaar"], p["aadhaar"], p["full_name"], date(1960 + cid % 40, 1 + cid % 12, 1 + cid % 28),
-         p["gender"], p["district_id"], p["address"], p["mobile"], p["email"]),
+        (
+            cid,
+            p["jan_aadhaar"],
+            p["aadhaar"],
+            p["full_name"],
+            date(1960 + cid % 40, 1 + cid % 12, 1 + cid % 28),
+            p["gender"],
+            p["district_id"],
+            p["address"],
+            p["mobile"],
+            p["email"],
+        ),
     )
 
 
@@ -77,8 +87,18 @@ def insert_citizen(conn: psycopg.Connection[Any], cid: int) -> None:
     conn.execute(
         "INSERT INTO public.citizens (citizen_id, jan_aadhaar, aadhaar, full_name, date_of_birth, gender, district_id, "
         "address, mobile, email, verification_status) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending')",
-        (cid, p["jan_aadhaar"], p["aadhaar"], p["full_name"], date(1970, 1, 1 + cid % 28), p["gender"],
-         p["district_id"], p["address"], p["mobile"], p["email"]),
+        (
+            cid,
+            p["jan_aadhaar"],
+            p["aadhaar"],
+            p["full_name"],
+            date(1970, 1, 1 + cid % 28),
+            p["gender"],
+            p["district_id"],
+            p["address"],
+            p["mobile"],
+            p["email"],
+        ),
     )
 
 
@@ -90,22 +110,37 @@ def produce(bootstrap: str, messages: list[tuple[str, bytes | None, bytes | None
 
 
 def test_warehouse_to_citizen_every_sync_arrives_masked(
-    tmp_path: Path, wconn: psycopg.Connection[Any], cconn: psycopg.Connection[Any], kafka_bootstrap: str,
+    tmp_path: Path,
+    wconn: psycopg.Connection[Any],
+    cconn: psycopg.Connection[Any],
+    kafka_bootstrap: str,
     citizen_dsn: str,
 ) -> None:
     truncate_targets(cconn, W2C)
     base = _base()
     ids = [base + i for i in range(6)]
     forecasts = [
-        ForecastCallback(forecast_id=uuid.uuid4(), citizen_id=ids[i], scheme_code="OAP", forecast_amount=Decimal("18000.00"),
-                         forecast_period="2027-Q1", confidence=Decimal("0.870"),
-                         generated_at=datetime(2026, 11, 21, 9, 30, tzinfo=UTC))
+        ForecastCallback(
+            forecast_id=uuid.uuid4(),
+            citizen_id=ids[i],
+            scheme_code="OAP",
+            forecast_amount=Decimal("18000.00"),
+            forecast_period="2027-Q1",
+            confidence=Decimal("0.870"),
+            generated_at=datetime(2026, 11, 21, 9, 30, tzinfo=UTC),
+        )
         for i in range(3)
     ]
     alerts = [
-        AlertCallback(alert_id=uuid.uuid4(), citizen_id=ids[i], source_model="AI-PLATFORM-09",
-                      alert_type="proactive_inclusion", severity="high", message=f"alert {i}",
-                      created_at=datetime(2026, 11, 21, 4, 0, tzinfo=UTC))
+        AlertCallback(
+            alert_id=uuid.uuid4(),
+            citizen_id=ids[i],
+            source_model="AI-PLATFORM-09",
+            alert_type="proactive_inclusion",
+            severity="high",
+            message=f"alert {i}",
+            created_at=datetime(2026, 11, 21, 4, 0, tzinfo=UTC),
+        )
         for i in range(2)
     ]
     with RunningFlow(W2C, tmp_path, workers=2) as flow:
@@ -122,14 +157,18 @@ def test_warehouse_to_citizen_every_sync_arrives_masked(
                 "VALUES (%s, %s, 'OAP', 'pending', 0.1000)",
                 (cid, cid),
             )
-        wconn.execute("UPDATE public.golden_records SET mobile = '9123456789', email = 'new@example.net' WHERE citizen_id = %s", (ids[0],))
+        wconn.execute(
+            "UPDATE public.golden_records SET mobile = '9123456789', email = 'new@example.net' WHERE citizen_id = %s",
+            (ids[0],),
+        )
         wconn.execute("DELETE FROM public.golden_records WHERE citizen_id = %s", (ids[1],))
         wconn.execute("UPDATE public.profile_360 SET full_name = 'Renamed' WHERE citizen_id = %s", (ids[2],))
         wconn.execute("UPDATE public.profile_360 SET risk_score = 0.9000 WHERE citizen_id = %s", (ids[3],))
         wconn.execute("DELETE FROM public.profile_360 WHERE citizen_id = %s", (ids[4],))
         wconn.execute(
             "UPDATE decision.applications SET status = 'approved', decision = 'approve', decided_at = now() "
-            "WHERE application_id = ANY(%s)", (ids[:2],),
+            "WHERE application_id = ANY(%s)",
+            (ids[:2],),
         )
         wconn.execute("DELETE FROM decision.applications WHERE application_id = %s", (ids[5],))
         accepted = int(time.time() * 1_000_000)
@@ -144,10 +183,14 @@ def test_warehouse_to_citizen_every_sync_arrives_masked(
             flow.wait(converged(sync, cconn, column, ids, expected), what=f"sync {name}")
         expected_forecasts = {(f.forecast_id,): f.model_dump() for f in forecasts}
         expected_alerts = {(a.alert_id,): {**a.model_dump(), "severity": a.severity.value} for a in alerts}
-        flow.wait(lambda: target_state(CAT.sync("benefit_forecasts"), cconn, "citizen_id", ids) == expected_forecasts,
-                  what="forecast callbacks")
-        flow.wait(lambda: target_state(CAT.sync("ml_alerts"), cconn, "citizen_id", ids) == expected_alerts,
-                  what="ML-alert callbacks")
+        flow.wait(
+            lambda: target_state(CAT.sync("benefit_forecasts"), cconn, "citizen_id", ids) == expected_forecasts,
+            what="forecast callbacks",
+        )
+        flow.wait(
+            lambda: target_state(CAT.sync("ml_alerts"), cconn, "citizen_id", ids) == expected_alerts,
+            what="ML-alert callbacks",
+        )
         assert flow.exit_codes() == [None]
 
     # The portal rows are masked and the unchanged-columns update wrote nothing new.
@@ -175,18 +218,28 @@ def test_citizen_to_warehouse_every_sync_arrives(
             insert_citizen(cconn, cid)
             cconn.execute(
                 "INSERT INTO public.service_applications (application_id, citizen_id, scheme_code, status) "
-                "VALUES (%s, %s, 'OAP', 'submitted')", (cid, cid),
+                "VALUES (%s, %s, 'OAP', 'submitted')",
+                (cid, cid),
             )
             cconn.execute(
                 "INSERT INTO public.documents (document_id, citizen_id, application_id, document_type, file_name, "
                 "mime_type, size_bytes) VALUES (%s, %s, %s, 'income_certificate', %s, 'application/pdf', 2048)",
                 (cid, cid, cid, f"doc-{cid}.pdf"),
             )
-        cconn.execute("UPDATE public.citizens SET mobile = '9000000001', verification_status = 'verified' WHERE citizen_id = %s", (ids[0],))
+        cconn.execute(
+            "UPDATE public.citizens SET mobile = '9000000001', verification_status = 'verified' WHERE citizen_id = %s",
+            (ids[0],),
+        )
         cconn.execute("DELETE FROM public.citizens WHERE citizen_id = %s", (ids[1],))
-        cconn.execute("UPDATE public.service_applications SET status = 'in_review' WHERE application_id = %s", (ids[0],))
-        cconn.execute("UPDATE public.service_applications SET status = 'withdrawn' WHERE application_id = %s", (ids[1],))
-        cconn.execute("UPDATE public.service_applications SET scheme_code = 'OAP2' WHERE application_id = %s", (ids[2],))
+        cconn.execute(
+            "UPDATE public.service_applications SET status = 'in_review' WHERE application_id = %s", (ids[0],)
+        )
+        cconn.execute(
+            "UPDATE public.service_applications SET status = 'withdrawn' WHERE application_id = %s", (ids[1],)
+        )
+        cconn.execute(
+            "UPDATE public.service_applications SET scheme_code = 'OAP2' WHERE application_id = %s", (ids[2],)
+        )
         cconn.execute("UPDATE public.documents SET verification_status = 'verified' WHERE document_id = %s", (ids[0],))
         cconn.execute("DELETE FROM public.documents WHERE document_id = %s", (ids[1],))
 
@@ -219,7 +272,8 @@ def _top5(wconn: psycopg.Connection[Any], citizens: list[int]) -> dict[tuple[Any
         "SELECT citizen_id, scheme_code, eligibility_score, status, evaluated_at FROM ("
         "  SELECT *, row_number() OVER (PARTITION BY citizen_id ORDER BY eligibility_score DESC, scheme_code) AS r"
         "  FROM eligibility.eligibility_snapshots WHERE citizen_id = ANY(%s) AND status = 'eligible') t "
-        "WHERE r <= 5", (citizens,),
+        "WHERE r <= 5",
+        (citizens,),
     ).fetchall()
     names = ("citizen_id", "scheme_code", "eligibility_score", "status", "evaluated_at")
     return {(r[0], r[1]): dict(zip(names, r, strict=True)) for r in rows}
@@ -264,7 +318,9 @@ def test_eligibility_hints_keep_each_citizens_top_five_across_a_restart(
         assert {k[1] for k in hints() if k[0] == a} == {"S1", "S2", "S3", "S4", "S5"}
 
 
-def test_a_flow_runs_as_two_processes(tmp_path: Path, wconn: psycopg.Connection[Any], cconn: psycopg.Connection[Any]) -> None:
+def test_a_flow_runs_as_two_processes(
+    tmp_path: Path, wconn: psycopg.Connection[Any], cconn: psycopg.Connection[Any]
+) -> None:
     truncate_targets(wconn, C2W)
     base = _base()
     ids = [base + i for i in range(40)]
@@ -272,8 +328,10 @@ def test_a_flow_runs_as_two_processes(tmp_path: Path, wconn: psycopg.Connection[
         for cid in ids:
             insert_citizen(cconn, cid)
             cconn.execute(
-                "INSERT INTO public.documents (document_id, citizen_id, document_type, file_name, mime_type, size_bytes) "
-                "VALUES (%s, %s, 'photo', 'p.jpg', 'image/jpeg', 10)", (cid, cid),
+                "INSERT INTO public.documents (document_id, citizen_id, document_type, file_name, mime_type, "
+                "size_bytes) "
+                "VALUES (%s, %s, 'photo', 'p.jpg', 'image/jpeg', 10)",
+                (cid, cid),
             )
         for name in ("profile_updates", "document_metadata"):
             sync = CAT.sync(name)
@@ -289,8 +347,14 @@ def test_a_flow_runs_as_two_processes(tmp_path: Path, wconn: psycopg.Connection[
 def _events_for_key(bootstrap: str, topic: str, partitions: int, key: bytes) -> int:
     """How many change events (not tombstones) a topic holds for one message key."""
     partition = partition_for(key, partitions)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "smartsync-tests", "enable.auto.commit": False,
-                         "enable.partition.eof": True})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "smartsync-tests",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
     try:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
         if high <= low:
@@ -323,7 +387,10 @@ def test_no_echo_between_golden_records_and_the_portal(
             rows = source_rows(cconn, "public.profile_data", "citizen_id", [c])
             return rows[0] if rows else None
 
-        w2c.wait(lambda: c2w.check_alive() and (profile(cid) or {}).get("mobile") == "******2233", what="citizen → golden record → profile")
+        w2c.wait(
+            lambda: c2w.check_alive() and (profile(cid) or {}).get("mobile") == "******2233",
+            what="citizen → golden record → profile",
+        )
         # A barrier: a later change of another citizen has travelled the whole way too.
         insert_citizen(cconn, sentinel)
         w2c.wait(lambda: c2w.check_alive() and profile(sentinel) is not None, what="sentinel change")

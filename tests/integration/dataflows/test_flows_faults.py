@@ -57,8 +57,10 @@ def _check_letters(
     assert any("numeric field overflow" in r for r in reasons), reasons
     # Earlier runs' refused changes are replayed too (a fresh flow reads its topics from the start).
     refused = [
-        letter for letter in letters
-        if "no_bogus_status" in letter.reason and orjson.loads(letter.value or b"{}")["after"]["application_id"] == refused_app
+        letter
+        for letter in letters
+        if "no_bogus_status" in letter.reason
+        and orjson.loads(letter.value or b"{}")["after"]["application_id"] == refused_app
     ]
     assert len(refused) == 1
     raw = {letter.value for letter in letters if letter.source_topic == topic}
@@ -72,7 +74,8 @@ def _check_letters(
 def _insert_application(conn: psycopg.Connection[Any], app: int, status: str = "pending") -> None:
     conn.execute(
         "INSERT INTO decision.applications (application_id, citizen_id, scheme_code, status, risk_score) "
-        "VALUES (%s, %s, 'OAP', %s, 0.5000)", (app, app, status),
+        "VALUES (%s, %s, 'OAP', %s, 0.5000)",
+        (app, app, status),
     )
 
 
@@ -100,9 +103,17 @@ def test_bad_events_become_dead_letters_and_replay_after_a_fix(
     assert DECISIONS.topic is not None
     assert FORECASTS.topic is not None
     topic = DECISIONS.topic.name
-    good_after = {"application_id": base, "citizen_id": base, "scheme_code": "OAP", "status": "pending",
-                  "decision": None, "decision_reason": None, "risk_score": "0.5000", "decided_at": None,
-                  "updated_at": "2026-11-21T21:10:15.777262Z"}
+    good_after = {
+        "application_id": base,
+        "citizen_id": base,
+        "scheme_code": "OAP",
+        "status": "pending",
+        "decision": None,
+        "decision_reason": None,
+        "risk_score": "0.5000",
+        "decided_at": None,
+        "updated_at": "2026-11-21T21:10:15.777262Z",
+    }
     source = {"connector": "postgresql", "lsn": 1, "ts_us": 1795295810286812}
     bad = {
         "undecodable JSON": b"\x00{not json",
@@ -111,17 +122,27 @@ def test_bad_events_become_dead_letters_and_replay_after_a_fix(
             {"op": "c", "after": {k: v for k, v in good_after.items() if k != "decision"}, "source": source}
         ),
         "expected an integer": orjson.dumps({"op": "c", "after": {**good_after, "citizen_id": "x"}, "source": source}),
-        "TOAST": orjson.dumps({"op": "u", "after": {**good_after, "decision_reason": "__debezium_unavailable_value"},
-                               "source": source}),
+        "TOAST": orjson.dumps(
+            {"op": "u", "after": {**good_after, "decision_reason": "__debezium_unavailable_value"}, "source": source}
+        ),
     }
     # A forecast whose confidence overflows numeric(4,3): only the target can refuse it.
-    overflow = orjson.dumps({
-        "op": "c", "before": None,
-        "after": {"forecast_id": "6f1c2a52-2b8e-4d0c-9a57-000000000001", "citizen_id": base, "scheme_code": "OAP",
-                  "forecast_amount": "1.00", "forecast_period": "2027-Q1", "confidence": "12.500",
-                  "generated_at": "2026-11-21T09:30:00Z"},
-        "source": {"connector": "callback", "sync": "benefit_forecasts", "ts_us": 1795295810286812},
-    })
+    overflow = orjson.dumps(
+        {
+            "op": "c",
+            "before": None,
+            "after": {
+                "forecast_id": "6f1c2a52-2b8e-4d0c-9a57-000000000001",
+                "citizen_id": base,
+                "scheme_code": "OAP",
+                "forecast_amount": "1.00",
+                "forecast_period": "2027-Q1",
+                "confidence": "12.500",
+                "generated_at": "2026-11-21T09:30:00Z",
+            },
+            "source": {"connector": "callback", "sync": "benefit_forecasts", "ts_us": 1795295810286812},
+        }
+    )
     key = f'{{"application_id":{base}}}'.encode()
     producer = Producer(producer_config(kafka_bootstrap, "smartsync-tests"))
     for value in bad.values():
@@ -161,6 +182,7 @@ def test_bad_events_become_dead_letters_and_replay_after_a_fix(
         cconn.execute("ALTER TABLE public.application_decisions DROP CONSTRAINT IF EXISTS no_bogus_status")
     _assert_dead_letter_headers(kafka_bootstrap, dlq, dlq_start)
 
+
 def test_a_target_outage_is_retried_with_nothing_lost(tmp_path: Path, conns: Any) -> None:
     wconn, cconn = conns
     cconn.execute("TRUNCATE public.application_decisions")
@@ -176,11 +198,14 @@ def test_a_target_outage_is_retried_with_nothing_lost(tmp_path: Path, conns: Any
         try:
             wconn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = 'smart_citizen' AND application_name = %s", (f"smartsync-{W2C.value}",),
+                "WHERE datname = 'smart_citizen' AND application_name = %s",
+                (f"smartsync-{W2C.value}",),
             )
             for app in during:
                 _insert_application(wconn, app)
-            wconn.execute("UPDATE decision.applications SET status = 'approved' WHERE application_id = ANY(%s)", (before,))
+            wconn.execute(
+                "UPDATE decision.applications SET status = 'approved' WHERE application_id = ANY(%s)", (before,)
+            )
             flow.wait(lambda: flow.metric("smartsync_sink_retries_total", flow=W2C.value) >= 2, what="retries")
             assert flow.metric("smartsync_sink_up", flow=W2C.value) == 0
             time.sleep(3)
@@ -213,7 +238,10 @@ def test_a_missing_target_table_stops_the_flow_with_a_clear_message(tmp_path: Pa
             deadline = time.monotonic() + 60
             while flow.exit_codes() == [None] and time.monotonic() < deadline:
                 time.sleep(0.2)
-            assert "target table smart_citizen.public.application_decisions of sync 'application_decisions' does not exist" in flow.logs()
+            assert (
+                "target table smart_citizen.public.application_decisions of sync 'application_decisions' does not exist"
+                in flow.logs()
+            )
         # After the fix the flow resumes from recovery and the change that stopped it lands.
         cconn.execute("ALTER TABLE public.application_decisions_away RENAME TO application_decisions")
         with flow:

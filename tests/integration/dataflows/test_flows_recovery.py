@@ -66,12 +66,15 @@ def _citizen_op(conn: psycopg.Connection[Any], r: random.Random, key: int, _: Ev
         p = person(key)
         conn.execute(
             "INSERT INTO public.citizens (citizen_id, full_name, district_id, mobile, email, aadhaar) "
-            "VALUES (%s, %s, %s, %s, %s, %s)", (key, p["full_name"], p["district_id"], p["mobile"], p["email"], p["aadhaar"]),
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            (key, p["full_name"], p["district_id"], p["mobile"], p["email"], p["aadhaar"]),
         )
     elif r.random() < 0.25:
         conn.execute("DELETE FROM public.citizens WHERE citizen_id = %s", (key,))
     else:
-        conn.execute("UPDATE public.citizens SET mobile = %s WHERE citizen_id = %s", (f"9{r.randrange(10**9):09d}", key))
+        conn.execute(
+            "UPDATE public.citizens SET mobile = %s WHERE citizen_id = %s", (f"9{r.randrange(10**9):09d}", key)
+        )
 
 
 def _application_op(conn: psycopg.Connection[Any], r: random.Random, key: int, expected: Events) -> None:
@@ -80,13 +83,17 @@ def _application_op(conn: psycopg.Connection[Any], r: random.Random, key: int, e
     if row is None:
         conn.execute(
             "INSERT INTO public.service_applications (application_id, citizen_id, scheme_code, status) "
-            "VALUES (%s, %s, 'OAP', 'submitted')", (key, key),
+            "VALUES (%s, %s, 'OAP', 'submitted')",
+            (key, key),
         )
         expected.setdefault(key, []).append(("submitted", "submitted"))
     elif r.random() < 0.15:
         conn.execute("DELETE FROM public.service_applications WHERE application_id = %s", (key,))
     elif r.random() < 0.2:
-        conn.execute("UPDATE public.service_applications SET scheme_code = %s WHERE application_id = %s", (f"S{r.randrange(9)}", key))
+        conn.execute(
+            "UPDATE public.service_applications SET scheme_code = %s WHERE application_id = %s",
+            (f"S{r.randrange(9)}", key),
+        )
     else:
         new = r.choice([s for s in STATUSES if s != row[0]])
         conn.execute("UPDATE public.service_applications SET status = %s WHERE application_id = %s", (new, key))
@@ -97,7 +104,8 @@ def _document_op(conn: psycopg.Connection[Any], r: random.Random, key: int, _: E
     if not _exists(conn, "public.documents", "document_id", key):
         conn.execute(
             "INSERT INTO public.documents (document_id, citizen_id, document_type, file_name, mime_type, size_bytes) "
-            "VALUES (%s, %s, 'photo', 'p.jpg', 'image/jpeg', %s)", (key, key, r.randrange(10**6)),
+            "VALUES (%s, %s, 'photo', 'p.jpg', 'image/jpeg', %s)",
+            (key, key, r.randrange(10**6)),
         )
     elif r.random() < 0.25:
         conn.execute("DELETE FROM public.documents WHERE document_id = %s", (key,))
@@ -147,7 +155,11 @@ def test_citizen_to_warehouse_survives_sigkills(tmp_path: Path, conns: Any, citi
             expected = expected_mirror(sync, cconn, sync.key[0], ids)
             flow.wait(converged(sync, wconn, sync.key[0], ids, expected), timeout_s=90, what=f"sync {name} after kills")
 
-        flow.wait(lambda: application_events(wconn, ids) == expected_events, timeout_s=90, what="application events after kills")
+        flow.wait(
+            lambda: application_events(wconn, ids) == expected_events,
+            timeout_s=90,
+            what="application events after kills",
+        )
         assert flow.starts == 4
     finally:
         flow.stop()
@@ -168,30 +180,37 @@ def test_warehouse_to_citizen_survives_sigkills(tmp_path: Path, conns: Any, ware
             if not _exists(conn, "public.golden_records", "citizen_id", key):
                 p = person(key)
                 conn.execute(
-                    "INSERT INTO public.golden_records (citizen_id, full_name, district_id, mobile, email, aadhaar, income_band) "
+                    "INSERT INTO public.golden_records (citizen_id, full_name, district_id, mobile, email, "
+                    "aadhaar, income_band) "
                     "VALUES (%s, %s, %s, %s, %s, %s, '3-5L')",
                     (key, p["full_name"], p["district_id"], p["mobile"], p["email"], p["aadhaar"]),
                 )
             elif r.random() < 0.25:
                 conn.execute("DELETE FROM public.golden_records WHERE citizen_id = %s", (key,))
             else:
-                conn.execute("UPDATE public.golden_records SET email = %s WHERE citizen_id = %s", (f"x{r.randrange(999)}@example.org", key))
+                conn.execute(
+                    "UPDATE public.golden_records SET email = %s WHERE citizen_id = %s",
+                    (f"x{r.randrange(999)}@example.org", key),
+                )
         elif table == 1:
             cid, scheme = r.choice(citizens), r.choice(schemes)
             if r.random() < 0.1:
                 conn.execute(
-                    "DELETE FROM eligibility.eligibility_snapshots WHERE citizen_id = %s AND scheme_code = %s", (cid, scheme)
+                    "DELETE FROM eligibility.eligibility_snapshots WHERE citizen_id = %s AND scheme_code = %s",
+                    (cid, scheme),
                 )
             else:
                 conn.execute(
-                    "INSERT INTO eligibility.eligibility_snapshots (citizen_id, scheme_code, eligibility_score, status) "
+                    "INSERT INTO eligibility.eligibility_snapshots (citizen_id, scheme_code, eligibility_score, "
+                    "status) "
                     "VALUES (%s, %s, %s, %s) ON CONFLICT (citizen_id, scheme_code) DO UPDATE SET "
                     "eligibility_score = EXCLUDED.eligibility_score, status = EXCLUDED.status, evaluated_at = now()",
                     (cid, scheme, f"0.{r.randrange(10000):04d}", "eligible" if r.random() < 0.8 else "not_eligible"),
                 )
         elif not _exists(conn, "decision.applications", "application_id", key):
             conn.execute(
-                "INSERT INTO decision.applications (application_id, citizen_id, scheme_code, status) VALUES (%s, %s, 'OAP', 'pending')",
+                "INSERT INTO decision.applications (application_id, citizen_id, scheme_code, status) VALUES (%s, "
+                "%s, 'OAP', 'pending')",
                 (key, key),
             )
         elif r.random() < 0.2:
@@ -213,14 +232,16 @@ def test_warehouse_to_citizen_survives_sigkills(tmp_path: Path, conns: Any, ware
         top = wconn.execute(
             "SELECT citizen_id, scheme_code, eligibility_score, status, evaluated_at FROM ("
             "  SELECT *, row_number() OVER (PARTITION BY citizen_id ORDER BY eligibility_score DESC, scheme_code) AS r"
-            "  FROM eligibility.eligibility_snapshots WHERE citizen_id = ANY(%s) AND status = 'eligible') t WHERE r <= 5",
+            "  FROM eligibility.eligibility_snapshots WHERE citizen_id = ANY(%s) AND status = 'eligible') t WHERE "
+            "r <= 5",
             (citizens,),
         ).fetchall()
         names = ("citizen_id", "scheme_code", "eligibility_score", "status", "evaluated_at")
         expected_hints = {(r[0], r[1]): dict(zip(names, r, strict=True)) for r in top}
         flow.wait(
             converged(CAT.sync("eligibility_hints"), cconn, "citizen_id", citizens, expected_hints),
-            timeout_s=90, what="top-5 hints after kills",
+            timeout_s=90,
+            what="top-5 hints after kills",
         )
         assert flow.starts == 4
     finally:

@@ -46,6 +46,7 @@ def test_job_runs_are_recorded_with_counts(dbs: tuple[str, str]) -> None:
         "FROM smartsync.job_runs WHERE job = 'scheme_master_daily'",
     )
     assert row == [("success", 18, 18, 0, 0, None, True)]
+
     def sample(name: str, labels: dict[str, str]) -> float:
         return REGISTRY.get_sample_value(name, labels) or 0.0
 
@@ -100,7 +101,9 @@ def test_failed_run_leaves_the_watermark_and_the_rerun_is_complete(dbs: tuple[st
         "CREATE OR REPLACE FUNCTION public._refuse() RETURNS trigger LANGUAGE plpgsql AS "
         "$$ BEGIN IF NEW.citizen_id = 40 THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$",
     )
-    execute(ct, "CREATE TRIGGER _refuse BEFORE UPDATE ON public.profile_data FOR EACH ROW EXECUTE FUNCTION public._refuse()")
+    execute(
+        ct, "CREATE TRIGGER _refuse BEFORE UPDATE ON public.profile_data FOR EACH ROW EXECUTE FUNCTION public._refuse()"
+    )
     try:
         with pytest.raises(ReconcileError, match="disk full"):
             run_job("golden_records_daily", settings)
@@ -108,7 +111,10 @@ def test_failed_run_leaves_the_watermark_and_the_rerun_is_complete(dbs: tuple[st
         execute(ct, "DROP TRIGGER _refuse ON public.profile_data")
     assert scalar(ct, "SELECT watermark FROM smartsync.watermarks WHERE job = 'golden_records_daily'") == mark
     assert scalar(ct, "SELECT count(*) FROM public.profile_data WHERE address = 'New Street'") == 0  # all or nothing
-    status, error = rows(ct, "SELECT status, error FROM smartsync.job_runs WHERE job = 'golden_records_daily' ORDER BY run_id DESC LIMIT 1")[0]
+    status, error = rows(
+        ct,
+        "SELECT status, error FROM smartsync.job_runs WHERE job = 'golden_records_daily' ORDER BY run_id DESC LIMIT 1",
+    )[0]
     assert status == "failed" and "disk full" in error
 
     rerun = run_job("golden_records_daily", settings)
@@ -121,8 +127,10 @@ def test_failed_run_leaves_the_watermark_and_the_rerun_is_complete(dbs: tuple[st
 def _events(citizen_dsn: str, day: datetime, n: int, first_id: int = 1) -> None:
     execute(
         citizen_dsn,
-        "INSERT INTO public.user_behavior_events (event_id, citizen_id, session_id, feature, action, duration_ms, occurred_at) "
-        "SELECT %(first)s + g, g %% 37, md5((g %% 90)::text)::uuid, (ARRAY['search','apply','profile'])[g %% 3 + 1], 'view', "
+        "INSERT INTO public.user_behavior_events (event_id, citizen_id, session_id, feature, action, duration_ms, "
+        "occurred_at) "
+        "SELECT %(first)s + g, g %% 37, md5((g %% 90)::text)::uuid, (ARRAY['search','apply','profile'])[g %% 3 + "
+        "1], 'view', "
         "g %% 500, %(day)s::timestamptz + (g %% 86400) * interval '1 second' FROM generate_series(0, %(n)s - 1) g",
         {"first": first_id, "day": day, "n": n},
     )
@@ -161,11 +169,14 @@ def test_user_behaviour_aggregates_the_previous_utc_day(dbs: tuple[str, str]) ->
         "FROM public.user_behavior_events WHERE occurred_at >= %s AND occurred_at < %s GROUP BY 1, 2 ORDER BY 1, 2",
         (yesterday, today),
     )
-    assert rows(
-        wh,
-        "SELECT citizen_id, feature, event_count, session_count, total_duration_ms, last_seen_at "
-        "FROM analytics.user_behavior ORDER BY 1, 2",
-    ) == again
+    assert (
+        rows(
+            wh,
+            "SELECT citizen_id, feature, event_count, session_count, total_duration_ms, last_seen_at "
+            "FROM analytics.user_behavior ORDER BY 1, 2",
+        )
+        == again
+    )
 
 
 def test_feedback_appends_new_rows_only(dbs: tuple[str, str]) -> None:
@@ -198,7 +209,8 @@ def test_weekly_reconciliation_reports_and_fixes(dbs: tuple[str, str], tmp_path:
     execute(
         wh,
         "INSERT INTO eligibility.eligibility_snapshots (citizen_id, scheme_code, eligibility_score, status) "
-        "SELECT c, 'S' || lpad(s::text, 3, '0'), ((c * s) % 97) / 100.0, CASE WHEN s % 4 = 0 THEN 'not_eligible' ELSE 'eligible' END "
+        "SELECT c, 'S' || lpad(s::text, 3, '0'), ((c * s) % 97) / 100.0, CASE WHEN s % 4 = 0 THEN 'not_eligible' "
+        "ELSE 'eligible' END "
         "FROM generate_series(1, 30) c, generate_series(1, 9) s",
     )
     execute(
@@ -208,13 +220,19 @@ def test_weekly_reconciliation_reports_and_fixes(dbs: tuple[str, str], tmp_path:
     )
     execute(
         wh,
-        "INSERT INTO decision.application_events (application_id, source_lsn, citizen_id, scheme_code, event_type, status, occurred_at) "
+        "INSERT INTO decision.application_events (application_id, source_lsn, citizen_id, scheme_code, event_type, "
+        "status, occurred_at) "
         "SELECT g, 100, g, 'S001', 'submitted', 'submitted', now() FROM generate_series(1, 4) g",
     )
-    execute(ct, "INSERT INTO public.citizens (citizen_id, full_name, district_id) SELECT g, 'C' || g, 1 FROM generate_series(1, 150) g")
+    execute(
+        ct,
+        "INSERT INTO public.citizens (citizen_id, full_name, district_id) SELECT g, 'C' || g, 1 FROM "
+        "generate_series(1, 150) g",
+    )
     execute(
         wh,
-        "INSERT INTO public.document_metadata (document_id, citizen_id, document_type, file_name, mime_type, size_bytes, "
+        "INSERT INTO public.document_metadata (document_id, citizen_id, document_type, file_name, mime_type, "
+        "size_bytes, "
         "verification_status, uploaded_at) VALUES (1, 999999, 'id', 'a.pdf', 'application/pdf', 1, 'pending', now())",
     )
     dry = run_job("weekly_reconciliation", settings, report_path=tmp_path / "dry.json")
@@ -224,7 +242,10 @@ def test_weekly_reconciliation_reports_and_fixes(dbs: tuple[str, str], tmp_path:
     assert len(by_name["profile_summary"].source_only) == 200
     assert len(by_name["eligibility_hints"].source_only) == 30 * 5  # each citizen's top five
     assert len(by_name["application_submissions"].source_only) == 1  # application 5 has no event yet
-    assert any(c.check == "orphans: citizen_id" and c.offenders == 1 and c.table.endswith("document_metadata") for c in report.integrity)
+    assert any(
+        c.check == "orphans: citizen_id" and c.offenders == 1 and c.table.endswith("document_metadata")
+        for c in report.integrity
+    )
     assert (tmp_path / "dry.json").exists()
     assert scalar(ct, "SELECT count(*) FROM public.profile_summary") == 0  # no --fix: nothing written
 

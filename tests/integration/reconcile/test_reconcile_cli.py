@@ -19,7 +19,9 @@ SMARTSYNC = [sys.executable, "-m", "smartsync"]
 
 
 def smartsync(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*SMARTSYNC, *args], capture_output=True, text=True, env=os.environ.copy(), timeout=300, check=False)  # noqa: S603
+    return subprocess.run(  # noqa: S603 — our own command
+        [*SMARTSYNC, *args], capture_output=True, text=True, env=os.environ.copy(), timeout=300, check=False
+    )
 
 
 @pytest.fixture
@@ -53,7 +55,12 @@ def test_diff_table_json_then_fix(dbs: tuple[str, str]) -> None:
 def test_report_renders_every_format(dbs: tuple[str, str], tmp_path: Path) -> None:
     wh, _ = dbs
     execute(wh, SCHEMES, {"n": 10})
-    for fmt, marker in (("json", '"tables"'), ("markdown", "| pair |"), ("html", "<table>"), ("table", "scheme_master")):
+    for fmt, marker in (
+        ("json", '"tables"'),
+        ("markdown", "| pair |"),
+        ("html", "<table>"),
+        ("table", "scheme_master"),
+    ):
         path = tmp_path / f"report.{fmt}"
         res = smartsync("reconcile", "report", "--scope", "daily", "--format", fmt, "--output", str(path))
         assert res.returncode == 2, res.stderr  # schemes are missing in the portal
@@ -67,7 +74,10 @@ def test_report_renders_every_format(dbs: tuple[str, str], tmp_path: Path) -> No
 
 def test_generic_mode_composite_key_and_nulls(dbs: tuple[str, str]) -> None:
     wh, ct = dbs
-    ddl = "CREATE TABLE rc_test.t (region text, id int, amount numeric(8,2), note text, seen timestamptz, PRIMARY KEY (region, id))"
+    ddl = (
+        "CREATE TABLE rc_test.t (region text, id int, amount numeric(8,2), note text, seen timestamptz, "
+        "PRIMARY KEY (region, id))"
+    )
     fill = (
         "INSERT INTO rc_test.t SELECT (ARRAY['north','south'])[g % 2 + 1], g, g * 1.5, "
         "CASE WHEN g % 3 = 0 THEN NULL ELSE 'n' || g END, timestamptz '2026-01-01' + g * interval '1 hour' "
@@ -81,8 +91,19 @@ def test_generic_mode_composite_key_and_nulls(dbs: tuple[str, str]) -> None:
     execute(ct, "UPDATE rc_test.t SET amount = 30.50 WHERE id = 22")  # 33.00 in the source
     execute(ct, "UPDATE rc_test.t SET amount = 34.5 WHERE id = 23")  # same value, other scale: equal
     out = smartsync(
-        "reconcile", "diff", "--source", wh, "--target", ct, "--source-table", "rc_test.t", "--target-table", "rc_test.t",
-        "--key", "region,id", "--json",
+        "reconcile",
+        "diff",
+        "--source",
+        wh,
+        "--target",
+        ct,
+        "--source-table",
+        "rc_test.t",
+        "--target-table",
+        "rc_test.t",
+        "--key",
+        "region,id",
+        "--json",
     )
     assert out.returncode == 2, out.stderr
     (diff,) = json.loads(out.stdout)["tables"].values()
@@ -98,9 +119,15 @@ def test_generic_mode_composite_key_and_nulls(dbs: tuple[str, str]) -> None:
     [
         (["--table", "no_such_table"], "unknown table or sync"),
         (["--source-table", "rc_test.missing", "--target-table", "rc_test.a", "--key", "id"], "unknown table"),
-        (["--source-table", "rc_test.a", "--target-table", "rc_test.a", "--key", "nope"], "key column 'nope' is missing"),
+        (
+            ["--source-table", "rc_test.a", "--target-table", "rc_test.a", "--key", "nope"],
+            "key column 'nope' is missing",
+        ),
         (["--source-table", "rc_test.dup", "--target-table", "rc_test.a", "--key", "id"], "duplicate keys"),
-        (["--source-table", "rc_test.a", "--target-table", "rc_test.b", "--key", "id"], "type mismatch on key column 'id'"),
+        (
+            ["--source-table", "rc_test.a", "--target-table", "rc_test.b", "--key", "id"],
+            "type mismatch on key column 'id'",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(dbs: tuple[str, str], args: list[str], message: str) -> None:
@@ -120,7 +147,20 @@ def test_bad_input_is_one_line_and_exit_1(dbs: tuple[str, str], args: list[str],
 
 def test_unreachable_database_is_one_line(dbs: tuple[str, str]) -> None:
     bad = "postgresql://nobody:x@127.0.0.1:1/nowhere?connect_timeout=2"
-    res = smartsync("reconcile", "diff", "--source", bad, "--target", dbs[1], "--source-table", "a", "--target-table", "a", "--key", "id")
+    res = smartsync(
+        "reconcile",
+        "diff",
+        "--source",
+        bad,
+        "--target",
+        dbs[1],
+        "--source-table",
+        "a",
+        "--target-table",
+        "a",
+        "--key",
+        "id",
+    )
     assert res.returncode == 1
     assert "cannot connect" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
@@ -145,11 +185,30 @@ def test_batch_list_and_run(dbs: tuple[str, str]) -> None:
 
 def test_schema_differences_are_reported_not_fatal(dbs: tuple[str, str]) -> None:
     wh, ct = dbs
-    execute(wh, "CREATE TABLE rc_test.s (id int PRIMARY KEY, a text, b int, c text); INSERT INTO rc_test.s VALUES (1, 'x', 2, 'c'), (2, 'y', 3, 'd')")
-    execute(ct, "CREATE TABLE rc_test.s (id int PRIMARY KEY, a text, b text); INSERT INTO rc_test.s VALUES (1, 'x', '2'), (2, 'z', '3')")
+    execute(
+        wh,
+        "CREATE TABLE rc_test.s (id int PRIMARY KEY, a text, b int, c text); INSERT INTO rc_test.s VALUES (1, 'x', "
+        "2, 'c'), (2, 'y', 3, 'd')",
+    )
+    execute(
+        ct,
+        "CREATE TABLE rc_test.s (id int PRIMARY KEY, a text, b text); INSERT INTO rc_test.s VALUES (1, 'x', '2'), "
+        "(2, 'z', '3')",
+    )
     out = smartsync(
-        "reconcile", "diff", "--source", wh, "--target", ct, "--source-table", "rc_test.s", "--target-table", "rc_test.s",
-        "--key", "id", "--json",
+        "reconcile",
+        "diff",
+        "--source",
+        wh,
+        "--target",
+        ct,
+        "--source-table",
+        "rc_test.s",
+        "--target-table",
+        "rc_test.s",
+        "--key",
+        "id",
+        "--json",
     )
     assert out.returncode == 2, out.stderr
     (diff,) = json.loads(out.stdout)["tables"].values()

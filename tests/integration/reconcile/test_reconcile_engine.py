@@ -61,7 +61,9 @@ def test_profile_summary_drift_is_found_masked_and_repaired(dbs: tuple[str, str]
     assert (len(first.source_only), len(first.target_only), len(first.changed)) == (3000, 0, 0)
     assert _fix("profile_summary")["inserted"] == 3000
     # The target holds masked values only.
-    mobile, email, band, jan = rows(ct, "SELECT mobile, email, income_band, jan_aadhaar FROM public.profile_summary WHERE citizen_id = 7")[0]
+    mobile, email, band, jan = rows(
+        ct, "SELECT mobile, email, income_band, jan_aadhaar FROM public.profile_summary WHERE citizen_id = 7"
+    )[0]
     src = rows(wh, "SELECT mobile, email, income_band, jan_aadhaar FROM public.profile_360 WHERE citizen_id = 7")[0]
     assert mobile == mask_value(MaskRule.MOBILE, src[0]) and mobile != src[0]
     assert email == mask_value(MaskRule.EMAIL, src[1])
@@ -71,11 +73,19 @@ def test_profile_summary_drift_is_found_masked_and_repaired(dbs: tuple[str, str]
 
     # Plant drift: deletes, inserts, updates (a NULL appearing and disappearing, a raw unmasked value).
     execute(ct, "DELETE FROM public.profile_summary WHERE citizen_id IN (11, 12, 13)")
-    execute(ct, "INSERT INTO public.profile_summary (citizen_id, full_name, district_id) VALUES (900001, 'ghost', 1), (900002, 'ghost', 2)")
+    execute(
+        ct,
+        "INSERT INTO public.profile_summary (citizen_id, full_name, district_id) VALUES (900001, 'ghost', 1), "
+        "(900002, 'ghost', 2)",
+    )
     execute(ct, "UPDATE public.profile_summary SET full_name = 'changed' WHERE citizen_id = 21")
     execute(ct, "UPDATE public.profile_summary SET last_benefit_date = NULL WHERE citizen_id = 22")  # value → NULL
     execute(ct, "UPDATE public.profile_summary SET email = 'x***@example.org' WHERE citizen_id = 24")  # NULL → value
-    execute(ct, "UPDATE public.profile_summary SET mobile = (SELECT mobile FROM public.profile_summary WHERE citizen_id = 26) WHERE citizen_id = 23")
+    execute(
+        ct,
+        "UPDATE public.profile_summary SET mobile = (SELECT mobile FROM public.profile_summary WHERE citizen_id = "
+        "26) WHERE citizen_id = 23",
+    )
     # A leak: the raw source value in a masked column differs from the masked one.
     raw = scalar(wh, "SELECT mobile FROM public.profile_360 WHERE citizen_id = 27")
     execute(ct, "UPDATE public.profile_summary SET mobile = %s WHERE citizen_id = 27", (raw,))
@@ -97,7 +107,9 @@ def test_profile_summary_drift_is_found_masked_and_repaired(dbs: tuple[str, str]
     fixed = _fix("profile_summary")
     assert fixed["deleted"] == 2 and fixed["inserted"] == 3
     assert _diff("profile_summary").differing == 0
-    assert scalar(ct, "SELECT mobile FROM public.profile_summary WHERE citizen_id = 27") == mask_value(MaskRule.MOBILE, raw)
+    assert scalar(ct, "SELECT mobile FROM public.profile_summary WHERE citizen_id = 27") == mask_value(
+        MaskRule.MOBILE, raw
+    )
     # Deletes are remembered, so a replayed older insert cannot bring the ghost back.
     assert scalar(ct, "SELECT count(*) FROM smartsync.tombstones WHERE target_table = 'public.profile_summary'") == 2
 
@@ -118,10 +130,13 @@ def test_row_changed_between_diff_and_apply_is_not_overwritten(dbs: tuple[str, s
     newer = scalar(wh, "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
     touched = scalar(wh, "SELECT updated_at FROM public.golden_records WHERE citizen_id = 5")
     execute(
-        ct, "UPDATE public.profile_data SET full_name = 'renamed', updated_at = %s, _source_lsn = %s WHERE citizen_id = 5",
+        ct,
+        "UPDATE public.profile_data SET full_name = 'renamed', updated_at = %s, _source_lsn = %s WHERE citizen_id = 5",
         (touched, int(newer)),
     )
-    result = apply_plan(settings.dsn(C), SCHEMA.table(C, sync.target), plan_changes(outcome, deletes=True), what="citizen")
+    result = apply_plan(
+        settings.dsn(C), SCHEMA.table(C, sync.target), plan_changes(outcome, deletes=True), what="citizen"
+    )
     assert (result.updated, result.skipped_stale) == (1, 1)
     assert scalar(ct, "SELECT full_name FROM public.profile_data WHERE citizen_id = 5") == "renamed"
     assert scalar(ct, "SELECT full_name FROM public.profile_data WHERE citizen_id = 6") == "Golden 6"
@@ -167,8 +182,13 @@ def scratch(warehouse_dsn: str, citizen_dsn: str) -> Iterator[tuple[str, str]]:
 def _spec(wh: str, ct: str, *, where: tuple[str, ...] = ()) -> PairSpec:
     types = {"id": "bigint", "name": "text", "amount": "numeric(8,2)", "seen": "timestamp with time zone"}
     spec = generic_pair(
-        source_dsn=wh, target_dsn=ct, source_table="re_test.t", target_table="re_test.t", key=["id"],
-        source_types=types, target_types=types,
+        source_dsn=wh,
+        target_dsn=ct,
+        source_table="re_test.t",
+        target_table="re_test.t",
+        key=["id"],
+        source_types=types,
+        target_types=types,
     ).spec
     return dataclasses.replace(spec, source=dataclasses.replace(spec.source, where=where))
 
@@ -196,7 +216,9 @@ def test_a_filtered_side_split_by_key_finds_what_one_scan_finds(scratch: tuple[s
             diff = outcome.diff
             results[restrict].append((diff.source_only, diff.target_only, diff.changed, diff.unchanged))
             assert diff.source_only == ((-3,), *((k,) for k in range(9, 20000, 1000)))
-            assert [c.key for c in diff.changed] == [(k,) for k in sorted([*range(7, 20000, 1000), *range(8, 20000, 1000)])]
+            assert [c.key for c in diff.changed] == [
+                (k,) for k in sorted([*range(7, 20000, 1000), *range(8, 20000, 1000)])
+            ]
             assert {c.columns for c in diff.changed} == {("name",), ("amount",)}
             assert diff.source_null_keys == 4
             assert outcome.fix_rows[(7,)] == {"id": 7, "name": "renamed", "amount": Decimal("10.50"), "seen": ANY}
@@ -205,7 +227,9 @@ def test_a_filtered_side_split_by_key_finds_what_one_scan_finds(scratch: tuple[s
     assert results[True][0][1] == ()  # no target-only rows outside the window's keys
 
 
-def test_equal_sides_are_told_equal_by_their_fingerprints(scratch: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_equal_sides_are_told_equal_by_their_fingerprints(
+    scratch: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     wh, ct = scratch
     ddl = "CREATE TABLE re_test.t (id bigint PRIMARY KEY, name text, amount numeric(8,2), seen timestamptz)"
     fill = (

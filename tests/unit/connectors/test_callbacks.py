@@ -274,8 +274,10 @@ def test_the_envelope_carries_target_columns_as_json_types() -> None:
 def test_after_holds_exactly_the_targets_synced_columns() -> None:
     catalog = load_catalog()
     sync_columns = {c.name for c in SYNC_COLUMNS}
-    for name, payload in (("benefit_forecasts", ForecastCallback.model_validate(forecast())),
-                          ("ml_alerts", AlertCallback.model_validate(alert()))):
+    for name, payload in (
+        ("benefit_forecasts", ForecastCallback.model_validate(forecast())),
+        ("ml_alerts", AlertCallback.model_validate(alert())),
+    ):
         sync = catalog.sync(name)
         target = SCHEMA.table(sync.target_database, sync.target)
         after = orjson.loads(encode(sync, payload, 1).value)["after"]
@@ -306,8 +308,12 @@ def test_numbers_and_times_survive_the_envelope(
     sync = load_catalog().sync("benefit_forecasts")
     when = datetime(2026, 11, 21, 12, 0, 0, 250, tzinfo=timezone(timedelta(minutes=offset_minutes)))
     payload = ForecastCallback.model_validate(
-        forecast(forecast_amount=str(amount), confidence=str(confidence), citizen_id=citizen_id,
-                 generated_at=when.isoformat())
+        forecast(
+            forecast_amount=str(amount),
+            confidence=str(confidence),
+            citizen_id=citizen_id,
+            generated_at=when.isoformat(),
+        )
     )
     message = encode(sync, payload, 1)
     after = orjson.loads(message.value)["after"]
@@ -374,10 +380,19 @@ def test_the_committed_openapi_description_is_current() -> None:
 
 
 def test_serve_without_kafka_bootstrap_fails_with_one_line() -> None:
-    env = {"PATH": "/usr/bin:/bin", "SMARTSYNC_WAREHOUSE_DSN": "postgresql://x", "SMARTSYNC_CITIZEN_DSN": "postgresql://x"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SMARTSYNC_WAREHOUSE_DSN": "postgresql://x",
+        "SMARTSYNC_CITIZEN_DSN": "postgresql://x",
+    }
     done = subprocess.run(  # noqa: S603 — our own CLI
         [str(Path(sys.executable).parent / "smartsync"), "callbacks", "serve"],
-        env=env, capture_output=True, text=True, timeout=60, check=False, cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=REPO,
     )
     assert done.returncode == 1
     lines = [line for line in done.stderr.splitlines() if line.strip()]

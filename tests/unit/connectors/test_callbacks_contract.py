@@ -31,8 +31,12 @@ def _decode(sync_name: str, payload: ForecastCallback | AlertCallback, accepted_
 def test_a_forecast_decodes_into_its_target_row() -> None:
     fid = uuid.uuid4()
     payload = ForecastCallback(
-        forecast_id=fid, citizen_id=123, scheme_code="OLD_AGE_PENSION", forecast_amount=Decimal("18000.5"),
-        forecast_period="2027-Q1", confidence=Decimal("0.87"),
+        forecast_id=fid,
+        citizen_id=123,
+        scheme_code="OLD_AGE_PENSION",
+        forecast_amount=Decimal("18000.5"),
+        forecast_period="2027-Q1",
+        confidence=Decimal("0.87"),
         generated_at=datetime(2026, 11, 21, 4, 0, tzinfo=UTC),
     )
     accepted_us = 1_795_000_000_123_456
@@ -53,10 +57,16 @@ def test_a_forecast_decodes_into_its_target_row() -> None:
 
 def test_an_alert_decodes_into_its_target_row() -> None:
     aid = uuid.uuid4()
-    payload = AlertCallback.model_validate({
-        "alert_id": str(aid), "citizen_id": 9, "source_model": "AI-PLATFORM-09", "alert_type": "proactive_inclusion",
-        "severity": "high", "message": "Likely eligible",
-    })
+    payload = AlertCallback.model_validate(
+        {
+            "alert_id": str(aid),
+            "citizen_id": 9,
+            "source_model": "AI-PLATFORM-09",
+            "alert_type": "proactive_inclusion",
+            "severity": "high",
+            "message": "Likely eligible",
+        }
+    )
     accepted_us = 1_795_000_000_000_001
     change = _decode("ml_alerts", payload, accepted_us).change
     assert change.key == (aid,)

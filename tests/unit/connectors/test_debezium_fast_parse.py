@@ -21,17 +21,43 @@ from smartsync.core.catalog import Sync, Trigger, load_catalog
 from smartsync.core.tables import SCHEMA
 
 CATALOG = load_catalog()
-DEBEZIUM_SYNCS = [s for s in CATALOG.syncs if s.topic is not None and s.has_event_path and s.trigger is not Trigger.CALLBACK]
+DEBEZIUM_SYNCS = [
+    s for s in CATALOG.syncs if s.topic is not None and s.has_event_path and s.trigger is not Trigger.CALLBACK
+]
 
 _VALID: dict[str, Any] = {
-    "bigint": 9, "integer": 3, "smallint": 2, "text": "Asha", "date": 3685,
-    "timestamptz": "2026-11-21T21:10:15.777262Z", "uuid": "0f8fad5b-d9cb-469f-a165-70867728950e",
+    "bigint": 9,
+    "integer": 3,
+    "smallint": 2,
+    "text": "Asha",
+    "date": 3685,
+    "timestamptz": "2026-11-21T21:10:15.777262Z",
+    "uuid": "0f8fad5b-d9cb-469f-a165-70867728950e",
 }
 # Values of every JSON shape and the awkward ones Debezium may send or a broken producer might.
-_ODD = st.sampled_from([
-    None, 0, -1, 2**40, 1.5, True, "", "x", "12", "0.5000", "NaN", "2026-11-21T21:10:15", "2026-11-21",
-    "2026-11-21T21:10:15.777262+05:30", TOAST_PLACEHOLDER, [], {}, [1], {"a": 1},
-])
+_ODD = st.sampled_from(
+    [
+        None,
+        0,
+        -1,
+        2**40,
+        1.5,
+        True,
+        "",
+        "x",
+        "12",
+        "0.5000",
+        "NaN",
+        "2026-11-21T21:10:15",
+        "2026-11-21",
+        "2026-11-21T21:10:15.777262+05:30",
+        TOAST_PLACEHOLDER,
+        [],
+        {},
+        [1],
+        {"a": 1},
+    ]
+)
 
 
 def _valid(sql_type: str) -> Any:
@@ -69,7 +95,12 @@ def _before(draw: st.DrawFn, sync: Sync, after: dict[str, Any]) -> Any:
 def _source(draw: st.DrawFn) -> Any:
     if draw(st.integers(0, 19)) == 0:
         return draw(_ODD)
-    source: dict[str, Any] = {"ts_us": 1795295810286812, "ts_ms": 1795295810286, "lsn": 32969856, "version": "3.6.1.Final"}
+    source: dict[str, Any] = {
+        "ts_us": 1795295810286812,
+        "ts_ms": 1795295810286,
+        "lsn": 32969856,
+        "version": "3.6.1.Final",
+    }
     if draw(st.booleans()):
         source[draw(st.sampled_from(["ts_us", "ts_ms", "lsn"]))] = draw(_ODD)
     return source
@@ -109,9 +140,14 @@ def test_fast_and_careful_decoding_agree(sync: Sync, data: st.DataObject) -> Non
 
 def test_the_fast_parse_reads_only_what_it_was_asked_for() -> None:
     decoder = fast_envelope_decoder(["citizen_id", "full_name"], optional=["status"])
-    value = orjson.dumps({"op": "u", "before": {"citizen_id": 1, "full_name": "A", "email": "x"},
-                          "after": {"citizen_id": 1, "full_name": "B", "email": "y", "status": "s"},
-                          "source": {"lsn": 5, "ts_us": 6, "db": "smart_citizen"}})
+    value = orjson.dumps(
+        {
+            "op": "u",
+            "before": {"citizen_id": 1, "full_name": "A", "email": "x"},
+            "after": {"citizen_id": 1, "full_name": "B", "email": "y", "status": "s"},
+            "source": {"lsn": 5, "ts_us": 6, "db": "smart_citizen"},
+        }
+    )
     env = fast_parse(decoder, value)
     assert env is not None
     assert env.op == "u"
@@ -124,4 +160,7 @@ def test_the_fast_parse_reads_only_what_it_was_asked_for() -> None:
     # A message the fast parse cannot take is left to the careful path.
     assert fast_parse(decoder, orjson.dumps({"op": "c", "after": {"citizen_id": 1}, "source": {}})) is None
     assert fast_parse(decoder, b"{not json") is None
-    assert fast_parse(decoder, orjson.dumps({"op": "x", "after": {"citizen_id": 1, "full_name": "B"}, "source": {}})) is None
+    assert (
+        fast_parse(decoder, orjson.dumps({"op": "x", "after": {"citizen_id": 1, "full_name": "B"}, "source": {}}))
+        is None
+    )

@@ -32,11 +32,23 @@ def _msg(topic: str, value: dict[str, Any] | bytes | None, key: bytes = b'{"citi
 
 
 GOLDEN_AFTER = {
-    "citizen_id": 9, "jan_aadhaar": "1234569012", "aadhaar": "123456789012", "full_name": "Asha Devi",
-    "date_of_birth": 3685, "gender": "F", "district_id": 3, "address": "12 Main Rd", "mobile": "9876543210",
-    "email": "asha@example.com", "income_band": "3-5L", "vulnerability_level": "high",
-    "verification_status": "verified", "updated_at": "2026-11-21T21:10:15.777262Z",
-    "_source_lsn": None, "_source_ts": None, "_synced_at": "2026-11-21T21:10:15.777262Z",
+    "citizen_id": 9,
+    "jan_aadhaar": "1234569012",
+    "aadhaar": "123456789012",
+    "full_name": "Asha Devi",
+    "date_of_birth": 3685,
+    "gender": "F",
+    "district_id": 3,
+    "address": "12 Main Rd",
+    "mobile": "9876543210",
+    "email": "asha@example.com",
+    "income_band": "3-5L",
+    "vulnerability_level": "high",
+    "verification_status": "verified",
+    "updated_at": "2026-11-21T21:10:15.777262Z",
+    "_source_lsn": None,
+    "_source_ts": None,
+    "_synced_at": "2026-11-21T21:10:15.777262Z",
 }
 
 
@@ -84,14 +96,26 @@ def test_a_delete_carries_the_key_of_the_before_image() -> None:
 
 def test_commit_time_from_microseconds_else_milliseconds() -> None:
     assert commit_time({"ts_us": TS_US, "ts_ms": 1}) == datetime(2026, 11, 21, 21, 16, 50, 286812, tzinfo=UTC)
-    assert commit_time({"ts_us": None, "ts_ms": TS_US // 1000}) == datetime(2026, 11, 21, 21, 16, 50, 286000, tzinfo=UTC)
+    assert commit_time({"ts_us": None, "ts_ms": TS_US // 1000}) == datetime(
+        2026, 11, 21, 21, 16, 50, 286000, tzinfo=UTC
+    )
     assert commit_time({"ts_us": "soon"}) is None
 
 
 def test_a_composite_key_with_a_null_is_refused() -> None:
-    env = {"before": None, "source": _source(), "op": "c",
-           "after": {"citizen_id": 9, "scheme_code": None, "eligibility_score": "0.5", "status": "eligible",
-                     "evaluated_at": None, "updated_at": None}}
+    env = {
+        "before": None,
+        "source": _source(),
+        "op": "c",
+        "after": {
+            "citizen_id": 9,
+            "scheme_code": None,
+            "eligibility_score": "0.5",
+            "status": "eligible",
+            "evaluated_at": None,
+            "updated_at": None,
+        },
+    }
     out = _decoder("eligibility_hints").decode(_msg(_topic("eligibility_hints"), env))
     assert isinstance(out[0], DeadLetter)
     assert "null in key ['citizen_id', 'scheme_code']" in out[0].reason
@@ -102,10 +126,21 @@ def test_tombstones_are_ignored() -> None:
 
 
 def test_an_update_of_unmapped_columns_only_is_skipped() -> None:
-    before = {"citizen_id": 1, "full_name": "A", "district_id": 1, "jan_aadhaar": None, "mobile": None, "email": None,
-              "income_band": None, "vulnerability_level": None, "eligible_scheme_count": 0,
-              "active_application_count": 0, "last_benefit_date": None, "risk_score": "0.1000",
-              "updated_at": "2026-11-21T21:10:15.777262Z"}
+    before = {
+        "citizen_id": 1,
+        "full_name": "A",
+        "district_id": 1,
+        "jan_aadhaar": None,
+        "mobile": None,
+        "email": None,
+        "income_band": None,
+        "vulnerability_level": None,
+        "eligible_scheme_count": 0,
+        "active_application_count": 0,
+        "last_benefit_date": None,
+        "risk_score": "0.1000",
+        "updated_at": "2026-11-21T21:10:15.777262Z",
+    }
     after = {**before, "risk_score": "0.2000"}
     env = {"before": before, "after": after, "source": _source(), "op": "u"}
     assert _decoder("profile_summary").decode(_msg(_topic("profile_summary"), env)) == []
@@ -123,11 +158,30 @@ def test_an_update_of_unmapped_columns_only_is_skipped() -> None:
         (orjson.dumps({"before": None, "after": None, "source": _source(), "op": "c"}), "missing field 'after'"),
         (orjson.dumps({"before": None, "after": None, "source": _source(), "op": "t"}), "unsupported op 't'"),
         (orjson.dumps({"after": GOLDEN_AFTER, "source": {"ts_us": 1}, "op": "c"}), "missing field 'source.lsn'"),
-        (orjson.dumps({"after": {**GOLDEN_AFTER, "district_id": "3"}, "source": _source(), "op": "c"}), "column 'district_id': expected an integer"),
-        (orjson.dumps({"after": {**GOLDEN_AFTER, "date_of_birth": "yesterday"}, "source": _source(), "op": "c"}), "expected days since"),
-        (orjson.dumps({"after": {**GOLDEN_AFTER, "updated_at": "2026-11-21T21:10:15"}, "source": _source(), "op": "c"}), "with a time zone"),
-        (orjson.dumps({"after": {k: v for k, v in GOLDEN_AFTER.items() if k != "gender"}, "source": _source(), "op": "c"}), "missing field 'gender'"),
-        (orjson.dumps({"after": {**GOLDEN_AFTER, "address": TOAST_PLACEHOLDER}, "source": _source(), "op": "c"}), "TOAST"),
+        (
+            orjson.dumps({"after": {**GOLDEN_AFTER, "district_id": "3"}, "source": _source(), "op": "c"}),
+            "column 'district_id': expected an integer",
+        ),
+        (
+            orjson.dumps({"after": {**GOLDEN_AFTER, "date_of_birth": "yesterday"}, "source": _source(), "op": "c"}),
+            "expected days since",
+        ),
+        (
+            orjson.dumps(
+                {"after": {**GOLDEN_AFTER, "updated_at": "2026-11-21T21:10:15"}, "source": _source(), "op": "c"}
+            ),
+            "with a time zone",
+        ),
+        (
+            orjson.dumps(
+                {"after": {k: v for k, v in GOLDEN_AFTER.items() if k != "gender"}, "source": _source(), "op": "c"}
+            ),
+            "missing field 'gender'",
+        ),
+        (
+            orjson.dumps({"after": {**GOLDEN_AFTER, "address": TOAST_PLACEHOLDER}, "source": _source(), "op": "c"}),
+            "TOAST",
+        ),
         (orjson.dumps({"after": {**GOLDEN_AFTER, "citizen_id": None}, "source": _source(), "op": "c"}), "null in key"),
     ],
 )
@@ -142,9 +196,17 @@ def test_bad_messages_become_dead_letters_with_a_reason(value: bytes, reason: st
 
 
 def test_numeric_strings_become_decimals() -> None:
-    after = {"application_id": 5, "citizen_id": 9, "scheme_code": "OAP", "status": "approved", "decision": "approve",
-             "decision_reason": None, "risk_score": "0.8123", "decided_at": None,
-             "updated_at": "2026-11-21T21:10:15.777262Z"}
+    after = {
+        "application_id": 5,
+        "citizen_id": 9,
+        "scheme_code": "OAP",
+        "status": "approved",
+        "decision": "approve",
+        "decision_reason": None,
+        "risk_score": "0.8123",
+        "decided_at": None,
+        "updated_at": "2026-11-21T21:10:15.777262Z",
+    }
     out = _decoder("application_decisions").decode(
         _msg(_topic("application_decisions"), {"after": after, "source": _source(), "op": "u", "before": None})
     )
@@ -152,14 +214,22 @@ def test_numeric_strings_become_decimals() -> None:
     assert out[0].change.row is not None
     assert out[0].change.row["risk_score"] == Decimal("0.8123")
     bad = _decoder("application_decisions").decode(
-        _msg(_topic("application_decisions"), {"after": {**after, "risk_score": "high"}, "source": _source(), "op": "c"})
+        _msg(
+            _topic("application_decisions"), {"after": {**after, "risk_score": "high"}, "source": _source(), "op": "c"}
+        )
     )
     assert isinstance(bad[0], DeadLetter)
     assert "expected a decimal string" in bad[0].reason
 
 
-APP = {"application_id": 77, "citizen_id": 9, "scheme_code": "OAP", "status": "submitted",
-       "submitted_at": "2026-11-21T21:10:15.777262Z", "updated_at": "2026-11-21T21:10:15.777262Z"}
+APP = {
+    "application_id": 77,
+    "citizen_id": 9,
+    "scheme_code": "OAP",
+    "status": "submitted",
+    "submitted_at": "2026-11-21T21:10:15.777262Z",
+    "updated_at": "2026-11-21T21:10:15.777262Z",
+}
 
 
 def _app(op: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[Any]:
@@ -173,8 +243,13 @@ def test_application_events_are_appended_keyed_on_the_source_position() -> None:
     ch = out[0].change
     assert ch.key == (77, LSN)
     assert ch.row == {
-        "application_id": 77, "citizen_id": 9, "scheme_code": "OAP", "status": "submitted", "source_lsn": LSN,
-        "event_type": "submitted", "occurred_at": datetime(2026, 11, 21, 21, 16, 50, 286812, tzinfo=UTC),
+        "application_id": 77,
+        "citizen_id": 9,
+        "scheme_code": "OAP",
+        "status": "submitted",
+        "source_lsn": LSN,
+        "event_type": "submitted",
+        "occurred_at": datetime(2026, 11, 21, 21, 16, 50, 286812, tzinfo=UTC),
     }
 
 
@@ -193,8 +268,14 @@ def test_application_event_types() -> None:
 
 
 def test_eligibility_snapshots_become_evaluations_of_their_citizen() -> None:
-    after = {"citizen_id": 9, "scheme_code": "OAP", "eligibility_score": "0.8123", "status": "eligible",
-             "evaluated_at": "2026-11-21T21:16:50.283942Z", "updated_at": "2026-11-21T21:16:50.283942Z"}
+    after = {
+        "citizen_id": 9,
+        "scheme_code": "OAP",
+        "eligibility_score": "0.8123",
+        "status": "eligible",
+        "evaluated_at": "2026-11-21T21:16:50.283942Z",
+        "updated_at": "2026-11-21T21:16:50.283942Z",
+    }
     out = _decoder("eligibility_hints").decode(
         _msg(_topic("eligibility_hints"), {"before": None, "after": after, "source": _source(), "op": "c"})
     )
@@ -213,14 +294,24 @@ def test_eligibility_snapshots_become_evaluations_of_their_citizen() -> None:
     assert gone[0].row is None
 
 
-FORECAST = {"forecast_id": "6f1c2a52-2b8e-4d0c-9a57-3c1b7d9e4f10", "citizen_id": 123, "scheme_code": "OAP",
-            "forecast_amount": "18000.00", "forecast_period": "2027-Q1", "confidence": "0.870",
-            "generated_at": "2026-11-21T09:30:00+05:30"}
+FORECAST = {
+    "forecast_id": "6f1c2a52-2b8e-4d0c-9a57-3c1b7d9e4f10",
+    "citizen_id": 123,
+    "scheme_code": "OAP",
+    "forecast_amount": "18000.00",
+    "forecast_period": "2027-Q1",
+    "confidence": "0.870",
+    "generated_at": "2026-11-21T09:30:00+05:30",
+}
 
 
 def _callback(after: dict[str, Any], **source: Any) -> dict[str, Any]:
-    return {"op": "c", "before": None, "after": after,
-            "source": {"connector": "callback", "sync": "benefit_forecasts", "ts_us": TS_US, **source}}
+    return {
+        "op": "c",
+        "before": None,
+        "after": after,
+        "source": {"connector": "callback", "sync": "benefit_forecasts", "ts_us": TS_US, **source},
+    }
 
 
 def test_callbacks_use_the_acceptance_time_as_position() -> None:
@@ -235,7 +326,9 @@ def test_callbacks_use_the_acceptance_time_as_position() -> None:
 
 
 def test_a_callback_of_another_sync_or_without_acceptance_time_is_a_dead_letter() -> None:
-    wrong = _decoder("benefit_forecasts").decode(_msg(_topic("benefit_forecasts"), _callback(FORECAST, sync="ml_alerts")))
+    wrong = _decoder("benefit_forecasts").decode(
+        _msg(_topic("benefit_forecasts"), _callback(FORECAST, sync="ml_alerts"))
+    )
     assert isinstance(wrong[0], DeadLetter)
     no_ts = _callback(FORECAST)
     del no_ts["source"]["ts_us"]

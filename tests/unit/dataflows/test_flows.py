@@ -40,14 +40,39 @@ def _topic(sync: str) -> str:
     return topic.name
 
 
-def _event(sync: str, offset: int, op: str, before: dict[str, Any] | None, after: dict[str, Any] | None,
-           *, lsn: int, key: dict[str, Any]) -> Origin:
+def _event(
+    sync: str,
+    offset: int,
+    op: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    *,
+    lsn: int,
+    key: dict[str, Any],
+) -> Origin:
     """A change event as Debezium's JsonConverter (schemas off) writes it."""
-    source = {"version": "2.7.3.Final", "connector": "postgresql", "name": "warehouse", "ts_ms": TS_US // 1000,
-              "ts_us": TS_US, "snapshot": "false", "db": "smart_warehouse", "schema": "public", "table": "t",
-              "txId": 812, "lsn": lsn, "xmin": None}
-    value = {"before": before, "after": after, "source": source, "op": op, "ts_ms": TS_US // 1000 + 3,
-             "transaction": None}
+    source = {
+        "version": "2.7.3.Final",
+        "connector": "postgresql",
+        "name": "warehouse",
+        "ts_ms": TS_US // 1000,
+        "ts_us": TS_US,
+        "snapshot": "false",
+        "db": "smart_warehouse",
+        "schema": "public",
+        "table": "t",
+        "txId": 812,
+        "lsn": lsn,
+        "xmin": None,
+    }
+    value = {
+        "before": before,
+        "after": after,
+        "source": source,
+        "op": op,
+        "ts_ms": TS_US // 1000 + 3,
+        "transaction": None,
+    }
     return Origin(_topic(sync), 0, offset, orjson.dumps(key), orjson.dumps(value))
 
 
@@ -76,25 +101,47 @@ def _sort_key(item: SinkItem) -> tuple[str, int, str]:
 # ── warehouse → citizen ──────────────────────────────────────────────────────────────
 
 
-DECISION = {"application_id": 5, "citizen_id": 9, "scheme_code": "OAP", "status": "approved", "decision": "approve",
-            "decision_reason": "meets the income rule", "risk_score": "0.8123",
-            "decided_at": "2026-11-21T21:10:15.777262Z", "updated_at": "2026-11-21T21:10:15.777262Z"}
-DECISION_ROW = {**DECISION, "risk_score": Decimal("0.8123"),
-                "decided_at": datetime(2026, 11, 21, 21, 10, 15, 777262, tzinfo=UTC),
-                "updated_at": datetime(2026, 11, 21, 21, 10, 15, 777262, tzinfo=UTC)}
+DECISION = {
+    "application_id": 5,
+    "citizen_id": 9,
+    "scheme_code": "OAP",
+    "status": "approved",
+    "decision": "approve",
+    "decision_reason": "meets the income rule",
+    "risk_score": "0.8123",
+    "decided_at": "2026-11-21T21:10:15.777262Z",
+    "updated_at": "2026-11-21T21:10:15.777262Z",
+}
+DECISION_ROW = {
+    **DECISION,
+    "risk_score": Decimal("0.8123"),
+    "decided_at": datetime(2026, 11, 21, 21, 10, 15, 777262, tzinfo=UTC),
+    "updated_at": datetime(2026, 11, 21, 21, 10, 15, 777262, tzinfo=UTC),
+}
 EVALUATED = "2026-11-21T21:16:50.283942Z"
 EVALUATED_AT = datetime(2026, 11, 21, 21, 16, 50, 283942, tzinfo=UTC)
 
 
 def _snapshot(offset: int, scheme: str, score: str, status: str, lsn: int) -> Origin:
-    after = {"citizen_id": 9, "scheme_code": scheme, "eligibility_score": score, "status": status,
-             "evaluated_at": EVALUATED, "updated_at": EVALUATED}
+    after = {
+        "citizen_id": 9,
+        "scheme_code": scheme,
+        "eligibility_score": score,
+        "status": status,
+        "evaluated_at": EVALUATED,
+        "updated_at": EVALUATED,
+    }
     return _event("eligibility_hints", offset, "c", None, after, lsn=lsn, key={"citizen_id": 9, "scheme_code": scheme})
 
 
 def _hint(scheme: str, score: str) -> dict[str, Any]:
-    return {"citizen_id": 9, "scheme_code": scheme, "eligibility_score": Decimal(score), "status": "eligible",
-            "evaluated_at": EVALUATED_AT}
+    return {
+        "citizen_id": 9,
+        "scheme_code": scheme,
+        "eligibility_score": Decimal(score),
+        "status": "eligible",
+        "evaluated_at": EVALUATED_AT,
+    }
 
 
 def _warehouse_inputs() -> list[Consumed]:
@@ -134,8 +181,11 @@ def _expected_warehouse(inputs: list[Consumed]) -> list[SinkItem]:
         # The sixth eligible scheme: OAP (the lowest) leaves the top 5, S5 enters it, both at S5's position.
         TargetChange(hints, RowChange((9, "OAP"), None, 2006, COMMITTED), s5),
         TargetChange(hints, RowChange((9, "S5"), _hint("S5", "0.9500"), 2006, COMMITTED), s5),
-        DeadLetter("undecodable JSON: unexpected character, expected a string key: line 1 column 2 (char 1)",
-                   broken, "golden_records"),
+        DeadLetter(
+            "undecodable JSON: unexpected character, expected a string key: line 1 column 2 (char 1)",
+            broken,
+            "golden_records",
+        ),
         DeadLetter("no sync reads topic 'warehouse.public.not_synced'", stray),
         DeadLetter("consumer error: Broker: Not leader for partition", consumer_error.origin),
     ]
@@ -170,30 +220,52 @@ def test_a_top_n_group_never_holds_more_than_n_or_an_ineligible_item() -> None:
 # ── citizen → warehouse ──────────────────────────────────────────────────────────────
 
 
-APPLICATION = {"application_id": 77, "citizen_id": 9, "scheme_code": "OAP", "status": "submitted",
-               "submitted_at": "2026-11-21T21:10:15.777262Z", "updated_at": "2026-11-21T21:10:15.777262Z"}
+APPLICATION = {
+    "application_id": 77,
+    "citizen_id": 9,
+    "scheme_code": "OAP",
+    "status": "submitted",
+    "submitted_at": "2026-11-21T21:10:15.777262Z",
+    "updated_at": "2026-11-21T21:10:15.777262Z",
+}
 
 
 def _event_row(status: str, lsn: int, event_type: str) -> dict[str, Any]:
-    return {"application_id": 77, "citizen_id": 9, "scheme_code": "OAP", "status": status, "source_lsn": lsn,
-            "event_type": event_type, "occurred_at": COMMITTED}
+    return {
+        "application_id": 77,
+        "citizen_id": 9,
+        "scheme_code": "OAP",
+        "status": status,
+        "source_lsn": lsn,
+        "event_type": event_type,
+        "occurred_at": COMMITTED,
+    }
 
 
 @pytest.mark.parametrize("workers", RUNNERS)
 def test_citizen_to_warehouse_appends_application_events(workers: str) -> None:
     key = {"application_id": 77}
     submitted = _event("application_submissions", 0, "c", None, APPLICATION, lsn=3000, key=key)
-    renamed = _event("application_submissions", 1, "u", APPLICATION, {**APPLICATION, "scheme_code": "X"},
-                     lsn=3001, key=key)  # no status change: no event
-    withdrawn = _event("application_submissions", 2, "u", APPLICATION, {**APPLICATION, "status": "withdrawn"},
-                       lsn=3002, key=key)
+    renamed = _event(
+        "application_submissions", 1, "u", APPLICATION, {**APPLICATION, "scheme_code": "X"}, lsn=3001, key=key
+    )  # no status change: no event
+    withdrawn = _event(
+        "application_submissions", 2, "u", APPLICATION, {**APPLICATION, "status": "withdrawn"}, lsn=3002, key=key
+    )
     bad_type = _event("application_submissions", 3, "c", None, {**APPLICATION, "citizen_id": "nine"}, lsn=3003, key=key)
     got = _run(Direction.CITIZEN_TO_WAREHOUSE, [submitted, renamed, withdrawn, bad_type], RUNNERS[workers])
     assert got == [
-        TargetChange("application_submissions", RowChange((77, 3000), _event_row("submitted", 3000, "submitted"),
-                                                          3000, COMMITTED), submitted),
-        TargetChange("application_submissions", RowChange((77, 3002), _event_row("withdrawn", 3002, "withdrawn"),
-                                                          3002, COMMITTED), withdrawn),
-        DeadLetter("type error: column 'citizen_id': expected an integer, got 'nine'", bad_type,
-                   "application_submissions"),
+        TargetChange(
+            "application_submissions",
+            RowChange((77, 3000), _event_row("submitted", 3000, "submitted"), 3000, COMMITTED),
+            submitted,
+        ),
+        TargetChange(
+            "application_submissions",
+            RowChange((77, 3002), _event_row("withdrawn", 3002, "withdrawn"), 3002, COMMITTED),
+            withdrawn,
+        ),
+        DeadLetter(
+            "type error: column 'citizen_id': expected an integer, got 'nine'", bad_type, "application_submissions"
+        ),
     ]

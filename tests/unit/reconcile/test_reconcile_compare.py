@@ -40,5 +40,10 @@ def test_every_kind_says_how_it_was_compared() -> None:
 
 def test_two_tables_need_a_key_before_anything_connects() -> None:
     with pytest.raises(ReconcileError, match="--key names no column"):
-        compare_tables(source_dsn="postgresql://nowhere", target_dsn="postgresql://nowhere", source_table="a",
-                       target_table="b", key=[])
+        compare_tables(
+            source_dsn="postgresql://nowhere",
+            target_dsn="postgresql://nowhere",
+            source_table="a",
+            target_table="b",
+            key=[],
+        )

@@ -62,8 +62,13 @@ def test_the_column_wise_masking_of_the_diff_equals_the_row_masker() -> None:
     masker = row_masker(sync)
     values = ["9876543210", "+91 98765 43211", None, "12345", "x"]
     scan = _scan(list(range(len(values))), [0] * len(values), {"mobile": values})
-    spec = PairSpec("p", Relation("", "", ""), Relation("", "", ""), ("citizen_id",),
-                    (ColumnSpec("citizen_id", "", ""), ColumnSpec("mobile", "", "", MaskRule.MOBILE)))
+    spec = PairSpec(
+        "p",
+        Relation("", "", ""),
+        Relation("", "", ""),
+        ("citizen_id",),
+        (ColumnSpec("citizen_id", "", ""), ColumnSpec("mobile", "", "", MaskRule.MOBILE)),
+    )
     rows = [masker({**dict.fromkeys(sync.columns), "mobile": v})["mobile"] for v in values]
     assert mask_source(scan, spec)["mobile"].to_pylist() == rows
 
@@ -79,8 +84,11 @@ def _spec(masked: bool = False) -> PairSpec:
 
 def _scan(keys: list[int], hashes: list[int], masked: dict[str, list[str | None]] | None = None) -> SideScan:
     return SideScan(
-        np.array(keys, dtype=np.int64), np.array(hashes, dtype=np.int64), None,
-        {k: pa.array(v, pa.large_string()) for k, v in (masked or {}).items()}, len(keys),
+        np.array(keys, dtype=np.int64),
+        np.array(hashes, dtype=np.int64),
+        None,
+        {k: pa.array(v, pa.large_string()) for k, v in (masked or {}).items()},
+        len(keys),
     )
 
 
@@ -134,15 +142,17 @@ def test_rows_read_again_are_put_back_in_request_order() -> None:
 
 def test_scan_sql_hashes_clear_columns_and_ships_masked_ones_as_text() -> None:
     query = scan_sql(_spec(masked=True), "source", with_tid=True, part=Part(blocks=(0, 10)))
-    assert "int8send(hash_record_extended(ROW(\"id\"), 0))" in query
-    assert "textsend((\"v\")::text)" in query
+    assert 'int8send(hash_record_extended(ROW("id"), 0))' in query
+    assert 'textsend(("v")::text)' in query
     assert "ctid >= '(0,0)'::tid" in query and "ctid < '(10,0)'::tid" in query
     assert "tidsend(_tid)" in query
 
 
 def test_scan_sql_shares_split_by_key_and_count_null_keys_once() -> None:
-    query = scan_sql(_spec(), "target", with_tid=False, part=Part(share=(1, 2)), key_filter="'{1,2}'::int8[]", per_column=True)
-    assert "coalesce(abs(mod((\"id\")::int8, 2)), 0) = 1" in query
+    query = scan_sql(
+        _spec(), "target", with_tid=False, part=Part(share=(1, 2)), key_filter="'{1,2}'::int8[]", per_column=True
+    )
+    assert 'coalesce(abs(mod(("id")::int8, 2)), 0) = 1' in query
     assert "(\"id\")::int8 = ANY('{1,2}'::int8[])" in query
     # One hash per clear column: the key and v.
     assert query.count("hash_record_extended(ROW(") == 2
@@ -150,9 +160,18 @@ def test_scan_sql_shares_split_by_key_and_count_null_keys_once() -> None:
 
 def test_sync_pair_maps_filters_and_masks() -> None:
     sync = load_catalog().sync("scheme_master")
-    types = {"scheme_code": "text", "scheme_name": "text", "department": "text", "category": "text",
-             "description": "text", "min_age": "smallint", "max_age": "smallint", "benefit_amount": "numeric(12,2)",
-             "status": "text", "updated_at": "timestamp with time zone"}
+    types = {
+        "scheme_code": "text",
+        "scheme_name": "text",
+        "department": "text",
+        "category": "text",
+        "description": "text",
+        "min_age": "smallint",
+        "max_age": "smallint",
+        "benefit_amount": "numeric(12,2)",
+        "status": "text",
+        "updated_at": "timestamp with time zone",
+    }
     planned = sync_pair(sync, source_dsn="s", target_dsn="t", source_types=types, target_types=types)
     assert planned.spec.source.where == ("status = 'active'",)
     assert not planned.spec.integer_key
@@ -161,24 +180,43 @@ def test_sync_pair_maps_filters_and_masks() -> None:
 
 def test_generic_refuses_key_type_mismatch_and_missing_key() -> None:
     with pytest.raises(ReconcileError, match="type mismatch"):
-        generic_pair(source_dsn="s", target_dsn="t", source_table="a", target_table="b", key=["id"],
-                source_types={"id": "integer"}, target_types={"id": "text"})
+        generic_pair(
+            source_dsn="s",
+            target_dsn="t",
+            source_table="a",
+            target_table="b",
+            key=["id"],
+            source_types={"id": "integer"},
+            target_types={"id": "text"},
+        )
     with pytest.raises(ReconcileError, match="missing"):
-        generic_pair(source_dsn="s", target_dsn="t", source_table="a", target_table="b", key=["nope"],
-                source_types={"id": "integer"}, target_types={"id": "integer"})
+        generic_pair(
+            source_dsn="s",
+            target_dsn="t",
+            source_table="a",
+            target_table="b",
+            key=["nope"],
+            source_types={"id": "integer"},
+            target_types={"id": "integer"},
+        )
 
 
 def _detail(rows: list[tuple[int, tuple[object, ...], tuple[int, ...]]]) -> Detail:
     return Detail(
-        np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows],
+        np.array([r[0] for r in rows], dtype=np.int64),
+        [r[1] for r in rows],
         np.array([r[2] for r in rows], dtype=np.int64).reshape(len(rows), 2),
     )
 
 
 def test_classify_names_changed_columns_and_keeps_colliding_keys_apart() -> None:
     # Scan key 9 is shared by two different real keys (a 64-bit hash collision): not a match.
-    source = _detail([(3, (3,), (10, 21)), (2, (2,), (10, 20)), (1, (1,), (10, 20)), (9, ("a", 1), (1, 1)), (5, (5,), (7, 7))])
-    target = _detail([(4, (4,), (0, 0)), (3, (3,), (11, 20)), (1, (1,), (10, 20)), (9, ("b", 2), (1, 1)), (5, (5,), (7, 7))])
+    source = _detail(
+        [(3, (3,), (10, 21)), (2, (2,), (10, 20)), (1, (1,), (10, 20)), (9, ("a", 1), (1, 1)), (5, (5,), (7, 7))]
+    )
+    target = _detail(
+        [(4, (4,), (0, 0)), (3, (3,), (11, 20)), (1, (1,), (10, 20)), (9, ("b", 2), (1, 1)), (5, (5,), (7, 7))]
+    )
     masked_flags = np.array([[False], [False], [True], [False], [False]])
     got = classify(source, target, ["x", "y"], ["mobile"], masked_flags)
     assert got.source_only == [(2,), ("a", 1)]
@@ -224,7 +262,7 @@ def test_fingerprints_are_trusted_only_where_they_see_everything_a_diff_reports(
     assert not fingerprint_first(_spec(masked=True), (True, True), (False, False))  # compared after masking
     assert not fingerprint_first(dataclasses.replace(_spec(), integer_key=False), (True, True), (False, False))
     query = fingerprint_sql(_spec(), "target", key_range=(10, 20))
-    assert "bit_xor(hash_record_extended(ROW(\"id\", \"v\"), 0))" in query and "\"id\" BETWEEN 10 AND 20" in query
+    assert 'bit_xor(hash_record_extended(ROW("id", "v"), 0))' in query and '"id" BETWEEN 10 AND 20' in query
 
 
 def test_patterns_of_wide_flag_rows() -> None:
@@ -244,8 +282,14 @@ def test_columns_hash_by_family_only_when_both_sides_share_it() -> None:
     assert hash_family("numeric(5,4)", "numeric(12,2)", as_text=False) == "numeric"
     assert hash_family("date", "date", as_text=False) is None  # hashed as a one-column row
     assert hash_family("integer", "text", as_text=True) == "text"  # compared on its text form
-    cols = plan_columns({"n": '"n"', "d": '"d"'}, [], {}, {"n": "numeric", "d": "date"}, {"n": "numeric(8,2)", "d": "date"})
-    query = scan_sql(PairSpec("t", Relation("", '"t"', "t"), Relation("", '"t"', "t"), ("n",), cols), "source",
-                     with_tid=False, per_column=True)
-    assert "coalesce(hash_numeric_extended((\"n\"), 0), " in query
-    assert "hash_record_extended(ROW(\"d\"), 0)" in query
+    cols = plan_columns(
+        {"n": '"n"', "d": '"d"'}, [], {}, {"n": "numeric", "d": "date"}, {"n": "numeric(8,2)", "d": "date"}
+    )
+    query = scan_sql(
+        PairSpec("t", Relation("", '"t"', "t"), Relation("", '"t"', "t"), ("n",), cols),
+        "source",
+        with_tid=False,
+        per_column=True,
+    )
+    assert 'coalesce(hash_numeric_extended(("n"), 0), ' in query
+    assert 'hash_record_extended(ROW("d"), 0)' in query

@@ -94,14 +94,25 @@ def test_generated_sql_reads_the_catalog() -> None:
 
 def _report() -> Report:
     diff = TableDiff(
-        name="profile_summary", source="w.public.profile_360", target="c.public.profile_summary", key=("citizen_id",),
-        schema=SchemaDiff(retyped=(("x", "integer", "bigint"),)), source_rows=10, target_rows=10,
-        source_only=((1,),), target_only=((2,),), changed=(ChangedRow((3,), ("mobile",)),), unchanged=7,
+        name="profile_summary",
+        source="w.public.profile_360",
+        target="c.public.profile_summary",
+        key=("citizen_id",),
+        schema=SchemaDiff(retyped=(("x", "integer", "bigint"),)),
+        source_rows=10,
+        target_rows=10,
+        source_only=((1,),),
+        target_only=((2,),),
+        changed=(ChangedRow((3,), ("mobile",)),),
+        unchanged=7,
     )
     return Report(
-        "weekly", t(2026, 11, 22, 3, 0), (diff,),
+        "weekly",
+        t(2026, 11, 22, 3, 0),
+        (diff,),
         (IntegrityCheck("c.public.profile_summary", "orphans: citizen_id", 2, "not in public.citizens"),),
-        {"profile_summary": {"inserted": 1, "updated": 1, "deleted": 1, "skipped_stale": 0}}, {},
+        {"profile_summary": {"inserted": 1, "updated": 1, "deleted": 1, "skipped_stale": 0}},
+        {},
     )
 
 
