@@ -27,14 +27,27 @@ RUN /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --whe
  && /opt/smartsync/bin/pip check
 
 FROM python:3.11.14-slim-bookworm
-RUN useradd --system --uid 10001 --home-dir /var/lib/smartsync --create-home smartsync
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="smartsync" \
+      org.opencontainers.image.description="Keeps smart_warehouse and smart_citizen in sync: dataflows, callback API, scheduler, monitor" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.base.name="docker.io/library/python:3.11.14-slim-bookworm"
+RUN useradd --system --uid 10001 --home-dir /var/lib/smartsync --create-home smartsync \
+ && install -d -o smartsync -g smartsync /var/lib/smartsync/recovery
 COPY --from=build /opt/smartsync /opt/smartsync
 ENV PATH=/opt/smartsync/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     SMARTSYNC_RECOVERY_DIR=/var/lib/smartsync/recovery
-USER smartsync
+USER 10001:10001
 WORKDIR /var/lib/smartsync
-# Bytewax metrics (one port per process) and the callback API.
-EXPOSE 3030 8088
+# Every port SmartSync serves: a flow process's metrics (3030) and cluster port (2101), the callback
+# API (8088), the scheduler's metrics (9108), the monitor's (9109).
+EXPOSE 3030 2101 8088 9108 9109
+# The container is healthy while its HTTP endpoint answers. Each command serves a different one:
+# set SMARTSYNC_HEALTHCHECK_URL (deploy/compose/compose.yaml gives each service its own check); the
+# default is a flow's metrics.
+# Kubernetes ignores HEALTHCHECK and uses the manifests' probes (deploy/kubernetes/).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ.get('SMARTSYNC_HEALTHCHECK_URL', 'http://127.0.0.1:3030/metrics'), timeout=4)"]
 ENTRYPOINT ["smartsync"]
 CMD ["--help"]

@@ -1,0 +1,2 @@
+CREATE DATABASE smart_warehouse;
+CREATE DATABASE smart_citizen;
