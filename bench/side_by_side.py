@@ -3,7 +3,8 @@
     python bench/side_by_side.py --base 34aa34c --metric 'smartsync\\s+median\\s+([\\d.]+) s' --lower-is-better \\
         -- bench_reconcile.py --runs 3 --reladiff-runs 0 --skip-duckdb --drift-only
 
-The base commit is checked out into a temporary git worktree; each round runs the benchmark
+The base commit (and ``--head``, else this working tree) is checked out into a temporary git
+worktree; each round runs the benchmark
 script of each tree from that tree (its own code first on ``sys.path`` through ``PYTHONPATH``,
 so the processes a benchmark starts run that tree's code too), base first, then this tree.
 Alternating rounds share whatever else the machine is doing, so the ratio is fairer than two
@@ -50,6 +51,7 @@ def run(tree: Path, script: str, args: list[str], metric: re.Pattern[str]) -> fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", required=True, help="the commit to compare against (e.g. HEAD~5)")
+    parser.add_argument("--head", help="the commit to measure (default: this working tree as it is)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--metric", required=True, help="regex; its first group is the figure")
     parser.add_argument("--lower-is-better", action="store_true", help="the figure is a time, not a rate")
@@ -58,18 +60,23 @@ def main() -> None:
     ns = parser.parse_args()
     args = ns.args[1:] if ns.args[:1] == ["--"] else ns.args
     metric = re.compile(ns.metric)
-    base_sha, head_sha = git("rev-parse", "--short", ns.base), git("rev-parse", "--short", "HEAD")
-    with tempfile.TemporaryDirectory(prefix="smartsync-base-") as tmp:
-        base_tree = Path(tmp) / "tree"
-        git("worktree", "add", "-q", "--detach", str(base_tree), ns.base)
+    base_sha = git("rev-parse", "--short", ns.base)
+    head_label = git("rev-parse", "--short", ns.head) if ns.head else git("rev-parse", "--short", "HEAD") + "+tree"
+    with tempfile.TemporaryDirectory(prefix="smartsync-side-by-side-") as tmp:
+        trees = [Path(tmp) / "base", Path(tmp) / "head" if ns.head else REPO]
+        for tree, ref in zip(trees, (ns.base, ns.head), strict=True):
+            if ref:
+                git("worktree", "add", "-q", "--detach", str(tree), ref)
         try:
-            figures: dict[str, list[float]] = {base_sha: [], head_sha + " (this tree)": []}
+            figures: dict[str, list[float]] = {base_sha: [], head_label: []}
             for i in range(ns.rounds):
-                for (label, values), tree in zip(figures.items(), (base_tree, REPO), strict=True):
+                for (label, values), tree in zip(figures.items(), trees, strict=True):
                     print(f"\n== round {i + 1}/{ns.rounds}: {label}", flush=True)
                     values.append(run(tree, ns.script, args, metric))
         finally:
-            git("worktree", "remove", "--force", str(base_tree))
+            for tree in trees:
+                if tree != REPO:
+                    git("worktree", "remove", "--force", str(tree))
     print(f"\n{ns.script} {' '.join(args)}")
     medians = {label: statistics.median(values) for label, values in figures.items()}
     for label, values in figures.items():
@@ -77,7 +84,7 @@ def main() -> None:
         print(f"  {label:24s} median {medians[label]:>12,.2f}   runs: {runs}")
     base_m, head_m = medians.values()
     ratio = base_m / head_m if ns.lower_is_better else head_m / base_m
-    print(f"  speed of this tree relative to the base: {ratio:.2f}x (above 1: faster)")
+    print(f"  speed of {head_label} relative to {base_sha}: {ratio:.2f}x (above 1: faster)")
 
 
 if __name__ == "__main__":
