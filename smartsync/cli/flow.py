@@ -10,6 +10,7 @@ from rich.table import Table
 
 from smartsync.cli.console import console, err_console, handle_errors, progress
 from smartsync.core.catalog import Direction, load_catalog
+from smartsync.core.errors import ConfigurationError
 from smartsync.core.settings import load_settings
 
 app = typer.Typer(no_args_is_help=True, help="The event path: one Bytewax dataflow per direction.")
@@ -31,28 +32,61 @@ def run(
     direction: DirectionArg,
     processes: Annotated[int, typer.Option("--processes", "-p", help="Processes (a Bytewax cluster on this host)")] = 1,
     workers: Annotated[int, typer.Option("--workers", "-w", help="Workers per process")] = 2,
+    process_id: Annotated[
+        int | None,
+        typer.Option(
+            "--process-id", "-i", help="Run only this process of a multi-host cluster [SMARTSYNC_FLOW_PROCESS_ID]"
+        ),
+    ] = None,
+    addresses: Annotated[
+        str | None,
+        typer.Option("--addresses", "-a", help='Every process\'s "HOST:PORT;HOST:PORT" [SMARTSYNC_FLOW_ADDRESSES]'),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the command lines and exit")] = False,  # noqa: FBT002
 ) -> None:
-    """Run a direction's dataflow: creates the recovery partitions once, picks ports, stops all on Ctrl-C."""
+    """Run a direction's dataflow: creates the recovery partitions once, picks ports, stops all on Ctrl-C.
+
+    With --process-id and --addresses this runs one process of a cluster spread over hosts, on
+    the metrics port SMARTSYNC_METRICS_PORT, with its own share of the recovery partitions.
+    """
     from dataflows import runner
 
     settings = load_settings()
-    cluster_ports = runner.free_ports(processes) if processes > 1 else []
-    plan = runner.plan_run(
-        direction,
-        processes=processes,
-        workers=workers,
-        recovery_root=settings.recovery_dir.resolve(),
-        snapshot_interval_s=settings.snapshot_interval_s,
-        metrics_port=settings.metrics_port + _PORT_OFFSET[direction],
-        cluster_ports=cluster_ports,
-    )
+    process_id = settings.flow_process_id if process_id is None else process_id
+    addresses = addresses if addresses is not None else settings.flow_addresses or None
+    if (process_id is None) != (addresses is None):
+        msg = "a multi-host flow process needs both --process-id and --addresses"
+        raise ConfigurationError(msg, hint="set both (SMARTSYNC_FLOW_PROCESS_ID, SMARTSYNC_FLOW_ADDRESSES) or neither")
+    if process_id is not None and addresses is not None:
+        if processes != 1:
+            msg = "--processes runs a cluster on this host; with --addresses each host runs one process"
+            raise ConfigurationError(msg, hint="drop --processes and start one process per address")
+        plan = runner.plan_member(
+            direction,
+            process_id=process_id,
+            addresses=runner.parse_addresses(addresses),
+            workers=workers,
+            recovery_root=settings.recovery_dir.resolve(),
+            snapshot_interval_s=settings.snapshot_interval_s,
+            metrics_port=settings.metrics_port,
+        )
+    else:
+        plan = runner.plan_run(
+            direction,
+            processes=processes,
+            workers=workers,
+            recovery_root=settings.recovery_dir.resolve(),
+            snapshot_interval_s=settings.snapshot_interval_s,
+            metrics_port=settings.metrics_port + _PORT_OFFSET[direction],
+            cluster_ports=runner.free_ports(processes) if processes > 1 else [],
+        )
     for p in plan.processes:
         console.print(f"[dim]process {p.index} (metrics :{p.metrics_port}/metrics):[/dim] {shlex.join(p.argv)}")
     if dry_run:
         return
     if runner.ensure_recovery(plan):
-        progress(f"created {plan.recovery_partitions} recovery partitions in {plan.recovery_dir}")
+        made = plan.local_partitions()
+        progress(f"created recovery partitions {list(made)} of {plan.recovery_partitions} in {plan.recovery_dir}")
     else:
         progress(f"resuming from {plan.recovery_dir}")
     procs = runner.start(plan)

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     flow_batch_size: int = Field(default=2000, ge=1)
     # A flow process's first-generation GC threshold (Python's default is 700); 0 keeps Python's default.
     flow_gc_threshold: int = Field(default=50_000, ge=0)
+    # One process of a direction spread over hosts (`smartsync flow run --process-id --addresses`): this
+    # process's index into the address list, and every process's "host:port" separated by ";".
+    flow_process_id: int | None = Field(default=None, ge=0)
+    flow_addresses: str = ""
 
     def dsn(self, database: Database) -> str:
         secret = self.warehouse_dsn if database is Database.WAREHOUSE else self.citizen_dsn
