@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import signal
@@ -91,9 +92,16 @@ def _request(i: int) -> tuple[bytes, str, str]:
     data = orjson.dumps(body)
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(data)}\r\n\r\n"
+        f"Authorization: {_authorization()}\r\nContent-Length: {len(data)}\r\n\r\n"
     )
     return head.encode() + data, sync, ident
+
+
+def _authorization() -> str:
+    """The bearer token of the first caller in SMARTSYNC_CALLBACK_TOKENS (the stack's local caller)."""
+    callers = json.loads(os.environ["SMARTSYNC_CALLBACK_TOKENS"])
+    first = next(iter(callers.values()))
+    return f"Bearer {first if isinstance(first, str) else first['token']}"
 
 
 async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
@@ -188,7 +196,8 @@ def _start_flow(base: str, dsn: str, root: Path) -> RunningFlow:
     request, sync_name, ident = _request(20_000_000)
     head, body = request.split(b"\r\n\r\n", 1)
     path = head.split(b" ")[1].decode()
-    assert httpx.post(f"{base}{path}", content=body, headers={"content-type": "application/json"}).status_code == 202
+    headers = {"content-type": "application/json", "authorization": _authorization()}
+    assert httpx.post(f"{base}{path}", content=body, headers=headers).status_code == 202
     flow.wait(lambda: _visible_us(dsn, {sync_name: [ident]})[sync_name], timeout_s=600, what="the flow catching up")
     return flow
 

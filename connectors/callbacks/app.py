@@ -1,8 +1,10 @@
 """The callback service: a FastAPI app built by ``create_app(settings)``.
 
-Each callback is validated (422 naming the field at fault), encoded as the catalog says and
-written to its sync's topic; the answer is 202 only once Kafka confirmed the write, 503 with
-the reason when it did not within the acknowledgement timeout.
+Each callback passes the gate (``gate.py``: bearer token 401, caller's kinds 403, rate 429, body
+timeout 408), is validated (422 naming the field at fault), checked against the citizen its id
+was accepted for before (409), encoded as the catalog says and written to its sync's topic; the
+answer is 202 only once Kafka confirmed the write, 503 with the reason when it did not within the
+acknowledgement timeout.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 from pydantic import BaseModel, Field
 
+from connectors.callbacks.auth import Authenticator, OwnerMemory, RateLimiter, parse_callers
 from connectors.callbacks.encoding import OutgoingMessage, encode, topic_of
+from connectors.callbacks.gate import Gate
 from connectors.callbacks.models import PAYLOADS, AlertCallback, ForecastCallback, check_models
 from connectors.callbacks.producer import Delivered, Delivery, DeliveryError, KafkaDelivery
 from smartsync.core.catalog import Catalog, Sync, load_catalog
@@ -47,6 +51,8 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 FORECASTS_PATH = "/v1/callbacks/benefit-forecasts"
 ALERTS_PATH = "/v1/callbacks/ml-alerts"
 # Route → sync, for the 422 handler that runs before any endpoint does.
+# Sync → the payload field that identifies a record; its citizen may never change (409).
+RECORD_ID: dict[str, str] = {"benefit_forecasts": "forecast_id", "ml_alerts": "alert_id"}
 ROUTES: dict[str, str] = {
     FORECASTS_PATH: "benefit_forecasts",
     f"{FORECASTS_PATH}/batch": "benefit_forecasts",
@@ -59,8 +65,15 @@ Receives benefit forecasts from the forecast service and alerts from the ML serv
 (AI-PLATFORM-07, -09, -14) and writes each to its sync's Kafka topic, from where the
 warehouse → citizen dataflow carries it into `smart_citizen`.
 
+Every callback needs `Authorization: Bearer <token>`, the caller's token from
+`SMARTSYNC_CALLBACK_TOKENS`.
+
 * **202** only after Kafka (acks=all, idempotent producer) confirmed the write.
+* **401** without a valid bearer token; **403** when the caller may not post this kind.
+* **408** when the body did not arrive in time; **413** when it is over 2 MiB.
+* **409** when a `forecast_id` / `alert_id` is re-posted for another citizen: a record never moves.
 * **422** when the payload does not validate; `message` names the field at fault.
+* **429** when the caller is over its rate; wait `Retry-After` seconds.
 * **503** when Kafka did not confirm the write in time (broker down, topic missing): nothing
   is guaranteed written, resend later. Resending is safe: the portal upserts by `forecast_id`
   / `alert_id`.
@@ -101,6 +114,10 @@ class Unavailable(BaseModel):
     detail: str = Field(description="Why the write was not confirmed")
 
 
+class Problem(BaseModel):
+    detail: str
+
+
 class Health(BaseModel):
     status: str = Field(description="ok, degraded (Kafka unreachable: callbacks get 503) or failing")
     kafka: str = Field(description="up, down, unknown (nothing written yet) or fatal")
@@ -108,6 +125,10 @@ class Health(BaseModel):
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "No valid bearer token"},
+    403: {"model": Problem, "description": "The caller may not post this kind of callback"},
+    409: {"model": Problem, "description": "The record id was accepted for another citizen"},
+    429: {"model": Problem, "description": "Over the caller's rate; retry after Retry-After seconds"},
     422: {"model": ValidationProblem, "description": "The payload does not validate"},
     503: {"model": Unavailable, "description": "Kafka did not confirm the write; resend later"},
 }
@@ -152,6 +173,19 @@ class CallbackService:
         self.syncs = syncs
         self.sink = sink
         self.clock = AcceptClock()
+        self.owners = OwnerMemory()
+
+    def _check_owners(self, sync_name: str, payloads: Sequence[BaseModel]) -> list[tuple[str, int]]:
+        field = RECORD_ID[sync_name]
+        records = [(str(getattr(p, field)), int(getattr(p, "citizen_id"))) for p in payloads]  # noqa: B009
+        conflict = self.owners.conflict(sync_name, records)
+        if conflict is not None:
+            RECEIVED.labels(sync_name, "conflict").inc()
+            raise HTTPException(
+                status_code=409,
+                detail=f"{field} {conflict} was accepted for another citizen; a record's citizen never changes",
+            )
+        return records
 
     def _unavailable(self, sync_name: str, reason: str) -> HTTPException:
         log.warning("callback for %s not acknowledged: %s", sync_name, reason)
@@ -169,6 +203,7 @@ class CallbackService:
         )
 
     async def accept_one(self, sync_name: str, payload: BaseModel) -> Accepted:
+        records = self._check_owners(sync_name, [payload])
         started = time.perf_counter()
         accepted_us = self.clock.now_us()
         message = encode(self.syncs[sync_name], payload, accepted_us)
@@ -179,9 +214,11 @@ class CallbackService:
             raise self._unavailable(sync_name, str(exc)) from None
         ACK_SECONDS.labels(sync_name).observe(time.perf_counter() - started)
         RECEIVED.labels(sync_name, "accepted").inc()
+        self.owners.remember(sync_name, records)
         return self._accepted(sync_name, message, done, accepted_us)
 
     async def accept_many(self, sync_name: str, payloads: Sequence[BaseModel]) -> BatchAccepted:
+        records = self._check_owners(sync_name, payloads)
         started = time.perf_counter()
         stamped = [(self.clock.now_us(), p) for p in payloads]
         messages = [(us, encode(self.syncs[sync_name], p, us)) for us, p in stamped]
@@ -200,6 +237,7 @@ class CallbackService:
                 "resend the batch (the portal upserts by id)",
             )
         ACK_SECONDS.labels(sync_name).observe(time.perf_counter() - started)
+        self.owners.remember(sync_name, records)
         items = [
             self._accepted(sync_name, message, done, us)
             for (us, message), done in zip(messages, results, strict=True)
@@ -220,14 +258,24 @@ def create_app(
     ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S,
     delivery: Delivery | None = None,
     catalog: Catalog | None = None,
+    authenticate: bool = True,
 ) -> FastAPI:
-    """The callback app; the Kafka producer starts with the app's lifespan, not before."""
+    """The callback app; the Kafka producer starts with the app's lifespan, not before.
+
+    Without ``SMARTSYNC_CALLBACK_TOKENS`` it refuses to be built unless ``authenticate=False``
+    (``serve --no-auth``, local demos only).
+    """
+    authenticator = (
+        Authenticator(parse_callers(settings.callback_tokens.get_secret_value(), PAYLOADS)) if authenticate else None
+    )
     catalog = catalog or load_catalog()
     check_models(catalog)
     syncs = {name: catalog.sync(name) for name in PAYLOADS}
     for sync in syncs.values():
         topic_of(sync)
-    sink: Delivery = delivery or KafkaDelivery(settings.kafka_bootstrap, ack_timeout_s=ack_timeout_s)
+    sink: Delivery = delivery or KafkaDelivery(
+        settings.kafka_bootstrap, ack_timeout_s=ack_timeout_s, queue_limit=settings.callback_producer_queue
+    )
     service = CallbackService(syncs, sink)
 
     @asynccontextmanager
@@ -247,6 +295,17 @@ def create_app(
         # SmartSync's metrics are Prometheus (/metrics); FastAPI's own OpenTelemetry spans cost
         # about a fifth of a request's CPU here and nothing would collect them.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+        docs_url="/docs" if settings.callback_docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.callback_docs else None,
+    )
+    app.add_middleware(
+        Gate,
+        routes=ROUTES,
+        authenticator=authenticator,
+        limiter=RateLimiter(settings.callback_rate_per_s, settings.callback_burst),
+        body_timeout_s=settings.callback_body_timeout_s,
+        max_body_bytes=MAX_BODY_BYTES,
     )
 
     @app.exception_handler(RequestValidationError)
@@ -255,7 +314,7 @@ def create_app(
         return JSONResponse(status_code=422, content=validation_problem(exc.errors()).model_dump())
 
     _add_callback_routes(app, service)
-    _add_operation_routes(app, service)
+    _add_operation_routes(app, service, metrics=settings.callback_metrics)
     return app
 
 
@@ -309,7 +368,7 @@ def _add_callback_routes(app: FastAPI, service: CallbackService) -> None:
         return await service.accept_many("ml_alerts", payloads)
 
 
-def _add_operation_routes(app: FastAPI, service: CallbackService) -> None:
+def _add_operation_routes(app: FastAPI, service: CallbackService, *, metrics: bool) -> None:
     @app.get(
         "/healthz",
         response_model=Health,
@@ -321,12 +380,15 @@ def _add_operation_routes(app: FastAPI, service: CallbackService) -> None:
         health = service.health()
         return JSONResponse(status_code=503 if health.status == "failing" else 200, content=health.model_dump())
 
+    if not metrics:
+        return
+
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
-    async def metrics() -> Response:
+    async def prometheus_metrics() -> Response:
         return Response(content=generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 def openapi_schema() -> dict[str, Any]:
     """The API's OpenAPI description, built without settings or a broker."""
     placeholder = Settings(warehouse_dsn="unused", citizen_dsn="unused", kafka_bootstrap="unused:9092")
-    return create_app(placeholder).openapi()
+    return create_app(placeholder, authenticate=False).openapi()

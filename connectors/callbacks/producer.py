@@ -53,13 +53,15 @@ class Delivery(Protocol):
     def health(self) -> dict[str, str]: ...
 
 
-def producer_config(bootstrap: str, ack_timeout_s: float) -> dict[str, Any]:
+def producer_config(bootstrap: str, ack_timeout_s: float, queue_limit: int = 20_000) -> dict[str, Any]:
     """The producer settings: durable, ordered per key, partitioned as Java clients do."""
     return kafka_config.producer_config(
         bootstrap,
         client_id="smartsync-callbacks",
         **{
             "linger.ms": 1,
+            # Bounded: past this many unconfirmed messages a callback gets 503 instead of memory growing.
+            "queue.buffering.max.messages": queue_limit,
             "message.timeout.ms": int(ack_timeout_s * 1000),
             # A missing topic must fail, not be auto-created with the broker's default partition count.
             "allow.auto.create.topics": False,
@@ -73,9 +75,9 @@ def producer_config(bootstrap: str, ack_timeout_s: float) -> dict[str, Any]:
 class KafkaDelivery:
     """A confluent-kafka producer with a poll thread; nothing connects before ``start()``."""
 
-    def __init__(self, bootstrap: str, *, ack_timeout_s: float) -> None:
+    def __init__(self, bootstrap: str, *, ack_timeout_s: float, queue_limit: int = 20_000) -> None:
         self.ack_timeout_s = ack_timeout_s
-        self._config = producer_config(bootstrap, ack_timeout_s)
+        self._config = producer_config(bootstrap, ack_timeout_s, queue_limit)
         self._producer: Producer | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

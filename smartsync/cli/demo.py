@@ -98,7 +98,7 @@ def _callback_service(state: StackState) -> Iterator[str]:
                     msg = "the callback service did not start"
                     raise StackError(msg, hint=f"see {log_path}") from None
                 time.sleep(0.3)
-        progress(f"callback API on {url} (OpenAPI at {url}/docs)")
+        progress(f"callback API on {url}")
         yield url
     finally:
         stop([proc])
@@ -113,7 +113,7 @@ def _post_callbacks(url: str, state: StackState, catalog: Catalog, count: int) -
         items = demo.callback_payloads(state.dsn(Database.WAREHOUSE), catalog, sync_name, count)
         accepted = 0
         for i in range(0, len(items), 100):
-            status, body = demo.post_json(url + path, items[i : i + 100])
+            status, body = demo.post_json(url + path, items[i : i + 100], token=state.callback_token)
             if status != 202:
                 msg = f"the callback API answered {status} for {sync_name}: {body.get('message', body)}"
                 raise StackError(msg, hint="see the demo-callbacks log")

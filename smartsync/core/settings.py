@@ -36,6 +36,20 @@ class Settings(BaseSettings):
     # process's index into the address list, and every process's "host:port" separated by ";".
     flow_process_id: int | None = Field(default=None, ge=0)
     flow_addresses: str = ""
+    # The callback service (docs/security.md). Tokens: JSON {"caller": "token"} or
+    # {"caller": {"token": "...", "kinds": ["benefit_forecasts"]}}; never logged.
+    callback_tokens: SecretStr = Field(default=SecretStr(""))
+    callback_rate_per_s: float = Field(default=500.0, gt=0, description="callbacks a second per caller")
+    callback_burst: int = Field(default=1000, ge=1, description="callbacks a caller may send at once")
+    callback_max_concurrency: int = Field(default=256, ge=1, description="open requests before 503")
+    callback_header_timeout_s: float = Field(default=10.0, gt=0)
+    callback_body_timeout_s: float = Field(default=30.0, gt=0)
+    callback_producer_queue: int = Field(default=20_000, ge=1, description="messages awaiting Kafka before 503")
+    callback_docs: bool = Field(default=False, description="serve /docs and /openapi.json")
+    callback_metrics: bool = Field(default=True, description="serve /metrics")
+    callback_tls_cert: Path | None = None
+    callback_tls_key: Path | None = None
+    callback_tls_client_ca: Path | None = Field(default=None, description="set: callers need a client certificate")
 
     def dsn(self, database: Database) -> str:
         secret = self.warehouse_dsn if database is Database.WAREHOUSE else self.citizen_dsn

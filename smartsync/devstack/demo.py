@@ -135,10 +135,11 @@ def callback_payloads(warehouse_dsn: str, catalog: Catalog, sync_name: str, limi
     return [{c: _json_value(v) for c, v in zip(columns, row, strict=True)} for row in rows]
 
 
-def post_json(url: str, payload: object, timeout_s: float = 30) -> tuple[int, dict[str, object]]:
-    """POST JSON and return (status, decoded body); HTTP errors are answers, not exceptions."""
+def post_json(url: str, payload: object, timeout_s: float = 30, token: str = "") -> tuple[int, dict[str, object]]:
+    """POST JSON (with a bearer token) and return (status, decoded body); HTTP errors are answers, not exceptions."""
+    headers = {"content-type": "application/json"} | ({"authorization": f"Bearer {token}"} if token else {})
     request = urllib.request.Request(  # noqa: S310 — a loopback URL we build ourselves
-        url, data=json.dumps(payload).encode(), headers={"content-type": "application/json"}, method="POST"
+        url, data=json.dumps(payload).encode(), headers=headers, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from smartsync.core.tables import Database
 
 REPO = Path(__file__).resolve().parents[3]
 ADMIN_USER = "smartsync"
+LOCAL_CALLER = "local-dev"
 
 Progress = Callable[[str], None]
 
@@ -41,11 +43,17 @@ class StackState:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.kafka_port}"
 
+    @property
+    def callback_token(self) -> str:
+        """The local callers' bearer token, derived from the stack's own secret (local stack only)."""
+        return hashlib.sha256(f"smartsync-callbacks:{self.admin_password}".encode()).hexdigest()
+
     def env(self) -> dict[str, str]:
         return {
             "SMARTSYNC_WAREHOUSE_DSN": self.dsn(Database.WAREHOUSE),
             "SMARTSYNC_CITIZEN_DSN": self.dsn(Database.CITIZEN),
             "SMARTSYNC_KAFKA_BOOTSTRAP": self.bootstrap,
+            "SMARTSYNC_CALLBACK_TOKENS": json.dumps({LOCAL_CALLER: self.callback_token}),
         }
 
 

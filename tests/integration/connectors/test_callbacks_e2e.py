@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import uuid
 from collections.abc import Iterator
@@ -22,6 +24,11 @@ from smartsync.core.settings import load_settings
 
 FORECASTS = "/v1/callbacks/benefit-forecasts"
 ALERTS = "/v1/callbacks/ml-alerts"
+
+
+def _auth() -> dict[str, str]:
+    token = next(iter(json.loads(os.environ["SMARTSYNC_CALLBACK_TOKENS"]).values()))
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -59,7 +66,7 @@ def test_posted_callbacks_become_portal_rows_and_a_resend_wins(tmp_path: Path, c
         "message": "Pension ends next month",
     }
     with (
-        TestClient(create_app(load_settings())) as client,
+        TestClient(create_app(load_settings()), headers=_auth()) as client,
         RunningFlow(Direction.WAREHOUSE_TO_CITIZEN, tmp_path, workers=2) as flow,
     ):
         assert client.post(FORECASTS, json=forecast).status_code == 202

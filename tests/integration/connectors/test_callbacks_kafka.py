@@ -24,7 +24,7 @@ from connectors.callbacks.producer import check_topics
 from connectors.kafka.partitioning import partition_for
 from smartsync.core.catalog import Catalog, Topic, load_catalog
 from smartsync.core.errors import ConfigurationError
-from smartsync.core.settings import Settings, load_settings
+from smartsync.core.settings import load_settings
 from smartsync.devstack.localstack import StackState
 
 FORECASTS = "/v1/callbacks/benefit-forecasts"
@@ -37,9 +37,15 @@ def topic_of(sync: str) -> Topic:
     return topic
 
 
+def _auth() -> dict[str, str]:
+    """The stack's local caller (``smartsync stack env`` exports its token)."""
+    token = next(iter(json.loads(os.environ["SMARTSYNC_CALLBACK_TOKENS"]).values()))
+    return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.fixture(scope="module")
-def client() -> Iterator[TestClient]:
-    with TestClient(create_app(load_settings())) as test_client:
+def client(stack: StackState) -> Iterator[TestClient]:
+    with TestClient(create_app(load_settings()), headers=_auth()) as test_client:
         yield test_client
 
 
@@ -200,9 +206,9 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_an_unreachable_broker_gets_503_not_a_hang() -> None:
-    settings = Settings(warehouse_dsn="unused", citizen_dsn="unused", kafka_bootstrap=f"127.0.0.1:{_closed_port()}")
-    with TestClient(create_app(settings, ack_timeout_s=1.0)) as unreachable:
+def test_an_unreachable_broker_gets_503_not_a_hang(stack: StackState) -> None:
+    settings = load_settings().model_copy(update={"kafka_bootstrap": f"127.0.0.1:{_closed_port()}"})
+    with TestClient(create_app(settings, ack_timeout_s=1.0), headers=_auth()) as unreachable:
         response = unreachable.post(ALERTS, json=alert(42))
         assert response.status_code == 503
         assert "Kafka did not confirm the write to callbacks.ml_alerts" in response.json()["detail"]
@@ -213,7 +219,7 @@ def test_an_unreachable_broker_gets_503_not_a_hang() -> None:
 def test_a_frozen_broker_gets_503_and_writes_resume_after(stack: StackState) -> None:
     # A broker that keeps its connections open but stops answering (SIGSTOP): the nastier outage.
     kafka_pid = stack.pids["kafka"]
-    with TestClient(create_app(load_settings(), ack_timeout_s=2.0)) as frozen:
+    with TestClient(create_app(load_settings(), ack_timeout_s=2.0), headers=_auth()) as frozen:
         assert frozen.post(ALERTS, json=alert(6)).status_code == 202
         os.kill(kafka_pid, signal.SIGSTOP)
         try:
@@ -270,10 +276,11 @@ def test_the_serve_command_answers_over_http(kafka_bootstrap: str) -> None:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             assert time.monotonic() < deadline, "the service did not come up"
             time.sleep(0.2)
-        response = httpx.post(f"{base}{ALERTS}", json=alert(8), timeout=30)
+        assert httpx.post(f"{base}{ALERTS}", json=alert(8), timeout=30).status_code == 401
+        response = httpx.post(f"{base}{ALERTS}", json=alert(8), headers=_auth(), timeout=30)
         assert response.status_code == 202, response.text
         assert response.json()["topic"] == topic_of("ml_alerts").name
-        assert httpx.post(f"{base}{ALERTS}", json=alert(-8), timeout=30).status_code == 422
+        assert httpx.post(f"{base}{ALERTS}", json=alert(-8), headers=_auth(), timeout=30).status_code == 422
         metrics = httpx.get(f"{base}/metrics", timeout=5).text
         assert 'smartsync_callbacks_received_total{outcome="accepted",sync="ml_alerts"} 1.0' in metrics
         assert 'smartsync_callbacks_received_total{outcome="invalid",sync="ml_alerts"} 1.0' in metrics

@@ -64,8 +64,16 @@ class StandIn:
         return {"kafka": "up"}
 
 
+TOKEN = "unit-test-token-0123456789abcdef"
+
+
 def _settings() -> Settings:
-    return Settings(warehouse_dsn="unused", citizen_dsn="unused", kafka_bootstrap="unused:9092")
+    return Settings(
+        warehouse_dsn="unused",
+        citizen_dsn="unused",
+        kafka_bootstrap="unused:9092",
+        callback_tokens=json.dumps({"tests": TOKEN}),
+    )
 
 
 @pytest.fixture
@@ -75,7 +83,8 @@ def stand_in() -> StandIn:
 
 @pytest.fixture
 def client(stand_in: StandIn) -> Iterator[TestClient]:
-    with TestClient(create_app(_settings(), delivery=stand_in)) as test_client:
+    app = create_app(_settings(), delivery=stand_in)
+    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as test_client:
         yield test_client
 
 
@@ -362,7 +371,7 @@ def test_the_producer_is_durable_ordered_and_java_partitioned() -> None:
 
 def test_nothing_connects_when_the_app_is_built() -> None:
     # No lifespan has run: a broker address that resolves nowhere must not matter yet.
-    app = create_app(Settings(warehouse_dsn="x", citizen_dsn="x", kafka_bootstrap="nowhere.invalid:1"))
+    app = create_app(_settings().model_copy(update={"kafka_bootstrap": "nowhere.invalid:1"}))
     assert app.title == "SmartSync callbacks"
 
 
