@@ -2,6 +2,7 @@
 
     python bench/bench_flows.py throughput --events 1000000 --runs 2
     python bench/bench_flows.py latency --rate 200 --seconds 60
+    python bench/bench_flows.py scaling --events 500000 --processes 1,2,4 --runs 3
 
 ``throughput`` fills smart_citizen with N changes by generate_series INSERTs (half citizens,
 half documents), waits until Debezium has put them all on Kafka, then times the
@@ -10,6 +11,9 @@ smart_warehouse; each run starts from an empty target and a fresh recovery direc
 ``latency`` runs both flows and commits ``rate`` single-row changes per second mixed over
 every event sync's source (callbacks produced straight to their topics) and reports source
 commit → target write percentiles from the target rows (``_synced_at - _source_ts``).
+``scaling`` fills once, then drains the same topics with 1, 2 and 4 processes of one worker
+each, interleaved round by round, every process started as one host of a multi-host cluster
+(``plan_member``: its own loopback address 127.0.0.(2+i) and recovery directory).
 Uses the running stack (``eval "$(smartsync stack env)"``).
 """
 
@@ -187,6 +191,94 @@ def throughput(args: argparse.Namespace) -> None:
         f"(wall, incl. start-up), {statistics.median(r['events'] / max(r['active_s'], 1e-9) for r in results):,.0f} "
         "events/s (first→last write)"
     )
+
+
+def drain_cluster(warehouse_dsn: str, bootstrap: str, processes: int, snapshot_s: int) -> dict[str, Any]:
+    """Drain the citizen → warehouse topics with ``processes`` one-worker processes, each its own "host"."""
+    direction = Direction.CITIZEN_TO_WAREHOUSE
+    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE public.golden_records, public.document_metadata, decision.application_events")
+        conn.execute("DELETE FROM smartsync.tombstones")
+    total = _topic_total(bootstrap, _topics(direction))
+    hosts = [f"127.0.0.{2 + i}" for i in range(processes)]
+    addresses = [f"{host}:{runner.free_ports(1, host)[0]}" for host in hosts]
+    with tempfile.TemporaryDirectory(prefix="smartsync-bench-") as tmp:
+        argvs = []
+        for i in range(processes):
+            plan = runner.plan_member(
+                direction,
+                process_id=i,
+                addresses=addresses,
+                workers=1,
+                recovery_root=Path(tmp) / f"host-{i}",
+                snapshot_interval_s=snapshot_s,
+                metrics_port=0,
+            )
+            runner.ensure_recovery(plan)
+            argv = list(plan.processes[0].argv)
+            argv[argv.index(runner.flow_import(direction))] = f"dataflows.{direction.value}:flow(tail=False)"
+            argvs.append(argv)
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        procs = [subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for a in argvs]  # noqa: S603
+        errors = [proc.communicate()[1].decode(errors="replace") for proc in procs]
+        wall = time.monotonic() - started
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        failed = [(proc.returncode, err[-2000:]) for proc, err in zip(procs, errors, strict=True) if proc.returncode]
+        if failed:
+            msg = f"the flow failed: {failed}"
+            raise SystemExit(msg)
+    flow_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*), min(_synced_at), max(_synced_at) FROM ("
+            " SELECT _synced_at FROM public.golden_records UNION ALL SELECT _synced_at FROM public.document_metadata) t"
+        ).fetchone()
+    assert row is not None
+    rows, first, last = row
+    return {
+        "events": total,
+        "rows": rows,
+        "wall_s": wall,
+        "active_s": (last - first).total_seconds() if rows else 0.0,
+        "flow_cpu_s": flow_cpu,
+    }
+
+
+def scaling(args: argparse.Namespace) -> None:
+    """Side by side: the same backlog drained by 1, 2, 4 … processes, interleaved so drift hits all alike."""
+    settings = load_settings()
+    wdsn, cdsn = settings.dsn(CAT.sync("profile_updates").target_database), settings.citizen_dsn.get_secret_value()
+    shapes = [int(p) for p in args.processes.split(",")]
+    if args.events:
+        base = random.randrange(10**10, 9 * 10**10)
+        took = fill(cdsn, settings.kafka_bootstrap, args.events, base)
+        print(f"filled {args.events:,} changes; Debezium published them in {took:.1f}s ({args.events / took:,.0f}/s)")
+    results: dict[int, list[dict[str, Any]]] = {p: [] for p in shapes}
+    for i in range(args.runs):
+        for processes in shapes:
+            load = Path("/proc/loadavg").read_text().split()[0]
+            r = drain_cluster(wdsn, settings.kafka_bootstrap, processes, args.snapshot)
+            results[processes].append(r)
+            print(
+                f"round {i + 1}, {processes} process(es) [load {load}]: {r['events']:,} events; "
+                f"wall {r['wall_s']:.1f}s "
+                f"({r['events'] / r['wall_s']:,.0f}/s), first→last write {r['active_s']:.1f}s "
+                f"({r['events'] / max(r['active_s'], 1e-9):,.0f}/s); flow CPU {r['flow_cpu_s']:.1f}s "
+                f"({1e6 * r['flow_cpu_s'] / r['events']:.1f} µs/event)",
+                flush=True,
+            )
+    print("| processes × 1 worker | events/s wall incl. start-up | events/s first→last write | flow CPU µs/event |")
+    print("| --- | --- | --- | --- |")
+    for processes, rs in results.items():
+        walls = [r["events"] / r["wall_s"] for r in rs]
+        active = [r["events"] / max(r["active_s"], 1e-9) for r in rs]
+        cpu = [1e6 * r["flow_cpu_s"] / r["events"] for r in rs]
+        print(
+            f"| {processes} | **{statistics.median(walls):,.0f}** ({' / '.join(f'{w:,.0f}' for w in walls)}) "
+            f"| {statistics.median(active):,.0f} | {statistics.median(cpu):.1f} "
+            f"({' / '.join(f'{c:.1f}' for c in cpu)}) |"
+        )
 
 
 class Mixer(threading.Thread):
@@ -534,6 +626,12 @@ def main() -> None:
     lat.add_argument("--snapshot", type=int, default=5)
     lat.add_argument("--warmup", type=float, default=20)
     lat.set_defaults(func=latency)
+    sc = sub.add_parser("scaling")
+    sc.add_argument("--events", type=int, default=500_000, help="changes to add first (0: drain what is there)")
+    sc.add_argument("--processes", default="1,2,4", help="the cluster sizes to compare, one worker each")
+    sc.add_argument("--runs", type=int, default=3)
+    sc.add_argument("--snapshot", type=int, default=5)
+    sc.set_defaults(func=scaling)
     j = sub.add_parser("jdbc")
     j.add_argument("--events", type=int, default=500_000)
     j.add_argument("--workers", type=int, default=2)
