@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import psycopg
 
-from smartsync.core.catalog import Catalog
+from smartsync.core.catalog import Catalog, Trigger
 from smartsync.core.tables import SCHEMA, Database, Table
 
 PUBLICATION = "smartsync"
@@ -97,11 +97,43 @@ def table_ddl(table: Table) -> list[str]:
     return stmts
 
 
+# A callback-fed record never moves to another citizen: the service answers 409 for what it saw,
+# this trigger refuses every other attempt (an IntegrityError, so the sink dead-letters that change).
+_CITIZEN_PINNED = """
+CREATE OR REPLACE FUNCTION smartsync.refuse_citizen_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.citizen_id IS DISTINCT FROM OLD.citizen_id THEN
+        RAISE EXCEPTION 'the citizen of a record in %.% cannot change', TG_TABLE_SCHEMA, TG_TABLE_NAME
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NEW;
+END $$
+"""
+
+
+def citizen_pinned_ddl(database: Database, catalog: Catalog) -> list[str]:
+    """Triggers that refuse a citizen change on the targets fed by callbacks."""
+    targets = [
+        SCHEMA.table(database, s.target)
+        for s in catalog.syncs
+        if s.trigger is Trigger.CALLBACK and s.target_database is database
+    ]
+    targets = [t for t in targets if "citizen_id" in t.column_names]
+    if not targets:
+        return []
+    return [_CITIZEN_PINNED] + [
+        f"CREATE OR REPLACE TRIGGER {t.name}_citizen_pinned BEFORE UPDATE ON {t.qualified_name} "
+        "FOR EACH ROW EXECUTE FUNCTION smartsync.refuse_citizen_change()"
+        for t in targets
+    ]
+
+
 def database_ddl(database: Database, catalog: Catalog) -> list[str]:
     """Every statement of one database, in order: bookkeeping, tables, publication."""
     stmts = [_INTERNAL]
     for table in SCHEMA.in_database(database):
         stmts.extend(table_ddl(table))
+    stmts.extend(citizen_pinned_ddl(database, catalog))
     captured = [*catalog.captured_tables(database), HEARTBEAT_TABLE]
     stmts.append(
         f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = '{PUBLICATION}') "
