@@ -1,4 +1,4 @@
-"""One comparison of a ``PairSpec``, wired from its parts: PostgreSQL hashes, numpy merges in memory.
+"""One comparison of a ``PairSpec``, wired from its parts: PostgreSQL hashes, DuckDB joins out of core.
 
 How ``compare_pair`` runs (each step measured against alternatives in ``bench/bench_reconcile.py``):
 
@@ -9,16 +9,16 @@ How ``compare_pair`` runs (each step measured against alternatives in ``bench/be
 2. Fingerprints (``reconcile.fingerprints``): two sides with one integer key, unique and NOT
    NULL on both, and no masked columns, are compared by row count and XOR of row hashes first
    (a key range in the middle goes first); equal fingerprints end the comparison.
-3. Hash (``reconcile.scan_sql``, ``reconcile.packed``): PostgreSQL hashes each row
-   (``hash_record_extended``, type-aware) and ships packed (key, hash[, ctid]) records that
-   become numpy arrays; masked columns travel as text.
-4. Join (``reconcile.join``): the sides are merged on the key in memory with numpy (sort and
-   binary search); masked columns are masked once per distinct value and compared as strings.
+3. Hash and load (``reconcile.scan_sql``, ``reconcile.packed``, ``reconcile.store``): PostgreSQL
+   hashes each row (``hash_record_extended``, type-aware) and ships packed (key, hash[, ctid])
+   records per part; each part becomes Arrow columns appended to the side's DuckDB table and is
+   dropped. Masked columns travel as text and are masked before they are appended. DuckDB
+   holds the tables within ``EngineLimits.memory_limit`` and spills the rest to disk.
+4. Join (``DiffStore.differing``): a full outer join on the key in DuckDB; only the differing
+   rows come back (``on_sides`` may keep both tables as Parquet first: ``reconcile.snapshots``).
 5. Fetch and classify (``Side.detail``, ``reconcile.classify``): for the differing rows only,
    each side returns one hash per column and the real keys, which names the changed columns;
    for a fix the source returns its clear values in the same query (``reconcile.fix_rows``).
-
-There is no DuckDB in this path: the hashing is PostgreSQL's and the join is numpy's.
 """
 
 from __future__ import annotations
@@ -32,16 +32,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import psycopg
 
 from reconcile.classify import classify
 from reconcile.fingerprints import PROBE_ROWS, Fingerprint, fingerprint_first, probe_range
 from reconcile.fix_rows import FixRows
-from reconcile.join import join_scans, mask_source
 from reconcile.model import Key, PairSpec, SchemaDiff, TableDiff
+from reconcile.packed import SideScan
 from reconcile.scan_sql import int8_literal
 from reconcile.side import Side
+from reconcile.store import DiffStore, EngineLimits
 
 
 @dataclass(frozen=True)
@@ -71,10 +71,6 @@ def bulk_objects() -> Iterator[None]:
             gc.enable()
 
 
-def _take(values: np.ndarray | None, positions: np.ndarray) -> np.ndarray | None:
-    return None if values is None else values[positions]
-
-
 @bulk_objects()
 def compare_pair(
     spec: PairSpec,
@@ -88,6 +84,8 @@ def compare_pair(
     on_step: Callable[[str], None] | None = None,
     note: str = "",
     conns: tuple[psycopg.Connection[Any], psycopg.Connection[Any]] | None = None,
+    limits: EngineLimits | None = None,
+    on_sides: Callable[[DiffStore], None] | None = None,
 ) -> Comparison:
     """Compare the two relations of ``spec``; keep the masked source rows a fix would write.
 
@@ -99,7 +97,8 @@ def compare_pair(
     writes them): their clear columns travel with the per-column hashes, their masked columns
     were masked for the comparison already. Without it only keys and hashes travel.
     ``conns`` are idle connections to the source and the target to take the snapshots on
-    (closed when the diff ends).
+    (closed when the diff ends). ``limits`` bound DuckDB's memory (default: ``EngineLimits()``);
+    ``on_sides`` sees both loaded sides before the store is dropped (snapshots are kept there).
     """
     started = time.perf_counter()
     step = on_step or (lambda _msg: None)
@@ -109,6 +108,7 @@ def compare_pair(
     # lagged, most of them differ. Their column hashes cost the scan about 15% more and spare
     # reading every differing row again to name its changed columns.
     src.per_column = tgt.per_column = restrict_target
+    store: DiffStore | None = None
     try:
         step("snapshot")
         with ThreadPoolExecutor(2) as pool:
@@ -123,50 +123,33 @@ def compare_pair(
                     diff = _equal_diff(spec, same, schema=schema, src=src, started=started, note=note)
                     return Comparison(diff, {}, src.started_at, src.complete_until)
             step("hash")
-            masked_source = None
-            if restrict_target:
-                s_scan = src.scan()
-                tgt.key_filter, tgt.key_filter_rows = int8_literal(s_scan.keys), len(s_scan.keys)
-                t_future = pool.submit(tgt.scan)
-                # Every row of the window is compared (matched) or written (source-only, in a
-                # fix): mask them while the target is read, rather than after.
-                masked_source = mask_source(s_scan, spec) if spec.masked else None
-                t_scan = t_future.result()
-            else:
-                scans = [pool.submit(src.scan), pool.submit(tgt.scan)]
-                s_scan, t_scan = (f.result() for f in scans)
+            store = DiffStore(spec, with_tid=src.with_tid, per_column=src.per_column, limits=limits or EngineLimits())
+            s_scan, t_scan = load_sides(store, src, tgt, pool, restrict_target=restrict_target)
         step("join")
-        found = join_scans(
-            s_scan,
-            t_scan,
-            spec,
-            check_duplicates=(not unique[0], not unique[1]),
-            keep_masked=keep_rows,
-            masked_source=masked_source,
-        )
+        found = store.differing(check_duplicates=(not unique[0], not unique[1]), keep_masked=keep_rows)
+        if on_sides is not None:
+            on_sides(store)
+        store.close()
+        store = None
         step("fetch")
         with ThreadPoolExecutor(2) as pool:
             fs = pool.submit(
                 src.detail,
-                s_scan.keys[found.source],
-                _take(s_scan.tids, found.source),
+                found.source_keys,
+                found.source_tids,
                 with_rows=keep_rows,
                 rows=s_scan.rows,
-                hashes=s_scan.hashes[found.source] if src.per_column else None,
+                hashes=found.source_hashes,
             )
             ft = pool.submit(
-                tgt.detail,
-                t_scan.keys[found.target],
-                _take(t_scan.tids, found.target),
-                rows=t_scan.rows,
-                hashes=t_scan.hashes[found.target] if tgt.per_column else None,
+                tgt.detail, found.target_keys, found.target_tids, rows=t_scan.rows, hashes=found.target_hashes
             )
             (s_detail, s_values), (t_detail, _) = fs.result(), ft.result()
         cls = classify(
             s_detail, t_detail, [c.name for c in spec.hashed], [c.name for c in spec.masked], found.masked_flags
         )
-        # Rows matched on the key with equal hashes never left PostgreSQL: they are unchanged.
-        matched = s_scan.rows - s_scan.null_keys - (len(found.source) - found.matched_differing)
+        # Rows matched on the key with equal hashes never left DuckDB: they are unchanged.
+        matched = s_scan.rows - s_scan.null_keys - (len(found.source_keys) - found.matched_differing)
         unchanged = matched - found.matched_differing + cls.unchanged
         fix_rows: Mapping[Key, dict[str, Any]] = {}
         if keep_rows and s_values is not None:
@@ -192,8 +175,29 @@ def compare_pair(
         )
         return Comparison(diff, fix_rows, src.started_at, src.complete_until)
     finally:
+        if store is not None:
+            store.close()
         src.close()
         tgt.close()
+
+
+def load_sides(
+    store: DiffStore, src: Side, tgt: Side, pool: ThreadPoolExecutor, *, restrict_target: bool
+) -> tuple[SideScan, SideScan]:
+    """Scan both sides into ``store`` part by part; their row and null-key counts.
+
+    ``restrict_target``: the source (a window) goes first, and the target is read for its keys only.
+    """
+    if restrict_target:
+        s_scan = src.scan(into=lambda part: store.append("source", part))
+        s_keys = store.keys("source")
+        tgt.key_filter, tgt.key_filter_rows = int8_literal(s_keys), len(s_keys)
+        return s_scan, tgt.scan(into=lambda part: store.append("target", part))
+    scans = [
+        pool.submit(src.scan, lambda part: store.append("source", part)),
+        pool.submit(tgt.scan, lambda part: store.append("target", part)),
+    ]
+    return scans[0].result(), scans[1].result()
 
 
 def same_fingerprints(src: Side, tgt: Side, pool: ThreadPoolExecutor) -> Fingerprint | None:

@@ -173,10 +173,23 @@ class Side:
         except (KeyError, IndexError, TypeError, ValueError):
             return math.inf
 
-    def scan(self) -> SideScan:
-        """Hash every row of this side, in parallel over its parts, in the shared snapshot."""
-        results = self._each_part(self.parts(), self._scan_one)
-        return concat_scans(results, self.spec)
+    def scan(self, into: Callable[[SideScan], None] | None = None) -> SideScan:
+        """Hash every row of this side, in parallel over its parts, in the shared snapshot.
+
+        With ``into``, each part is handed over as it arrives (appended to the comparison's
+        DuckDB table) and dropped: the result then holds the counts only, never the rows.
+        """
+        if into is None:
+            return concat_scans(self._each_part(self.parts(), self._scan_one), self.spec)
+
+        def load(conn: psycopg.Connection[Any], part: Part | None) -> tuple[int, int]:
+            got = self._scan_one(conn, part)
+            into(got)
+            return got.rows, got.null_keys
+
+        counts = self._each_part(self.parts(), load)
+        empty = np.zeros(0, dtype=np.int64)
+        return SideScan(empty, empty, None, {}, sum(r for r, _ in counts), sum(n for _, n in counts))
 
     def fingerprint(self, key_range: tuple[int, int] | None = None) -> Fingerprint:
         """Row count and XOR of the row hashes of this side (or of its keys in ``key_range``)."""

@@ -14,11 +14,11 @@ from reconcile.classify import Detail, _patterns, classify
 from reconcile.columns import hash_family, plan_columns, same_family, schema_diff
 from reconcile.fingerprints import fingerprint_first, probe_range
 from reconcile.fix_rows import FixRows
-from reconcile.join import join_scans, mask_source
 from reconcile.model import ColumnSpec, PairSpec, Relation
 from reconcile.packed import SideScan, positions_of, records_of, scan_item, text_array, unpack_tids
 from reconcile.scan_sql import Part, fingerprint_sql, scan_sql
 from reconcile.specs import generic_pair, sync_pair
+from reconcile.store import DiffStore, EngineLimits, Found, mask_source
 from smartsync.core.catalog import MaskRule, load_catalog
 from smartsync.core.errors import ReconcileError
 
@@ -92,21 +92,33 @@ def _scan(keys: list[int], hashes: list[int], masked: dict[str, list[str | None]
     )
 
 
-def test_merge_join_finds_only_the_differing_rows() -> None:
+def join_scans(src: SideScan, tgt: SideScan, spec: PairSpec, *, keep_masked: bool = False) -> Found:
+    """Both scans through a DuckDB store, as the engine loads them (one part per side)."""
+    store = DiffStore(spec, with_tid=False, per_column=False, limits=EngineLimits(memory_limit="64MB", threads=1))
+    try:
+        store.append("source", src)
+        store.append("target", tgt)
+        return store.differing(check_duplicates=(True, True), keep_masked=keep_masked)
+    finally:
+        store.close()
+
+
+def test_duckdb_join_finds_only_the_differing_rows() -> None:
     src = _scan([5, 1, 2, 3, 9], [50, 10, 20, 30, 90])
     tgt = _scan([3, 2, 1, 7], [31, 20, 10, 70])
     found = join_scans(src, tgt, _spec())
-    assert sorted(src.keys[found.source].tolist()) == [3, 5, 9]
-    assert sorted(tgt.keys[found.target].tolist()) == [3, 7]
+    assert sorted(found.source_keys.tolist()) == [3, 5, 9]
+    assert sorted(found.target_keys.tolist()) == [3, 7]
     assert found.matched_differing == 1
 
 
-def test_merge_join_with_empty_sides() -> None:
-    assert join_scans(_scan([], []), _scan([1], [1]), _spec()).target.tolist() == [0]
-    assert join_scans(_scan([1], [1]), _scan([], []), _spec()).source.tolist() == [0]
+def test_duckdb_join_with_empty_sides() -> None:
+    assert join_scans(_scan([], []), _scan([1], [1]), _spec()).target_keys.tolist() == [1]
+    assert join_scans(_scan([1], [1]), _scan([], []), _spec()).source_keys.tolist() == [1]
+    assert join_scans(_scan([], []), _scan([], []), _spec()).source_keys.tolist() == []
 
 
-def test_merge_join_refuses_duplicate_keys() -> None:
+def test_duckdb_join_refuses_duplicate_keys() -> None:
     with pytest.raises(ReconcileError, match="duplicate keys"):
         join_scans(_scan([1, 1], [1, 2]), _scan([1], [1]), _spec())
 
@@ -115,8 +127,35 @@ def test_masked_columns_compare_after_masking() -> None:
     src = _scan([1, 2, 3, 4], [1, 2, 3, 4], {"v": ["9876543210", None, "9876543212", "9876543213"]})
     tgt = _scan([1, 2, 3, 4], [1, 2, 3, 4], {"v": ["******3210", None, "9876543212", None]})
     found = join_scans(src, tgt, _spec(masked=True))
-    assert sorted(src.keys[found.source].tolist()) == [3, 4]
+    assert sorted(found.source_keys.tolist()) == [3, 4]
     assert mask_source(src, _spec(masked=True))["v"].to_pylist() == ["******3210", None, "******3212", "******3213"]
+
+
+def test_no_clear_masked_value_enters_the_store() -> None:
+    spec = _spec(masked=True)
+    store = DiffStore(spec, with_tid=False, per_column=False, limits=EngineLimits(memory_limit="64MB", threads=1))
+    try:
+        store.append("source", _scan([1, 2], [1, 2], {"v": ["9876543210", "9876543211"]}))
+        kept = store.db.execute("SELECT m0 FROM source ORDER BY k").fetchall()
+    finally:
+        store.close()
+    assert kept == [("******3210",), ("******3211",)]
+
+
+def test_per_column_hashes_travel_through_the_store() -> None:
+    spec = _spec()
+    src = SideScan(np.array([1, 2]), np.array([[1, 10], [2, 20]]), None, {}, 2)
+    tgt = SideScan(np.array([1, 2]), np.array([[1, 10], [2, 21]]), None, {}, 2)
+    store = DiffStore(spec, with_tid=False, per_column=True, limits=EngineLimits(memory_limit="64MB", threads=1))
+    try:
+        store.append("source", src)
+        store.append("target", tgt)
+        found = store.differing(check_duplicates=(True, True), keep_masked=False)
+    finally:
+        store.close()
+    assert found.source_keys.tolist() == [2] and found.target_keys.tolist() == [2]
+    assert found.source_hashes is not None and found.source_hashes.tolist() == [[2, 20]]
+    assert found.target_hashes is not None and found.target_hashes.tolist() == [[2, 21]]
 
 
 def test_packed_records_and_text_parsing() -> None:
@@ -239,10 +278,12 @@ def test_masked_values_of_differing_rows_are_kept_for_the_fix() -> None:
     tgt = _scan([1, 3], [1, 3], {"v": ["9876543210", "******3212"]})
     found = join_scans(src, tgt, _spec(masked=True), keep_masked=True)
     # Source-only key 2 first, then the differing matched rows: key 1 (raw value in the portal), key 3 (hash).
-    assert src.keys[found.source].tolist() == [2, 1, 3]
-    assert found.masked["v"].to_pylist() == ["******3211", "******3210", "******3212"]
-    assert found.masked_flags is not None and found.masked_flags[:, 0].tolist() == [False, True, False]
-    rows = dict(FixRows(_spec(masked=True), [(2,), (1,), (3,)], [(2,), (1,), (3,)], found.masked, np.array([0, 2])))
+    assert found.source_keys.tolist()[0] == 2 and sorted(found.source_keys.tolist()[1:]) == [1, 3]
+    at = {k: i for i, k in enumerate(found.source_keys.tolist())}
+    assert [found.masked["v"].to_pylist()[at[k]] for k in (2, 1, 3)] == ["******3211", "******3210", "******3212"]
+    assert [bool(found.masked_flags[at[k], 0]) for k in (2, 1, 3)] == [False, True, False]
+    keys = [(k,) for k in found.source_keys.tolist()]
+    rows = dict(FixRows(_spec(masked=True), keys, keys, found.masked, np.array([at[2], at[3]])))
     assert rows == {(2,): {"id": 2, "v": "******3211"}, (3,): {"id": 3, "v": "******3212"}}
 
 
