@@ -34,6 +34,11 @@ EVENT_ERRORS = Counter(
 DEAD_LETTERS = Counter(
     "smartsync_dead_letters_total", "Dead letters confirmed by the dead-letter topic", ["flow", "table"]
 )
+DEAD_LETTERS_UNDELIVERABLE = Counter(
+    "smartsync_dead_letters_undeliverable_total",
+    "Dead letters the dead-letter topic refused for good (too large, no ACL): the flow stops",
+    ["flow"],
+)
 CONSUMER_ERRORS = Counter(
     "smartsync_consumer_errors_total", "Errors reported by the Kafka consumer (broker down, …)", ["flow"]
 )

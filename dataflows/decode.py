@@ -73,6 +73,22 @@ def event_type(op: str, before: Mapping[str, Any] | None, after: Mapping[str, An
     return EVENT_WITHDRAWN if new == STATUS_WITHDRAWN else EVENT_STATUS_CHANGED
 
 
+# Exceptions whose text is fixed by the runtime (positions, limits), never a value of the message.
+_SAFE_TEXT = (UnicodeError, OverflowError, RecursionError, MemoryError)
+
+
+def unexpected_reason(exc: BaseException) -> str:
+    """The dead-letter reason of an exception nobody foresaw while decoding one event.
+
+    Only the exception's type, plus its text when the runtime writes it without message values:
+    a reason is stored and shown, and must not carry personal data.
+    """
+    name = type(exc).__name__
+    if isinstance(exc, _SAFE_TEXT):
+        return f"unexpected {name} while decoding: {str(exc)[:300]}"
+    return f"unexpected {name} while decoding (text withheld: it may quote the message)"
+
+
 class SyncDecoder:
     """A sync's compiled decoding: column converters, mapping, masking and event-mode semantics."""
 
@@ -160,6 +176,8 @@ class SyncDecoder:
             return [DeadLetter(exc.message, origin, self.sync.name)]
         except SmartSyncError as exc:  # e.g. the masking policy refusing a row
             return [DeadLetter(f"{type(exc).__name__}: {exc.message}", origin, self.sync.name)]
+        except Exception as exc:  # noqa: BLE001 — one poison event must never stop the direction
+            return [DeadLetter(unexpected_reason(exc), origin, self.sync.name)]
 
     def _decode(self, origin: Origin) -> list[Decoded]:
         assert origin.value is not None  # noqa: S101 — checked by decode()

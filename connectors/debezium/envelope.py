@@ -228,7 +228,10 @@ def fast_parse(decoder: msgspec.json.Decoder[Any], value: bytes) -> Envelope | N
     """``parse_envelope`` for well-formed messages; None when the careful path must look at it."""
     try:
         doc = decoder.decode(value)
-    except msgspec.DecodeError:  # also a ValidationError: not JSON, a field missing or of the wrong shape
+    # DecodeError (also ValidationError): not JSON, a field missing or of the wrong shape; msgspec raises
+    # UnicodeDecodeError for invalid UTF-8 inside a string and RecursionError for deep nesting: the careful
+    # path names each fault.
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None
     op = doc.op
     if op not in _OPS:
@@ -261,8 +264,16 @@ def commit_time(source: Mapping[str, Any]) -> datetime | None:
     # timedelta(days, seconds, microseconds) positionally: keyword parsing is a third of the cost.
     ts_us = source.get("ts_us")
     if type(ts_us) is int:
-        return _EPOCH + timedelta(0, 0, ts_us)
+        try:
+            return _EPOCH + timedelta(0, 0, ts_us)
+        except OverflowError:
+            msg = "source.ts_us out of range (beyond the years 1-9999)"
+            raise DecodeError(msg) from None
     ts_ms = source.get("ts_ms")
     if type(ts_ms) is int:
-        return _EPOCH + timedelta(0, 0, ts_ms * 1000)
+        try:
+            return _EPOCH + timedelta(0, 0, ts_ms * 1000)
+        except OverflowError:
+            msg = "source.ts_ms out of range (beyond the years 1-9999)"
+            raise DecodeError(msg) from None
     return None

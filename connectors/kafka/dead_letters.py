@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # type: ignore[attr-defined]
 
 from connectors.debezium.envelope import Origin
 from connectors.kafka import config as kafka_config
 from smartsync.core.catalog import Catalog, Direction, Topic
-from smartsync.core.errors import SourceError, TransientSinkError
+from smartsync.core.errors import SinkError, SourceError, TransientSinkError
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,24 @@ H_PARTITION = "smartsync.source.partition"
 H_OFFSET = "smartsync.source.offset"
 H_FAILED_AT = "smartsync.failed_at"
 H_FLOW = "smartsync.flow"
+H_TRUNCATED = "smartsync.truncated_from"  # the original value's size in bytes; the value holds its head only
 _MAX_REASON = 2000
+# The producer's own limit (librdkafka's message.max.bytes default); the topic's max.message.bytes may be lower.
+PRODUCER_MAX_BYTES = 1_000_000
+_OVERHEAD = 1024  # record and batch framing, with room to spare
+# Delivery errors the broker will give the same answer to forever: retrying them would stall the flow silently.
+# (Delivery reports never mark errors retriable, so the codes are listed.)
+_NEVER_ACCEPTED = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError.INVALID_RECORD,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        KafkaError.INVALID_REQUIRED_ACKS,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +67,50 @@ def producer_config(bootstrap: str, client_id: str) -> dict[str, Any]:
     )
 
 
+def topic_max_bytes(bootstrap: str, topic: str, *, timeout_s: float = 15.0) -> int:
+    """The largest message the topic takes (its ``max.message.bytes``, capped by the producer's own limit)."""
+    admin = AdminClient(kafka_config.admin_config(bootstrap, client_id="smartsync-dead-letters-limit"))
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    try:
+        entries = admin.describe_configs([resource])[resource].result(timeout=timeout_s)
+        value = int(entries["max.message.bytes"].value)
+    except Exception as exc:  # noqa: BLE001 — any failure: one line naming the topic
+        msg = f"cannot read max.message.bytes of dead-letter topic {topic}: {exc}"
+        raise SourceError(msg, hint="check that Kafka is up and the topic exists (`smartsync stack up`)") from None
+    return min(value, PRODUCER_MAX_BYTES)
+
+
+def fit(
+    key: bytes | None, value: bytes | None, headers: list[tuple[str, str | bytes | None]], limit: int
+) -> tuple[bytes | None, bytes | None, list[tuple[str, str | bytes | None]]]:
+    """Key, value and headers within ``limit`` bytes: an oversized value keeps its head and says its size.
+
+    The headers already point at the original (source topic, partition, offset), readable there while
+    the topic retains it.
+    """
+    header_bytes = sum(len(k) + len(v or b"") + 8 for k, v in headers)
+    budget = limit - _OVERHEAD - header_bytes - 64  # 64: the truncation header itself
+    size = len(key or b"") + len(value or b"")
+    if size <= budget + 64:
+        return key, value, headers
+    key = None if key is None else key[: max(0, budget // 8)]
+    kept = max(0, budget - len(key or b""))
+    return key, (value or b"")[:kept], [*headers, (H_TRUNCATED, str(len(value or b"")).encode())]
+
+
 @dataclass
 class _Deliveries:
     """Counts the broker's confirmations of a batch of produced messages."""
 
     confirmed: int = 0
     failures: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # errors that no retry will change
 
     def on_delivery(self, err: KafkaError | None, _msg: Any) -> None:
         if err is None:
             self.confirmed += 1
+        elif err.fatal() or err.code() in _NEVER_ACCEPTED:
+            self.refused.append(str(err))
         else:
             self.failures.append(str(err))
 
@@ -66,14 +118,27 @@ class _Deliveries:
 class DeadLetterProducer:
     """Sends dead letters to the direction's dead-letter topic and waits for the broker's confirmation."""
 
-    def __init__(self, bootstrap: str, topic: str, flow: str, *, worker: int = 0, timeout_s: float = 35.0) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        flow: str,
+        *,
+        worker: int = 0,
+        timeout_s: float = 35.0,
+        max_bytes: int | None = None,
+    ) -> None:
         self.topic = topic
         self.flow = flow
         self._timeout_s = timeout_s
-        self._producer = Producer(producer_config(bootstrap, f"smartsync-{flow}-{worker}-dead-letters"))
+        self.max_bytes = topic_max_bytes(bootstrap, topic) if max_bytes is None else max_bytes
+        # The broker checks its limit against a whole record batch: keep batches within it too.
+        config = {**producer_config(bootstrap, f"smartsync-{flow}-{worker}-dead-letters"), "batch.size": self.max_bytes}
+        self._producer = Producer(config)
 
     def send(self, letters: Sequence[DeadLetter]) -> None:
-        """Produce every letter; raise ``TransientSinkError`` unless all were confirmed."""
+        """Produce every letter (truncated to the topic's limit); raise ``TransientSinkError`` unless all
+        were confirmed, or a terminal ``SinkError`` when the broker refuses one for good."""
         if not letters:
             return
         done = _Deliveries()
@@ -89,8 +154,12 @@ class DeadLetterProducer:
                 (H_FAILED_AT, now.encode()),
                 (H_FLOW, self.flow.encode()),
             ]
-            self._produce(origin.key, origin.value, headers, done.on_delivery)
+            key, value, headers = fit(origin.key, origin.value, headers, self.max_bytes)
+            self._produce(key, value, headers, done.on_delivery)
         remaining = self._producer.flush(self._timeout_s)
+        if done.refused:
+            msg = f"dead-letter topic {self.topic} refused a dead letter for good ({done.refused[0]})"
+            raise SinkError(msg, hint="fix the topic (size limit, ACLs), then start the flow again: it resumes there")
         if done.failures or remaining or done.confirmed != len(letters):
             reason = done.failures[0] if done.failures else f"{remaining} not confirmed within {self._timeout_s:.0f}s"
             lost = len(letters) - done.confirmed
@@ -106,6 +175,9 @@ class DeadLetterProducer:
                 return
             except BufferError:  # the local queue is full: let deliveries drain first
                 self._producer.poll(0.5)
+            except KafkaException as exc:  # refused before sending (e.g. larger than the producer's limit)
+                msg = f"dead-letter topic {self.topic} refused a dead letter for good ({exc.args[0]})"
+                raise SinkError(msg, hint="fix the topic or the producer's limits, then start the flow again") from None
 
     def close(self) -> None:
         self._producer.flush(self._timeout_s)
@@ -125,6 +197,7 @@ class StoredDeadLetter:
     failed_at: str
     key: bytes | None
     value: bytes | None
+    truncated_from: int | None = None  # the original value's size when only its head was kept
 
 
 def _header_map(headers: Any) -> dict[str, str]:
@@ -180,6 +253,7 @@ def read_dead_letters(
                     failed_at=h.get(H_FAILED_AT, ""),
                     key=record.key(),
                     value=record.value(),
+                    truncated_from=int(h[H_TRUNCATED]) if h.get(H_TRUNCATED, "").isdigit() else None,
                 )
                 if offset + 1 >= end:
                     break
@@ -194,6 +268,10 @@ def replay(bootstrap: str, letters: Sequence[StoredDeadLetter], *, timeout_s: fl
     for letter in letters:
         if not letter.source_topic:
             done.failures.append(f"dead letter at offset {letter.offset} has no source topic")
+            continue
+        if letter.truncated_from is not None:  # only its head is here: the original is on the source topic
+            where = f"{letter.source_topic}/{letter.source_partition}@{letter.source_offset}"
+            done.failures.append(f"dead letter at offset {letter.offset} was truncated; its original is at {where}")
             continue
         producer.produce(letter.source_topic, value=letter.value, key=letter.key, on_delivery=done.on_delivery)
     producer.flush(timeout_s)

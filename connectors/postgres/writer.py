@@ -151,7 +151,11 @@ class BatchWriter:
                 return
 
     def _dead_letters(self, dead: list[DeadLetter]) -> None:
-        self._retrying(lambda: self._send_dead(dead))
+        try:
+            self._retrying(lambda: self._send_dead(dead))
+        except SinkError:  # refused for good: stopping is the only way not to lose them
+            metrics.DEAD_LETTERS_UNDELIVERABLE.labels(self.flow).inc()
+            raise
         for letter in dead:
             if letter.sync in self._m_dead:
                 self._m_errors[letter.sync].inc()
