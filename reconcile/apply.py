@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import psycopg
@@ -17,6 +18,7 @@ import psycopg
 from connectors.postgres.apply import ApplyResult, RowChange, apply_changes, classify_error
 from reconcile.connections import connect
 from reconcile.engine import Comparison, bulk_objects
+from reconcile.model import TableDiff
 from smartsync.core.errors import ReconcileError, SinkError
 from smartsync.core.tables import Table
 
@@ -37,6 +39,57 @@ def plan_changes(outcome: Comparison, *, deletes: bool) -> Iterator[RowChange]:
     upserts = (RowChange(k, rows[k], pos, ts) for k in itertools.chain(diff.source_only, (c.key for c in diff.changed)))
     removals = (RowChange(k, None, pos, ts) for k in diff.target_only) if deletes else ()
     return itertools.chain(upserts, removals)
+
+
+# The application-event vocabulary of the append log (the event path's ``dataflows.decode.event_type``;
+# a unit test keeps the two in step).
+EVENT_SUBMITTED = "submitted"
+EVENT_STATUS_CHANGED = "status_changed"
+EVENT_WITHDRAWN = "withdrawn"
+
+
+def plan_events(outcome: Comparison, *, held: frozenset[tuple[Any, ...]] = frozenset()) -> Iterator[RowChange]:
+    """The missing events of an append log: one new event per application whose latest event is missing or stale.
+
+    Appended, never rewritten: each event is keyed on the snapshot's source position, so the
+    log's old rows stay as they are, and the next comparison sees the appended event as the
+    latest (nothing is appended twice). ``held`` keys changed too recently at the source: their
+    event may still be on its way through the event path, so they wait for the next run.
+    """
+    diff = outcome.diff
+    if diff.snapshot_lsn is None:
+        msg = f"{diff.name}: the diff carries no source position, so its missing events cannot be ordered"
+        raise ReconcileError(msg, hint="diff with a stamped snapshot (catalog syncs are)")
+    pos, ts, rows = diff.snapshot_lsn, outcome.source_ts or datetime.now(UTC), outcome.fix_rows
+    missing = ((k, EVENT_SUBMITTED) for k in diff.source_only)
+    stale = ((c.key, None) for c in diff.changed)
+    for key, known in itertools.chain(missing, stale):
+        if key in held:
+            continue
+        row = dict(rows[key])
+        kind = known or (EVENT_WITHDRAWN if row.get("status") == "withdrawn" else EVENT_STATUS_CHANGED)
+        row.update(source_lsn=pos, event_type=kind, occurred_at=ts)
+        yield RowChange((*key, pos), row, pos, ts)
+
+
+MASS_DELETE_HINT = (
+    "nothing was applied; check the source (emptied, truncated, restored?) and, if the deletes are right, "
+    "rerun with --allow-mass-delete"
+)
+
+
+def mass_delete_refusal(diff: TableDiff, *, max_pct: float, floor_rows: int) -> str | None:
+    """Why a fix must not delete ``diff.target_only``: more than ``max_pct`` % of the target and the floor."""
+    deletes = len(diff.target_only)
+    if deletes <= floor_rows or diff.target_rows == 0:
+        return None
+    share = 100.0 * deletes / diff.target_rows
+    if share <= max_pct:
+        return None
+    return (
+        f"{diff.name}: the fix would delete {deletes:,} of {diff.target_rows:,} rows of {diff.target} "
+        f"({share:.1f}%, above the {max_pct:g}% guard rail)"
+    )
 
 
 def batches(changes: Iterable[T], size: int = BATCH_ROWS) -> Iterator[list[T]]:

@@ -18,7 +18,7 @@ import psycopg
 
 from connectors.postgres.apply import ApplyResult
 from masking import check_live_columns, check_policy
-from reconcile.apply import apply_plan, plan_changes
+from reconcile.apply import MASS_DELETE_HINT, apply_plan, mass_delete_refusal, plan_changes, plan_events
 from reconcile.columns import quote_ident, quote_table
 from reconcile.connections import connect, has_unique_key, live_columns, query_columns
 from reconcile.cron import last_days
@@ -109,6 +109,7 @@ def compare_and_fix(
     on_compared: Callable[[Comparison], None] | None = None,
     after: Callable[[psycopg.Connection[Any], Comparison], None] | None = None,
     on_step: Step | None = None,
+    allow_mass_delete: bool = False,
 ) -> FixOutcome:
     """Compare one catalog sync (as ``compare``) and write the difference to its target.
 
@@ -116,6 +117,10 @@ def compare_and_fix(
     proves a row is gone. ``on_compared`` sees the comparison before anything is written;
     ``after`` runs in the fix's transaction (a job's watermark goes there). Refuses to write
     while columns are missing on a side; a report-only kind is compared and left alone.
+
+    Guard rail: a fix that would delete more than ``batch_max_delete_pct`` of the target (and
+    more than ``batch_mass_delete_floor_rows``) is refused, nothing written, unless
+    ``allow_mass_delete``: an emptied or truncated source must not empty the target.
     """
     kind = kind_of(sync)
     found = compare(
@@ -132,9 +137,21 @@ def compare_and_fix(
             f"(missing in source: {list(schema.missing_in_source)}, in target: {list(schema.missing_in_target)})"
         )
         raise ReconcileError(msg, hint="run `smartsync db migrate` or fix the schema first; nothing was applied")
+    will_delete = deletes_on_fix(kind, sync) if deletes is None else deletes
+    if will_delete and not allow_mass_delete:
+        refusal = mass_delete_refusal(
+            found.diff,
+            max_pct=settings.batch_max_delete_pct,
+            floor_rows=settings.batch_mass_delete_floor_rows,
+        )
+        if refusal is not None:
+            raise ReconcileError(refusal, hint=MASS_DELETE_HINT)
     if on_step is not None:
         on_step("apply")
-    changes = plan_changes(found, deletes=deletes_on_fix(kind, sync) if deletes is None else deletes)
+    if kind is Kind.EVENT_LOG:
+        changes = plan_events(found, held=recently_changed(sync, settings, found))
+    else:
+        changes = plan_changes(found, deletes=will_delete)
 
     def in_transaction(conn: psycopg.Connection[Any]) -> None:
         if after is not None:
@@ -148,6 +165,30 @@ def compare_and_fix(
         after=in_transaction if after is not None else None,
     )
     return FixOutcome(found, applied)
+
+
+# An application changed this recently may still have its event on the way through the event path:
+# appending a reconciled event now could record the same change twice. It waits for the next run.
+SETTLE = "15 minutes"
+
+
+def recently_changed(sync: Sync, settings: Settings, found: Comparison) -> frozenset[tuple[Any, ...]]:
+    """Differing keys of an append log whose source row changed within ``SETTLE`` (by its ``updated_at``)."""
+    keys = [*found.diff.source_only, *(c.key for c in found.diff.changed)]
+    source = SCHEMA.table(sync.source_database, sync.source)
+    if not keys or "updated_at" not in source.column_names or len(source.primary_key) != 1:
+        return frozenset()
+    col = quote_ident(source.primary_key[0])
+    conn = connect(settings.dsn(sync.source_database), what=sync.source_database.value)
+    try:
+        recent = conn.execute(
+            f"SELECT {col} FROM {quote_table(sync.source)} WHERE {col} = ANY(%s) "
+            f"AND updated_at >= now() - interval '{SETTLE}'",
+            ([k[0] for k in keys],),
+        ).fetchall()
+    finally:
+        conn.close()
+    return frozenset((r[0],) for r in recent)
 
 
 def compare_tables(

@@ -2,11 +2,18 @@
 
 Every connection is autocommit and in UTC; a failure to connect or to read a side becomes a
 ``ReconcileError`` that names the database or relation and says what to check.
+
+Every batch connection carries limits (``Limits``): a statement timeout (a runaway scan ends
+instead of holding a snapshot for hours), an idle-in-transaction timeout (a client that hangs
+inside a snapshot frees it) and TCP keepalives (a peer that vanished without a FIN is noticed
+in about a minute instead of the kernel's two hours). The process-wide limits come from the
+settings of the run (``use_limits``); the defaults hold until then.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -16,9 +23,46 @@ from reconcile.model import Relation
 from smartsync.core.errors import ReconcileError
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Server-side timeouts and TCP keepalives of every batch connection (seconds; 0: no timeout)."""
+
+    statement_timeout_s: int = 1800
+    idle_in_transaction_timeout_s: int = 600
+    keepalives_idle_s: int = 30
+    keepalives_interval_s: int = 10
+    keepalives_count: int = 3
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        options = (
+            f"-c statement_timeout={self.statement_timeout_s * 1000} "
+            f"-c idle_in_transaction_session_timeout={self.idle_in_transaction_timeout_s * 1000}"
+        )
+        return {
+            "options": options,
+            "keepalives": 1,
+            "keepalives_idle": self.keepalives_idle_s,
+            "keepalives_interval": self.keepalives_interval_s,
+            "keepalives_count": self.keepalives_count,
+        }
+
+
+_limits = Limits()
+
+
+def use_limits(limits: Limits) -> None:
+    """Set the limits of the connections this process opens from now on (a run sets its settings' once)."""
+    global _limits  # noqa: PLW0603 — one process runs one batch configuration
+    _limits = limits
+
+
+def current_limits() -> Limits:
+    return _limits
+
+
 def connect(dsn: str, *, what: str) -> psycopg.Connection[Any]:
     try:
-        conn = psycopg.connect(dsn, autocommit=True)
+        conn = psycopg.connect(dsn, autocommit=True, **_limits.connect_kwargs())
     except psycopg.OperationalError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         msg = f"cannot connect to {what}: {first}"

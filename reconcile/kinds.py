@@ -8,9 +8,13 @@
   the target's rows of those days; a fix upserts and deletes;
 - the batch append sync (feedback): row by row like a mirror, but a fix never deletes;
 - the append event sync (application events, one row per change): not a mirror, so the
-  current source rows are compared with the *latest* event of each key; report only.
+  current source rows are compared with the *latest* event of each key; a fix appends the
+  missing events (``reconcile.apply.plan_events``) and never rewrites or deletes the log.
 
-A target that holds more than its sync writes is never deleted from (``owns_target``).
+A fix never deletes from a target that holds more than its sync writes (``owns_target``: the
+warehouse's golden records), nor from a callback-fed target (``callback_fed``): the callback
+service delivers forecasts and alerts straight to the portal, so the warehouse table is not
+the truth of what the portal holds (an empty warehouse table would otherwise wipe them).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from reconcile.specs import BOOKKEEPING
-from smartsync.core.catalog import BatchMode, EventMode, Sync
+from smartsync.core.catalog import BatchMode, EventMode, Sync, Trigger
 from smartsync.core.errors import ReconcileError
 from smartsync.core.tables import SCHEMA
 
@@ -28,7 +32,7 @@ class Kind(StrEnum):
     TOP_N = "top_n"
     AGGREGATE = "aggregate"
     APPEND = "append"  # batch append: compared like a mirror, fixed without deletes
-    EVENT_LOG = "event_log"  # append event sync: latest event per key, report only
+    EVENT_LOG = "event_log"  # append event sync: latest event per key; a fix appends the missing events
 
 
 def kind_of(sync: Sync) -> Kind:
@@ -45,7 +49,12 @@ def kind_of(sync: Sync) -> Kind:
 
 
 def fixable(kind: Kind) -> bool:
-    return kind is not Kind.EVENT_LOG
+    return True  # every kind has a fix; what it may write differs (``deletes_on_fix``, ``plan_events``)
+
+
+def callback_fed(sync: Sync) -> bool:
+    """The callback service writes this sync's target through Kafka; the warehouse table is only a copy."""
+    return sync.trigger is Trigger.CALLBACK
 
 
 def owns_target(sync: Sync) -> bool:
@@ -59,15 +68,17 @@ def owns_target(sync: Sync) -> bool:
 
 
 def deletes_on_fix(kind: Kind, sync: Sync) -> bool:
-    return kind in (Kind.MIRROR, Kind.TOP_N, Kind.AGGREGATE) and owns_target(sync)
+    return kind in (Kind.MIRROR, Kind.TOP_N, Kind.AGGREGATE) and owns_target(sync) and not callback_fed(sync)
 
 
 def note_for(kind: Kind, sync: Sync) -> str:
     """What a report says about how the pair was compared (empty for a plain mirror)."""
     if kind is Kind.MIRROR:
+        if callback_fed(sync):
+            return "callback-fed: the callback service writes the target; a fix never deletes"
         return "" if owns_target(sync) else "the target holds more than this sync writes: a fix never deletes"
     return {
-        Kind.EVENT_LOG: "append log: current source rows vs the latest event of each key (report only)",
+        Kind.EVENT_LOG: "append log: current source rows vs the latest event of each key; a fix appends",
         Kind.TOP_N: "expected top N per group computed from the source",
         Kind.AGGREGATE: "aggregates recomputed from the raw events",
         Kind.APPEND: "append: a fix never deletes",

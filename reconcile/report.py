@@ -64,13 +64,19 @@ def aggregate_window(scope: str, now: datetime) -> tuple[datetime, datetime]:
 
 
 def _check_pair(
-    sync: Sync, settings: Settings, *, scope: str, fix: bool, now: datetime | None = None
+    sync: Sync,
+    settings: Settings,
+    *,
+    scope: str,
+    fix: bool,
+    now: datetime | None = None,
+    allow_mass_delete: bool = False,
 ) -> tuple[TableDiff, dict[str, int] | None]:
     """One pair of a report: its diff, and what a fix wrote (``None`` when not fixed or report-only)."""
     days = aggregate_window(scope, now or datetime.now(UTC))
     if not fix:
         return compare(sync, settings, days=days).diff, None
-    fixed = compare_and_fix(sync, settings, days=days)
+    fixed = compare_and_fix(sync, settings, days=days, allow_mass_delete=allow_mass_delete)
     return fixed.diff, None if fixed.applied is None else summary(fixed.applied)
 
 
@@ -152,17 +158,26 @@ def build_report(
     tables: Iterable[str] | None = None,
     now: datetime | None = None,
     on_step: Step | None = None,
+    allow_mass_delete: bool = False,
+    before_pair: Callable[[], None] | None = None,
 ) -> Report:
-    """Diff every pair of the scope (fix when asked); the weekly scope adds integrity checks."""
+    """Diff every pair of the scope (fix when asked); the weekly scope adds integrity checks.
+
+    ``before_pair`` runs before each pair starts (a scheduled run waits out the maintenance window there).
+    """
     step = on_step or (lambda _m: None)
     syncs = fix_order([find_sync(catalog, t) for t in tables] if tables else syncs_in_scope(catalog, scope))
     diffs: dict[str, TableDiff] = {}
     fixed: dict[str, dict[str, int]] = {}
     errors: dict[str, str] = {}
     for sync in syncs:
+        if before_pair is not None:
+            before_pair()
         step(f"diff {sync.name}")
         try:
-            diff, result = _check_pair(sync, settings, scope=scope, fix=fix, now=now)
+            diff, result = _check_pair(
+                sync, settings, scope=scope, fix=fix, now=now, allow_mass_delete=allow_mass_delete
+            )
         except SmartSyncError as exc:
             errors[sync.name] = str(exc)
             continue

@@ -24,13 +24,13 @@ class RunCounts:
     deleted: int = 0
 
 
-def start_run(dsn: str, job: str, scheduled_for: datetime | None, *, what: str) -> int:
+def start_run(dsn: str, job: str, scheduled_for: datetime | None, *, what: str, late: bool = False) -> int:
     conn = connect(dsn, what=what)
     try:
         row = conn.execute(
-            "INSERT INTO smartsync.job_runs (job, scheduled_for, started_at, status) "
-            "VALUES (%s, %s, clock_timestamp(), 'running') RETURNING run_id",
-            (job, scheduled_for),
+            "INSERT INTO smartsync.job_runs (job, scheduled_for, started_at, status, late) "
+            "VALUES (%s, %s, clock_timestamp(), 'running', %s) RETURNING run_id",
+            (job, scheduled_for, late),
         ).fetchone()
     finally:
         conn.close()
@@ -67,3 +67,44 @@ def write_watermark(conn: psycopg.Connection[Any], job: str, value: datetime) ->
         "updated_at = now()",
         (job, value),
     )
+
+
+STALE_REASON = "stale: the process running it ended without finishing (killed or lost); closed by a later run"
+
+
+def close_stale_runs(conn: psycopg.Connection[Any], job: str) -> int:
+    """Close the job's ``running`` rows as failed, with a reason; returns how many.
+
+    Call it only while holding the job's lock (``reconcile.locks.job_lock``): a live run holds
+    that lock, so every ``running`` row found then belongs to a process that is gone.
+    """
+    cur = conn.execute(
+        "UPDATE smartsync.job_runs SET status = 'failed', finished_at = clock_timestamp(), error = %s "
+        "WHERE job = %s AND status = 'running'",
+        (STALE_REASON, job),
+    )
+    return cur.rowcount
+
+
+def last_scheduled(dsn: str, jobs: list[str], *, what: str) -> dict[str, datetime]:
+    """The latest firing each job has a run for (any outcome; manual runs without a firing do not count)."""
+    conn = connect(dsn, what=what)
+    try:
+        found = conn.execute(
+            "SELECT job, max(scheduled_for) FROM smartsync.job_runs WHERE job = ANY(%s) AND scheduled_for IS NOT NULL "
+            "GROUP BY job",
+            (jobs,),
+        ).fetchall()
+    finally:
+        conn.close()
+    return {str(job): at for job, at in found}
+
+
+def succeeded(conn: psycopg.Connection[Any], job: str, scheduled_for: datetime) -> int | None:
+    """The run id of a successful run of this firing, if there is one."""
+    row = conn.execute(
+        "SELECT run_id FROM smartsync.job_runs WHERE job = %s AND scheduled_for = %s AND status = 'success' "
+        "ORDER BY run_id DESC LIMIT 1",
+        (job, scheduled_for),
+    ).fetchone()
+    return int(row[0]) if row else None

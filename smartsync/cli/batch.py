@@ -1,4 +1,4 @@
-"""``smartsync batch list | run JOB [--dry-run]``: the catalog's batch jobs, runnable now."""
+"""``smartsync batch list | run JOB``, ``smartsync backfill SYNC|--all``: the catalog's batch jobs, runnable now."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import gc
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich import box
@@ -15,6 +16,9 @@ from rich.table import Column, Table
 from smartsync.cli.console import console, err_console, handle_errors
 from smartsync.core.catalog import load_catalog
 from smartsync.core.errors import ReconcileError
+
+if TYPE_CHECKING:
+    from reconcile.jobs import JobResult
 
 app = typer.Typer(
     no_args_is_help=True, help="Batch jobs: full refreshes, incrementals, aggregates, the weekly reconciliation."
@@ -75,6 +79,20 @@ def list_jobs() -> None:
     )
 
 
+def parse_time(value: str, option: str) -> datetime:
+    """An ISO-8601 time (Airflow's ``{{ logical_date }}`` works as is); naive times are UTC."""
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        msg = f"{option} {value!r} is not an ISO-8601 time"
+        raise ReconcileError(msg, hint=f"e.g. {option} 2026-12-06T00:00:00+00:00") from None
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+FORCE_HELP = "Run even inside the monthly maintenance window (logged)."
+MASS_DELETE_HELP = "Allow a fix to delete more than SMARTSYNC_BATCH_MAX_DELETE_PCT of a target."
+
+
 @app.command("run")
 @handle_errors
 def run(
@@ -82,29 +100,50 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="Diff and report, write nothing."),
     fix: bool = typer.Option(False, "--fix", help="Weekly reconciliation: also repair what it finds."),
     report: Path | None = typer.Option(
-        None, "--report", help="Weekly reconciliation: write the report here (.md/.json/.html)."
+        None, "--report", help="Weekly reconciliation: also write the report here (.md/.json/.html)."
     ),
-    ignore_maintenance: bool = typer.Option(
-        False, "--ignore-maintenance", help="Run even inside the monthly maintenance window."
+    force: bool = typer.Option(False, "--force", "--ignore-maintenance", help=FORCE_HELP),
+    allow_mass_delete: bool = typer.Option(False, "--allow-mass-delete", help=MASS_DELETE_HELP),
+    scheduled_for: str | None = typer.Option(
+        None, "--scheduled-for", help="Run for this past firing (ISO time; snapped to the job's cron): a backfill."
     ),
 ) -> None:
-    """Run one job now and record it in smartsync.job_runs."""
-    from reconcile.cron import in_maintenance
-    from reconcile.jobs import find_job, run_job
+    """Run one job now and record it in smartsync.job_runs (a run of the same job elsewhere refuses it)."""
+    from reconcile.jobs import RunOptions, find_job, run_job
+    from reconcile.scheduled import latest_firing, refuse_in_window
     from smartsync.core.settings import load_settings
 
     freeze_loaded()
     catalog = load_catalog()
     find_job(catalog, job)
-    if in_maintenance(catalog.maintenance, datetime.now(UTC)) and not ignore_maintenance:
-        msg = "the monthly maintenance window is in progress: batch jobs pause"
-        raise ReconcileError(
-            msg,
-            hint="wait for its end or pass --ignore-maintenance",
-        )
-    settings = load_settings()
+    firing = None
+    if scheduled_for is not None:
+        asked = parse_time(scheduled_for, "--scheduled-for")
+        firing = latest_firing(catalog, job, asked)
+        if firing != asked:
+            console.print(
+                f"[dim]--scheduled-for {asked:%Y-%m-%d %H:%M} is the firing of {firing:%Y-%m-%d %H:%M} UTC[/dim]"
+            )
+    if not dry_run:
+        refuse_in_window(catalog.maintenance, force=force, command=f"batch run {job}")
+    settings = load_settings(needs=("warehouse_dsn", "citizen_dsn"))
+    options = RunOptions(dry_run=dry_run, fix=fix, allow_mass_delete=allow_mass_delete)
     with steps(job) as step:
-        result = run_job(job, settings, dry_run=dry_run, fix=fix, report_path=report, on_step=step)
+        result = run_job(
+            job, settings, scheduled_for=firing, report_path=report, on_step=step, catalog=catalog, options=options
+        )
+    print_result(result)
+
+
+def print_result(result: JobResult) -> None:
+    """One job's outcome: its diffs (unless it reported), counts, watermark, where its report went."""
+    job, dry_run = result.job, result.dry_run
+    if result.status == "skipped":
+        console.print(
+            f"[green]{job}[/green] firing {result.scheduled_for:%Y-%m-%d %H:%M} UTC already succeeded "
+            f"(run {result.run_id}): not run again"
+        )
+        return
     if result.report is None:
         from reconcile.model import Report
         from reconcile.render import render_table
@@ -123,7 +162,44 @@ def run(
             f"{result.skipped_stale:,} skipped as older than the target"
         )
     )
+    if result.stale_closed:
+        console.print(f"[yellow]closed {result.stale_closed} stale running record(s) of {job} as failed[/yellow]")
     if result.watermark is not None:
         console.print(f"watermark: {result.watermark.isoformat()}" + (" (not stored: dry run)" if dry_run else ""))
     if result.report_path:
         console.print(f"report: {result.report_path}")
+    if result.report is not None and result.run_id is not None:
+        console.print(f"stored report: smartsync reconcile report --run {result.run_id}")
+
+
+@handle_errors
+def backfill(
+    sync: str | None = typer.Argument(None, help="Event sync to backfill (see `smartsync batch list`)."),
+    all_syncs: bool = typer.Option(False, "--all", help="Every event sync, in dependency order."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Diff and report, write nothing."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    allow_mass_delete: bool = typer.Option(False, "--allow-mass-delete", help=MASS_DELETE_HELP),
+) -> None:
+    """Go-live backfill: copy the rows that existed before the event path started (full diff and fix)."""
+    from reconcile.jobs import backfill as run_backfill
+    from reconcile.kinds import fix_order
+    from reconcile.scheduled import refuse_in_window
+    from smartsync.core.settings import load_settings
+
+    freeze_loaded()
+    catalog = load_catalog()
+    if all_syncs == (sync is not None):
+        msg = "give one sync or --all"
+        raise ReconcileError(msg, hint="event syncs: " + ", ".join(s.name for s in catalog.event_syncs()))
+    syncs = list(catalog.event_syncs()) if all_syncs else [catalog.sync(str(sync))]
+    for chosen in syncs:
+        if not chosen.has_event_path:
+            msg = f"sync {chosen.name!r} has no event path: its batch jobs fill it"
+            raise ReconcileError(msg, hint="run `smartsync batch run` with one of its jobs")
+    if not dry_run:
+        refuse_in_window(catalog.maintenance, force=force, command="backfill")
+    settings = load_settings(needs=("warehouse_dsn", "citizen_dsn"))
+    for chosen in fix_order(syncs):
+        with steps(f"backfill {chosen.name}") as step:
+            result = run_backfill(chosen, settings, dry_run=dry_run, allow_mass_delete=allow_mass_delete, on_step=step)
+        print_result(result)

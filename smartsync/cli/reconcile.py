@@ -1,4 +1,4 @@
-"""``smartsync reconcile diff | report``: compare synced pairs (or any two tables), fix, report.
+"""``smartsync reconcile diff | report | history``: compare synced pairs (or any two tables), fix, report.
 
 Exit codes: 0 when drift is within ``--max-drift`` (percent of rows; default 0: any
 difference counts), 2 when it exceeds it, 1 on an error (nothing applied).
@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 from reconcile.model import TableDiff
-from smartsync.cli.batch import freeze_loaded, steps
+from smartsync.cli.batch import FORCE_HELP, MASS_DELETE_HELP, freeze_loaded, steps
 from smartsync.cli.console import console, handle_errors
 from smartsync.core.errors import ReconcileError
 
@@ -49,6 +49,8 @@ def diff(
     connections: int | None = typer.Option(
         None, "--connections", help="Generic mode: connections to use (default 4, at most 10)."
     ),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    allow_mass_delete: bool = typer.Option(False, "--allow-mass-delete", help=MASS_DELETE_HELP),
 ) -> None:
     """Diff one synced pair (--table) or any two tables (--source/--target/--source-table/--target-table/--key)."""
     generic = any(v is not None for v in (source, target, source_table, target_table, key))
@@ -76,7 +78,12 @@ def diff(
 
     freeze_loaded()
     settings = load_settings()
-    sync = find_sync(load_catalog(), str(table))
+    catalog = load_catalog()
+    sync = find_sync(catalog, str(table))
+    if fix:
+        from reconcile.scheduled import refuse_in_window
+
+        refuse_in_window(catalog.maintenance, force=force, command="reconcile diff --fix")
     if not fix:
         with steps(f"diff {sync.name}") as step:
             found = compare(sync, settings, on_step=step).diff
@@ -84,7 +91,7 @@ def diff(
         _exit_on_drift(found.drift_pct, max_drift)
         return
     with steps(f"diff {sync.name}") as step:
-        fixed = compare_and_fix(sync, settings, on_step=step)
+        fixed = compare_and_fix(sync, settings, on_step=step, allow_mass_delete=allow_mass_delete)
     if fixed.applied is None:  # a report-only pair
         _print_diffs([fixed.diff], as_json)
         _exit_on_drift(fixed.diff.drift_pct, max_drift)
@@ -161,8 +168,14 @@ def report(
     fix: bool = typer.Option(False, "--fix", help="Repair what the diffs find."),
     table: list[str] | None = typer.Option(None, "--table", help="Only these pairs (repeatable)."),
     max_drift: float = typer.Option(0.0, "--max-drift", help="Exit 2 when a pair differs by more than this percent."),
+    run: int | None = typer.Option(None, "--run", help="Render the stored report of this run (`reconcile history`)."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    allow_mass_delete: bool = typer.Option(False, "--allow-mass-delete", help=MASS_DELETE_HELP),
 ) -> None:
-    """Diff every pair of a scope and report; exit 2 when drift exceeds --max-drift."""
+    """Diff every pair of a scope and report, or render a stored report (--run ID); exit 2 above --max-drift."""
+    if run is not None:
+        _stored(run, fmt, output, max_drift)
+        return
     from reconcile.render import FORMATS, render, render_table
     from reconcile.report import SCOPES, build_report
     from smartsync.core.catalog import load_catalog
@@ -176,8 +189,21 @@ def report(
         msg = f"unknown format {fmt!r}"
         raise ReconcileError(msg, hint=f"use one of: {', '.join(FORMATS)}")
     settings = load_settings()
+    catalog = load_catalog()
+    if fix:
+        from reconcile.scheduled import refuse_in_window
+
+        refuse_in_window(catalog.maintenance, force=force, command="reconcile report --fix")
     with steps(f"report {scope}") as step:
-        rep = build_report(load_catalog(), settings, scope=scope, fix=fix, tables=table or None, on_step=step)
+        rep = build_report(
+            catalog,
+            settings,
+            scope=scope,
+            fix=fix,
+            tables=table or None,
+            on_step=step,
+            allow_mass_delete=allow_mass_delete,
+        )
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(render(rep, fmt))
@@ -189,3 +215,62 @@ def report(
     if rep.errors:
         raise typer.Exit(1)
     _exit_on_drift(rep.max_drift_pct, max_drift)
+
+
+def _stored(run_id: int, fmt: str, output: Path | None, max_drift: float) -> None:
+    from reconcile.history import load_report
+    from reconcile.stored import FORMATS, render, render_table
+    from smartsync.core.settings import load_settings
+    from smartsync.core.tables import Database
+
+    if fmt not in FORMATS:
+        msg = f"unknown format {fmt!r}"
+        raise ReconcileError(msg, hint=f"use one of: {', '.join(FORMATS)}")
+    settings = load_settings(needs=("warehouse_dsn",))
+    stored = load_report(settings.dsn(Database.WAREHOUSE), run_id)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(render(stored, fmt))
+        console.print(f"report written to {output}")
+    elif fmt == "table":
+        render_table(stored, console)
+    else:
+        sys.stdout.write(render(stored, fmt))
+    _exit_on_drift(float(stored.doc.get("max_drift_pct", 0.0)), max_drift)
+
+
+@app.command()
+@handle_errors
+def history(
+    limit: int = typer.Option(20, "--limit", help="How many runs, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the stored weekly reconciliation runs with their drift (render one: `reconcile report --run ID`)."""
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from reconcile.history import list_runs
+    from smartsync.core.settings import load_settings
+    from smartsync.core.tables import Database
+
+    settings = load_settings(needs=("warehouse_dsn",))
+    runs = list_runs(settings.dsn(Database.WAREHOUSE), limit=limit)
+    if as_json:
+        print(json.dumps([asdict(r) for r in runs], indent=2, default=str))
+        return
+    out = Table("run", "job", "at (UTC)", "status", "pairs", "differing rows", "max drift", "fixed rows", "errors")
+    for r in runs:
+        out.add_row(
+            str(r.run_id),
+            r.job,
+            f"{r.created_at:%Y-%m-%d %H:%M}",
+            r.status + (" (late)" if r.late else ""),
+            str(r.pairs),
+            f"{r.differing:,}",
+            f"{r.max_drift_pct:.2f}%",
+            f"{r.fixed:,}",
+            str(r.errors),
+            style="red" if r.errors or r.status == "failed" else None,
+        )
+    console.print(out)

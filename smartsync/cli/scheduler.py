@@ -1,4 +1,4 @@
-"""``smartsync scheduler plan | run``: the catalog's batch jobs at their UTC schedules."""
+"""``smartsync scheduler plan | run [--once JOB]``: the catalog's batch jobs at their UTC schedules."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from types import FrameType
 import typer
 from rich.table import Table
 
+from smartsync.cli.batch import MASS_DELETE_HELP, parse_time, print_result, steps
 from smartsync.cli.console import console, handle_errors
 from smartsync.core.catalog import load_catalog
 from smartsync.core.errors import ConfigurationError
@@ -48,30 +49,62 @@ def plan(
 
 @app.command()
 @handle_errors
-def run(metrics_port: int = typer.Option(9108, help="Port of the /metrics endpoint (0: none)")) -> None:
-    """Run the batch jobs at their schedules until stopped (SIGTERM or Ctrl-C finishes the current job)."""
-    from prometheus_client import start_http_server
+def run(
+    metrics_port: int = typer.Option(9108, help="Port of the /metrics endpoint (0: none)"),
+    once: str | None = typer.Option(
+        None, "--once", metavar="JOB", help="Run this one job exactly as the scheduler would, then exit."
+    ),
+    scheduled_for: str | None = typer.Option(
+        None, "--scheduled-for", help="With --once: the firing to run (ISO time, e.g. Airflow's logical date)."
+    ),
+    allow_mass_delete: bool = typer.Option(False, "--allow-mass-delete", help=MASS_DELETE_HELP),
+) -> None:
+    """Run the batch jobs at their schedules until stopped (SIGTERM or Ctrl-C finishes the current job).
 
-    from reconcile.jobs import run_job
+    On start it reads smartsync.job_runs: a firing missed while it was down runs once, flagged
+    late; stale running records are closed as failed. With --once JOB it runs one firing with
+    the same policy (window, lock, fix, no second run of a firing that succeeded) and exits.
+    """
+    from reconcile.scheduled import close_all_stale, resume, run_scheduled
     from reconcile.scheduler import Scheduler, next_firings
     from smartsync.core.settings import load_settings
 
     settings = load_settings(needs=("warehouse_dsn", "citizen_dsn"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    catalog = load_catalog()
+    if once is not None:
+        firing = parse_time(scheduled_for, "--scheduled-for") if scheduled_for else None
+        with steps(once) as step:
+            result = run_scheduled(
+                once, settings, catalog=catalog, scheduled_for=firing, allow_mass_delete=allow_mass_delete, on_step=step
+            )
+        print_result(result)
+        return
+    if scheduled_for is not None:
+        msg = "--scheduled-for needs --once JOB"
+        raise ConfigurationError(msg, hint="the scheduler loop runs each job at its own firings")
+    from prometheus_client import start_http_server
+
     if metrics_port:
         start_http_server(metrics_port)
+    log = logging.getLogger("smartsync.scheduler")
 
-    def run_one(job: str, scheduled_for: datetime) -> object:
-        logging.getLogger("smartsync.scheduler").info("running %s (scheduled %s)", job, scheduled_for.isoformat())
-        return run_job(job, settings, scheduled_for=scheduled_for)
+    def run_one(job: str, at: datetime, late: bool) -> object:
+        log.info("running %s (scheduled %s%s)", job, at.isoformat(), ", late" if late else "")
+        return run_scheduled(job, settings, catalog=catalog, scheduled_for=at, late=late)
 
-    scheduler = Scheduler(load_catalog(), run_one, sleep=time.sleep)
+    close_all_stale(catalog, settings)
+    now = datetime.now(UTC)
+    scheduler = Scheduler(catalog, run_one, sleep=time.sleep, last=resume(catalog, settings, now))
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         scheduler.stopped = True
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    first = next_firings(scheduler.catalog, scheduler.last)[0].run_at
-    console.print(f"scheduler running; next job at {first:%Y-%m-%d %H:%M} UTC; metrics on :{metrics_port}")
+    first = next_firings(scheduler.catalog, scheduler.last)[0]
+    console.print(
+        f"scheduler running; next job {first.job} at {max(first.run_at, now):%Y-%m-%d %H:%M} UTC; "
+        f"metrics on :{metrics_port}"
+    )
     scheduler.run_forever()

@@ -48,6 +48,16 @@ CREATE TABLE IF NOT EXISTS smartsync.job_runs (
     error text
 );
 CREATE INDEX IF NOT EXISTS job_runs_job_started ON smartsync.job_runs (job, started_at);
+-- A run of a firing the scheduler missed (it was down): it ran late, once.
+ALTER TABLE smartsync.job_runs ADD COLUMN IF NOT EXISTS late boolean NOT NULL DEFAULT false;
+CREATE INDEX IF NOT EXISTS job_runs_job_scheduled ON smartsync.job_runs (job, scheduled_for);
+-- The weekly reconciliation's reports (JSON, counts and sample keys, no row values): history and rendering.
+CREATE TABLE IF NOT EXISTS smartsync.reconciliation_reports (
+    run_id bigint PRIMARY KEY,
+    job text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    report jsonb NOT NULL
+);
 -- One row the stack updates to prove a change travels database → Debezium → Kafka.
 CREATE TABLE IF NOT EXISTS smartsync.heartbeat (
     id int PRIMARY KEY,
@@ -104,7 +114,8 @@ CREATE OR REPLACE FUNCTION smartsync.refuse_citizen_change() RETURNS trigger LAN
 BEGIN
     IF NEW.citizen_id IS DISTINCT FROM OLD.citizen_id THEN
         RAISE EXCEPTION 'the citizen of a record in %.% cannot change', TG_TABLE_SCHEMA, TG_TABLE_NAME
-            USING ERRCODE = 'integrity_constraint_violation';
+            USING ERRCODE = 'integrity_constraint_violation', SCHEMA = TG_TABLE_SCHEMA, TABLE = TG_TABLE_NAME,
+                CONSTRAINT = TG_TABLE_NAME || '_citizen_pinned';
     END IF;
     RETURN NEW;
 END $$

@@ -25,6 +25,21 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field(default="", description="host:port list of the Kafka brokers")
     # Batch jobs hold at most this many connections per job (the seeds: 5-10).
     batch_max_connections: int = Field(default=5, ge=1, le=10)
+    # Batch connections end a statement, or a session idle inside a transaction, after this long (0: never).
+    batch_statement_timeout_s: int = Field(default=1800, ge=0)
+    batch_idle_in_transaction_timeout_s: int = Field(default=600, ge=0)
+    # A fix that would delete more than this share of a target (and more than the floor) is refused.
+    batch_max_delete_pct: float = Field(default=5.0, ge=0, le=100)
+    batch_mass_delete_floor_rows: int = Field(default=10, ge=0)
+    # Delivery of the weekly reconciliation report: a Slack-compatible webhook and e-mail through SMTP.
+    report_webhook_url: SecretStr = Field(default=SecretStr(""))
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    smtp_user: str = ""
+    smtp_password: SecretStr = Field(default=SecretStr(""))
+    report_email_from: str = ""
+    report_email_to: str = Field(default="", description="comma-separated recipients")
     recovery_dir: Path = Field(default=Path(".smartsync/recovery"))
     snapshot_interval_s: int = Field(default=5, ge=1)
     metrics_port: int = Field(default=3030, ge=1, le=65535)

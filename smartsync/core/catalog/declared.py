@@ -30,6 +30,9 @@ def _c2w_topic(source: str, partitions: int, *key: str) -> Topic:
 W2C = Direction.WAREHOUSE_TO_CITIZEN
 C2W = Direction.CITIZEN_TO_WAREHOUSE
 
+# Every event-only sync also has a daily fixing reconcile (a full diff and fix of the pair), so a change
+# the event path lost never lives longer than a day. They run in India's low-traffic night
+# (21:00-22:00 UTC = 02:30-03:30 IST), apart from the 00:00-02:30 UTC batch jobs and the window.
 _SYNCS: tuple[Sync, ...] = (
     # ── smart_warehouse → smart_citizen ──
     Sync(
@@ -179,6 +182,15 @@ _SYNCS: tuple[Sync, ...] = (
         topic=_w2c_topic("eligibility.eligibility_snapshots", 10, "citizen_id"),
         latency_target_s=5,
         volume_per_day=50_000,
+        schedules=(
+            Schedule(
+                job="eligibility_hints_daily",
+                cron="0 21 * * *",
+                mode=BatchMode.FULL,
+                expected_minutes=10,
+                description="Daily fixing reconcile of the top 5 per citizen: repairs what a lost event left",
+            ),
+        ),
     ),
     Sync(
         name="benefit_forecasts",
@@ -203,6 +215,15 @@ _SYNCS: tuple[Sync, ...] = (
         topic=Topic(name="callbacks.benefit_forecasts", partitions=10, key_columns=("citizen_id",)),
         latency_target_s=2,
         volume_per_day=50_000,
+        schedules=(
+            Schedule(
+                job="benefit_forecasts_daily",
+                cron="10 21 * * *",
+                mode=BatchMode.FULL,
+                expected_minutes=10,
+                description="Daily fixing reconcile: forecasts the callback path lost are upserted, never deleted",
+            ),
+        ),
     ),
     Sync(
         name="application_decisions",
@@ -229,6 +250,15 @@ _SYNCS: tuple[Sync, ...] = (
         topic=_w2c_topic("decision.applications", 5, "application_id"),
         latency_target_s=5,
         volume_per_day=10_000,
+        schedules=(
+            Schedule(
+                job="application_decisions_daily",
+                cron="20 21 * * *",
+                mode=BatchMode.FULL,
+                expected_minutes=10,
+                description="Daily fixing reconcile: repairs decisions a lost event left stale",
+            ),
+        ),
     ),
     Sync(
         name="ml_alerts",
@@ -253,6 +283,15 @@ _SYNCS: tuple[Sync, ...] = (
         topic=Topic(name="callbacks.ml_alerts", partitions=5, key_columns=("citizen_id",)),
         latency_target_s=5,
         volume_per_day=20_000,
+        schedules=(
+            Schedule(
+                job="ml_alerts_daily",
+                cron="30 21 * * *",
+                mode=BatchMode.FULL,
+                expected_minutes=10,
+                description="Daily fixing reconcile: alerts the callback path lost are upserted, never deleted",
+            ),
+        ),
     ),
     # ── smart_citizen → smart_warehouse ──
     Sync(
@@ -282,6 +321,15 @@ _SYNCS: tuple[Sync, ...] = (
         topic=_c2w_topic("public.citizens", 10, "citizen_id"),
         latency_target_s=5,
         volume_per_day=20_000,
+        schedules=(
+            Schedule(
+                job="profile_updates_daily",
+                cron="40 21 * * *",
+                mode=BatchMode.FULL,
+                expected_minutes=10,
+                description="Daily fixing reconcile of portal profile changes (the golden record is never deleted)",
+            ),
+        ),
     ),
     Sync(
         name="application_submissions",
@@ -303,6 +351,15 @@ _SYNCS: tuple[Sync, ...] = (
         topic=_c2w_topic("public.service_applications", 5, "application_id"),
         latency_target_s=5,
         volume_per_day=5_000,
+        schedules=(
+            Schedule(
+                job="application_submissions_daily",
+                cron="50 21 * * *",
+                mode=BatchMode.FULL,
+                expected_minutes=10,
+                description="Daily fixing reconcile: missing application events are appended, never duplicated",
+            ),
+        ),
     ),
     Sync(
         name="document_metadata",
@@ -329,6 +386,15 @@ _SYNCS: tuple[Sync, ...] = (
         topic=_c2w_topic("public.documents", 5, "document_id"),
         latency_target_s=5,
         volume_per_day=15_000,
+        schedules=(
+            Schedule(
+                job="document_metadata_daily",
+                cron="0 22 * * *",
+                mode=BatchMode.FULL,
+                expected_minutes=10,
+                description="Daily fixing reconcile: repairs document metadata a lost event left",
+            ),
+        ),
     ),
     Sync(
         name="user_behavior",

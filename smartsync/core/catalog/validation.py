@@ -79,8 +79,9 @@ def _check_sync(sync: Sync, schema: Schema) -> list[str]:  # noqa: C901, PLR0912
         problems.append(f"{where}: field 'topic': a batch sync has no topic or trigger")
     if sync.has_batch_path and not sync.schedules:
         problems.append(f"{where}: field 'schedules': a {sync.pattern} sync needs at least one schedule")
-    if sync.pattern is Pattern.EVENT and sync.schedules:
-        problems.append(f"{where}: field 'schedules': an event sync has no schedule (make it hybrid)")
+    # An event sync's only schedule is its fixing reconcile (a full diff and fix that repairs lost events).
+    if sync.pattern is Pattern.EVENT and any(sch.mode is not BatchMode.FULL for sch in sync.schedules):
+        problems.append(f"{where}: field 'schedules': an event sync has only full fixing reconciles (make it hybrid)")
     for sch in sync.schedules:
         if sch.mode is not BatchMode.FULL and sch.watermark_column not in source.column_names:
             problems.append(

@@ -34,7 +34,8 @@ def test_every_kind_says_how_it_was_compared() -> None:
     assert "never deletes" in notes["profile_updates"]  # its target holds more than the sync writes
     assert notes["user_behavior"] == "aggregates recomputed from the raw events"
     assert notes["feedback"] == "append: a fix never deletes"
-    assert "report only" in notes["application_submissions"]
+    assert "a fix appends" in notes["application_submissions"]
+    assert "callback-fed" in notes["benefit_forecasts"] and "never deletes" in notes["ml_alerts"]
     assert "top N" in note_for(Kind.TOP_N, CAT.sync("profile_summary"))
 
 
