@@ -39,6 +39,12 @@ DEAD_LETTERS_UNDELIVERABLE = Counter(
     "Dead letters the dead-letter topic refused for good (too large, no ACL): the flow stops",
     ["flow"],
 )
+OFFSET_RESETS = Counter(
+    "smartsync_offset_resets_total",
+    "Resume offsets found out of range (topic recreated, retention passed, another cluster): replayed from the "
+    "earliest retained offset",
+    ["flow", "topic"],
+)
 CONSUMER_ERRORS = Counter(
     "smartsync_consumer_errors_total", "Errors reported by the Kafka consumer (broker down, …)", ["flow"]
 )

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 
 import psycopg
 from bytewax.dataflow import Dataflow
 
 import masking
 from connectors.kafka.topics import check_topics
-from dataflows import runner
+from dataflows import recovery_identity, runner
 from dataflows.wiring import build_flow
 from smartsync.core.catalog import Catalog, Direction, load_catalog
 from smartsync.core.errors import SinkError, SourceError
@@ -32,8 +33,20 @@ def flow_process(direction: Direction, *, tail: bool = True) -> Dataflow:
     settings = load_settings()
     catalog = load_catalog()
     preflight(catalog, direction, settings)
+    check_recovery(catalog, direction, settings)
     tune_gc(settings.flow_gc_threshold)
     return build_flow(catalog, direction, settings, tail=tail)
+
+
+def check_recovery(catalog: Catalog, direction: Direction, settings: Settings) -> None:
+    """Refuse to resume recovery state taken on another Kafka cluster or another incarnation of a topic."""
+    recovery_dir = recovery_identity.recovery_dir_from_argv(sys.argv)
+    if recovery_dir is None:
+        return  # run without recovery: nothing to resume
+    topics = [s.topic.name for s in catalog.event_syncs(direction) if s.topic is not None]
+    live = recovery_identity.read_kafka_identity(settings.kafka_bootstrap, topics)
+    if recovery_identity.bind(recovery_dir, live, direction.value):
+        logging.getLogger(__name__).info("%s: recovery state bound to Kafka cluster %s", direction, live.cluster_id)
 
 
 def tune_gc(threshold: int) -> None:

@@ -120,7 +120,7 @@ def _changes(kv: tuple[str, list[SinkItem]]) -> list[SinkItem]:
     return kv[1]
 
 
-def kafka_source(router: Router, settings: Settings, *, tail: bool = True) -> OriginSource:
+def kafka_source(router: Router, settings: Settings, *, tail: bool = True, flow: str = "") -> OriginSource:
     """The direction's topics, from the beginning; ``tail=False`` stops at their end (tests, benchmarks)."""
     # Consumer errors stay in the stream: the decoding step handles messages and errors in one pass.
     return OriginSource(
@@ -130,6 +130,7 @@ def kafka_source(router: Router, settings: Settings, *, tail: bool = True) -> Or
         starting_offset=OFFSET_BEGINNING,
         add_config=dict(_CONSUMER_CONFIG),
         batch_size=settings.flow_batch_size,
+        flow=flow,
     )
 
 
@@ -146,7 +147,9 @@ def build_flow(
     router = Router(catalog, direction)
     flow_name = direction.value
     flow = Dataflow(flow_name)
-    messages = op.input("kafka_in", flow, source if source is not None else kafka_source(router, settings, tail=tail))
+    messages = op.input(
+        "kafka_in", flow, source if source is not None else kafka_source(router, settings, tail=tail, flow=flow_name)
+    )
     decoded = op.flat_map_batch("decode", messages, _DecodeBatch(router, flow_name))
     ready: Any = op.map("sink_items", decoded, _items)
     specs = {s.name: s.top_n for s in catalog.event_syncs(direction) if s.top_n is not None and s.topic is not None}

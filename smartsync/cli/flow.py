@@ -150,3 +150,23 @@ def replay(
         return
     count = replay_letters(settings.kafka_bootstrap, letters)
     console.print(f"[green]replayed {count} dead letter(s)[/green] from {topic} onto their source topics")
+
+
+@app.command("reset")
+@handle_errors
+def reset(
+    direction: DirectionArg,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,  # noqa: FBT002
+) -> None:
+    """Forget a direction's recovery state (offsets, top-N state, Kafka identity): the next run replays every
+    topic from its earliest retained offset (the sink absorbs replays). Stop the direction's flow first."""
+    from dataflows import recovery_identity
+
+    recovery_dir = load_settings().recovery_dir.resolve() / direction.value
+    if not yes:
+        typer.confirm(f"forget the recovery state in {recovery_dir}?", abort=True)
+    removed = recovery_identity.reset(recovery_dir)
+    console.print(
+        f"[green]reset {direction.value}[/green]: removed {len(removed)} file(s) from {recovery_dir}; "
+        f"`smartsync flow run {direction.value}` replays from the earliest retained offsets"
+    )
