@@ -27,7 +27,7 @@ def test_a_scheduled_job_runs_and_is_recorded(stack: StackState) -> None:
 
     scheduler = Scheduler(
         catalog,
-        lambda job, at: run_job(job, settings, scheduled_for=at),
+        lambda job, at, _late: run_job(job, settings, scheduled_for=at),
         now=lambda: clock[0],
         sleep=sleep,
     )
