@@ -38,6 +38,7 @@ from reconcile.specs import (
 )
 from smartsync.core.catalog import Sync
 from smartsync.core.errors import ReconcileError
+from smartsync.core.redact import db_error
 from smartsync.core.settings import Settings
 from smartsync.core.tables import SCHEMA
 
@@ -327,7 +328,7 @@ def _query_plan(
     try:
         qtypes = query_columns(sconn, query)
     except psycopg.Error as exc:
-        msg = f"sync {sync.name!r}: its source query failed: {exc}"
+        msg = f"sync {sync.name!r}: its source query failed: {db_error(exc)}"
         raise ReconcileError(msg) from None
     return query_pair(
         sync,

@@ -21,6 +21,7 @@ import psycopg
 from reconcile.columns import quote_table
 from reconcile.model import Relation
 from smartsync.core.errors import ReconcileError
+from smartsync.core.redact import db_error, redact_secrets
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def connect(dsn: str, *, what: str) -> psycopg.Connection[Any]:
     try:
         conn = psycopg.connect(dsn, autocommit=True, **_limits.connect_kwargs())
     except psycopg.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = redact_secrets(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
         msg = f"cannot connect to {what}: {first}"
         raise ReconcileError(msg, hint="check the DSN and that PostgreSQL is up") from None
     conn.execute("SET TIME ZONE 'UTC'")
@@ -129,5 +130,5 @@ def key_is_nullable(conn: psycopg.Connection[Any], table: str, key_exprs: Sequen
 
 
 def query_error(exc: psycopg.Error, rel: Relation) -> ReconcileError:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = db_error(exc)  # SQLSTATE, table, constraint: the text may quote values
     return ReconcileError(f"reading {rel.label} failed: {first}", hint="check the table, its columns and their types")

@@ -54,6 +54,7 @@ from reconcile.runs import (
 from reconcile.specs import Window
 from smartsync.core.catalog import BatchMode, Catalog, Schedule, Sync, load_catalog
 from smartsync.core.errors import ReconcileError, SmartSyncError
+from smartsync.core.redact import db_error
 from smartsync.core.settings import Settings
 from smartsync.core.tables import Database
 
@@ -217,7 +218,7 @@ def _execute(run: _Run, hold: Hold | None) -> JobResult:
         _finish(job, dsn, what, run_id, status="failed", out=out, error=str(exc), started=started)
         raise
     except Exception as exc:
-        _finish(job, dsn, what, run_id, status="failed", out=out, error=f"{type(exc).__name__}: {exc}", started=started)
+        _finish(job, dsn, what, run_id, status="failed", out=out, error=db_error(exc), started=started)
         raise
     status = "dry-run" if opts.dry_run else "success"
     _finish(job, dsn, what, run_id, status=status, out=out, error=None, started=started)

@@ -19,6 +19,7 @@ from rich.table import Table as RichTable
 
 from reconcile.model import Report, TableDiff
 from smartsync.core.errors import ReconcileError
+from smartsync.core.files import write_private
 
 FORMATS = ("table", "json", "markdown", "html")
 SAMPLE = 20
@@ -235,5 +236,4 @@ def default_report_path(report: Report) -> Path:
 
 def write_report(report: Report, path: Path) -> None:
     fmt = {".json": "json", ".html": "html", ".md": "markdown", ".txt": "table"}.get(path.suffix, "markdown")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(report, fmt))
+    write_private(path, render(report, fmt))  # 0600: a report names tables, keys and counts

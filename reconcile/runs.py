@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 
 from reconcile.connections import connect
+from smartsync.core.redact import safe_error_text
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ def start_run(dsn: str, job: str, scheduled_for: datetime | None, *, what: str, 
 
 
 def finish_run(dsn: str, run_id: int, status: str, counts: RunCounts, error: str | None, *, what: str) -> None:
+    error = None if error is None else safe_error_text(error)  # job records are read widely: no values, no secrets
     conn = connect(dsn, what=what)
     try:
         conn.execute(

@@ -47,11 +47,20 @@ class DecodeError(SmartSyncError):
 # ── value conversion ─────────────────────────────────────────────────────────────────────
 
 
+def value_shape(value: object) -> str:
+    """A value's type and length, never the value: reasons are stored and shown, values may be personal data."""
+    if value is None:
+        return "null"
+    kind = type(value).__name__
+    if isinstance(value, str | bytes | list | dict):
+        return f"{kind} of length {len(value)}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{kind} of {len(str(abs(value)))} digits"
+    return kind
+
+
 def type_error(column: str, expected: str, value: object) -> DecodeError:
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return DecodeError(f"type error: column {column!r}: expected {expected}, got {shown}")
+    return DecodeError(f"type error: column {column!r}: expected {expected}, got {value_shape(value)}")
 
 
 def integer_value(column: str, value: object) -> int:

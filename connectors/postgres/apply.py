@@ -29,6 +29,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 
 from smartsync.core.errors import SinkError, TransientSinkError
+from smartsync.core.redact import db_error
 from smartsync.core.tables import SYNC_COLUMNS, Table
 
 _SYNC_NAMES = frozenset(c.name for c in SYNC_COLUMNS)
@@ -325,14 +326,15 @@ def classify_error(exc: BaseException, table: Table) -> SinkError:
     where = f"{table.database}.{table.qualified_name}"
     if isinstance(exc, _SCHEMA_ERRORS):
         return SinkError(
-            f"cannot write {where}: {str(exc).strip().splitlines()[0]}",
+            f"cannot write {where}: {db_error(exc)}",
             hint="run `smartsync db migrate` (or check the target's schema) and restart the flow",
         )
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | pg_errors.SerializationFailure):
         return TransientSinkError(
-            f"{where} is unreachable: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}",
+            f"{where} is unreachable: {db_error(exc)}",
             hint="retrying with backoff; check that PostgreSQL is up",
         )
     if isinstance(exc, pg_errors.DeadlockDetected | pg_errors.LockNotAvailable | pg_errors.QueryCanceled):
         return TransientSinkError(f"{where}: {type(exc).__name__}", hint="retrying with backoff")
-    return SinkError(f"cannot write {where}: {exc}", hint="see the traceback with --debug")
+    # Reduced to SQLSTATE, table and constraint: the full text (DETAIL) may quote row values.
+    return SinkError(f"cannot write {where}: {db_error(exc)}", hint="see the traceback with --debug")

@@ -30,6 +30,7 @@ from connectors.kafka.dead_letters import DeadLetter, DeadLetterProducer
 from connectors.postgres.apply import ApplyResult, RowChange, apply_changes, classify_error, is_data_error
 from smartsync.core.catalog import Catalog, Direction
 from smartsync.core.errors import SinkError, TransientSinkError
+from smartsync.core.redact import db_error
 from smartsync.core.tables import SCHEMA, Table
 
 log = logging.getLogger(__name__)
@@ -239,5 +240,5 @@ class BatchWriter:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    # SQLSTATE, table and constraint only: PostgreSQL's DETAIL quotes the failing row's values.
+    return db_error(exc)

@@ -7,6 +7,7 @@ import typer
 from smartsync.cli.console import console, handle_errors, progress
 from smartsync.core.catalog import load_catalog
 from smartsync.core.errors import ConfigurationError
+from smartsync.core.redact import db_error
 from smartsync.core.schema import database_ddl
 from smartsync.core.settings import load_settings
 from smartsync.core.tables import Database
@@ -29,7 +30,7 @@ def migrate() -> None:
         try:
             migrate_database(settings.dsn(db), db, catalog)
         except psycopg.OperationalError as exc:
-            msg = f"cannot reach {db.value}: {str(exc).strip().splitlines()[0]}"
+            msg = f"cannot reach {db.value}: {db_error(exc)}"
             raise ConfigurationError(msg, hint=f"check SMARTSYNC_{db.name}_DSN") from None
     console.print("[green]both databases are migrated[/green]")
 

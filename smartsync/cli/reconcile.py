@@ -18,6 +18,7 @@ from reconcile.model import TableDiff
 from smartsync.cli.batch import FORCE_HELP, MASS_DELETE_HELP, freeze_loaded, steps
 from smartsync.cli.console import console, handle_errors
 from smartsync.core.errors import ReconcileError
+from smartsync.core.files import write_private
 
 app = typer.Typer(no_args_is_help=True, help="Diff synced pairs or any two PostgreSQL tables; fix drift; report.")
 
@@ -205,8 +206,7 @@ def report(
             allow_mass_delete=allow_mass_delete,
         )
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(render(rep, fmt))
+        write_private(output, render(rep, fmt))
         console.print(f"report written to {output}")
     elif fmt == "table":
         render_table(rep, console)
@@ -229,8 +229,7 @@ def _stored(run_id: int, fmt: str, output: Path | None, max_drift: float) -> Non
     settings = load_settings(needs=("warehouse_dsn",))
     stored = load_report(settings.dsn(Database.WAREHOUSE), run_id)
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(render(stored, fmt))
+        write_private(output, render(stored, fmt))
         console.print(f"report written to {output}")
     elif fmt == "table":
         render_table(stored, console)

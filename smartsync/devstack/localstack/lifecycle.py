@@ -13,6 +13,7 @@ from connectors.debezium.connector import CONNECTOR_NAMES
 from connectors.kafka.topics import create_topics
 from smartsync.core.catalog import Catalog, load_catalog
 from smartsync.core.errors import ConfigurationError, StackError
+from smartsync.core.files import make_private, private_umask, write_private
 from smartsync.devstack.localstack.java import _java, _stop_leftovers, ensure_jars
 from smartsync.devstack.localstack.kafka import _connectors_running, _start_connect, _start_kafka, wait_for_sentinel
 from smartsync.devstack.localstack.postgres import (
@@ -48,7 +49,15 @@ def _healthy(state: StackState) -> bool:
 
 
 def up(progress: Progress = _quiet, catalog: Catalog | None = None) -> StackState:
-    """Start the stack (or find it running) and return its state once changes flow."""
+    """Start the stack (or find it running) and return its state once changes flow.
+
+    Under umask 077: every file it or its servers create (passwords, configs, Kafka's data, logs) is 0600.
+    """
+    with private_umask():
+        return _up(progress, catalog)
+
+
+def _up(progress: Progress, catalog: Catalog | None) -> StackState:
     catalog = catalog or load_catalog()
     existing = read_state()
     if existing is not None:
@@ -64,6 +73,7 @@ def up(progress: Progress = _quiet, catalog: Catalog | None = None) -> StackStat
     _stop_leftovers(progress)
     run = stack_dir()
     run.mkdir(parents=True, exist_ok=True)
+    make_private(run)  # also what an older run left readable (Kafka's data files)
     previous = existing
     state = StackState(
         pg_port=_choose_port("SMARTSYNC_STACK_PG_PORT"),
@@ -78,8 +88,7 @@ def up(progress: Progress = _quiet, catalog: Catalog | None = None) -> StackStat
     pw_file = run / "admin.pw"
     if previous is None:
         state.admin_password = _claim_cluster(Path(state.pg_data), pw_file, progress) or state.admin_password
-    pw_file.write_text(state.admin_password)
-    pw_file.chmod(0o600)
+    write_private(pw_file, state.admin_password)
     _write_state(state)
     try:
         _start_postgres(state, progress)

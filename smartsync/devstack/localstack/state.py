@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from smartsync.core.errors import StackError
+from smartsync.core.files import write_private
 from smartsync.core.tables import Database
 
 REPO = Path(__file__).resolve().parents[3]
@@ -77,9 +78,4 @@ def read_state() -> StackState | None:
 
 
 def _write_state(state: StackState) -> None:
-    path = _state_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=2))
-    tmp.chmod(0o600)
-    tmp.replace(path)
+    write_private(_state_path(), json.dumps(asdict(state), indent=2))

@@ -89,5 +89,5 @@ def test_a_repost_under_another_citizen_is_refused_by_the_service_and_the_portal
                 what="the dead letter of the moved alert",
             )
             assert citizen_of_alert() == owner
-        assert "citizen of a record in public.ml_alerts cannot change" in flow.logs()
+        assert "constraint ml_alerts_citizen_pinned" in flow.logs()
         assert str(other) not in flow.logs()
