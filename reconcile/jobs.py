@@ -159,7 +159,7 @@ def run_job(
         try:
             conn = held.enter_context(job_lock(settings.dsn(database), job, what=database.value))
         except Exception:
-            metrics.BATCH_LAST_STATUS.labels(job).set(0)  # busy or its database is down: no run record can say so
+            metrics.record_failure(job)  # busy or its database is down: no run record can say so
             raise
         stale = close_stale_runs(conn, job)
         if stale:
@@ -202,7 +202,14 @@ def _execute(run: _Run, hold: Hold | None) -> JobResult:
     dsn, what = settings.dsn(database), database.value
     if not opts.dry_run:
         metrics.BATCH_LAST_START.labels(job).set(wall.timestamp())
-    run_id = None if opts.dry_run else start_run(dsn, job, run.scheduled_for, what=what, late=opts.late)
+        metrics.BATCH_LAST_SCHEDULED.labels(job).set((run.scheduled_for or wall).timestamp())
+        metrics.BATCH_RUNS.labels(job).inc()
+    try:
+        run_id = None if opts.dry_run else start_run(dsn, job, run.scheduled_for, what=what, late=opts.late)
+    except Exception:
+        # Its database is down: no run record can say so, the failure metric must.
+        metrics.record_failure(job)
+        raise
     out = _Outcome()
     pace = hold or (lambda: None)
     try:
@@ -251,9 +258,12 @@ def _finish(
     if run_id is None:
         return
     counts = _counts(out)
-    finish_run(dsn, run_id, status, counts, error, what=what)
+    # The metrics first: a run whose database went away cannot write its record, and still counts.
     metrics.BATCH_DURATION.labels(job).observe(time.perf_counter() - started)
-    metrics.BATCH_LAST_STATUS.labels(job).set(1 if status == "success" else 0)
+    if status == "success":
+        metrics.BATCH_LAST_STATUS.labels(job).set(1)
+    else:
+        metrics.record_failure(job)
     for kind, value in (
         ("read", counts.read),
         ("inserted", counts.inserted),
@@ -262,6 +272,7 @@ def _finish(
         ("skipped", out.applied.skipped_stale),
     ):
         metrics.BATCH_ROWS.labels(job, kind).inc(value)
+    finish_run(dsn, run_id, status, counts, error, what=what)
 
 
 def _compare_and_fix(

@@ -118,6 +118,12 @@ class Scheduler:
         self.started_at = start
         for _, schedule in self.catalog.jobs():
             self.last.setdefault(schedule.job, start)
+        self.export_due()
+
+    def export_due(self) -> None:
+        """Each job's next due time as a metric: lateness is measured from it, from the first scrape on."""
+        for firing in next_firings(self.catalog, self.last):
+            metrics.BATCH_NEXT_DUE.labels(firing.job).set(firing.run_at.timestamp())
 
     def step(self) -> Firing | None:
         """Wait for the soonest firing (in slices, so ``stop`` is seen) and run it."""
@@ -149,6 +155,7 @@ class Scheduler:
             log.exception("batch job %s (scheduled %s) failed", firing.job, firing.scheduled_for)
         self.history.append((firing, outcome))
         self.last[firing.job] = after_run(self.catalog, firing.job, firing.scheduled_for, self.now())
+        self.export_due()
         return firing
 
     def run_forever(self) -> None:

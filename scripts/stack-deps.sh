@@ -11,6 +11,10 @@ need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
+# promtool and amtool for the alert rule tests (tests/unit/monitoring/test_alerting_tools.py). The
+# packages' own services are never used: nothing here starts or relies on them.
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "· installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then
@@ -19,7 +23,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # A policy-rc.d that refuses keeps the packages' postinst from starting their services.
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+  fi
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  [ "$own_policy" -eq 0 ] || rm -f /usr/sbin/policy-rc.d
 fi
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
   # The server refuses to run as root; it runs as this unprivileged user.

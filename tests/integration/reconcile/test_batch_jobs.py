@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
+from pydantic import SecretStr
 
 from reconcile.compare import compare
 from reconcile.jobs import run_job
@@ -50,10 +51,10 @@ def test_job_runs_are_recorded_with_counts(dbs: tuple[str, str]) -> None:
     def sample(name: str, labels: dict[str, str]) -> float:
         return REGISTRY.get_sample_value(name, labels) or 0.0
 
-    assert sample("smartsync_batch_last_status", {"job": "scheme_master_daily"}) == 1
-    assert sample("smartsync_batch_rows_total", {"job": "scheme_master_daily", "kind": "inserted"}) >= 18
-    assert sample("smartsync_batch_duration_seconds_count", {"job": "scheme_master_daily"}) >= 1
-    assert sample("smartsync_batch_last_start_timestamp_seconds", {"job": "scheme_master_daily"}) > 0
+    assert sample("smartsync_batch_last_status", {"batch_job": "scheme_master_daily"}) == 1
+    assert sample("smartsync_batch_rows_total", {"batch_job": "scheme_master_daily", "kind": "inserted"}) >= 18
+    assert sample("smartsync_batch_duration_seconds_count", {"batch_job": "scheme_master_daily"}) >= 1
+    assert sample("smartsync_batch_last_start_timestamp_seconds", {"batch_job": "scheme_master_daily"}) > 0
 
 
 def test_dry_run_writes_nothing(dbs: tuple[str, str]) -> None:
@@ -260,3 +261,20 @@ def test_weekly_reconciliation_reports_and_fixes(dbs: tuple[str, str], tmp_path:
     assert set(drift.values()) == {0}
     assert scalar(wh, "SELECT count(*) FROM public.golden_records") == 200
     assert "<table>" in (tmp_path / "after.html").read_text()
+
+
+def test_a_job_whose_database_is_down_still_sets_its_failure_metric(dbs: tuple[str, str]) -> None:
+    """Nothing listens on the target's port: no run record can be written, the metric must say it failed."""
+    settings = load_settings().model_copy(
+        update={"citizen_dsn": SecretStr("host=127.0.0.1 port=9 dbname=smart_citizen connect_timeout=2")}
+    )
+    labels = {"batch_job": "scheme_master_daily"}
+    before = REGISTRY.get_sample_value("smartsync_batch_failures_total", labels) or 0.0
+    with pytest.raises(Exception):  # noqa: B017 — whatever the connection error, the metric is what is checked
+        run_job("scheme_master_daily", settings, scheduled_for=datetime(2026, 1, 1, 1, tzinfo=UTC))
+    assert REGISTRY.get_sample_value("smartsync_batch_last_status", labels) == 0
+    assert REGISTRY.get_sample_value("smartsync_batch_failures_total", labels) == before + 1
+    assert (
+        REGISTRY.get_sample_value("smartsync_batch_last_scheduled_timestamp_seconds", labels)
+        == datetime(2026, 1, 1, 1, tzinfo=UTC).timestamp()
+    )
