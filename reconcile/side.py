@@ -49,6 +49,26 @@ ROWS_PER_RANGE = 1_000_000
 WHOLE_SIDE_SHARE = 0.3
 
 
+# The positions a fix may be stamped with, read before the snapshot: the current one, and one
+# below every change not delivered yet. The event path orders a change by its own WAL position,
+# and a transaction still open at the snapshot may have written its changes long before: the
+# current position would mask them once they are delivered (a stale fix, until the next run).
+# A logical slot of the database (Debezium's) keeps its restart position at or below the first
+# change of every transaction it has not delivered; minus one, as the sink's guard is strict.
+STAMP_SQL = (
+    "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, least(pg_current_wal_lsn(), (SELECT min(restart_lsn) "
+    "FROM pg_replication_slots WHERE database = current_database() AND slot_type = 'logical')) - '0/0'::pg_lsn - 1"
+)
+# Whether a transaction that may write this database was open when the snapshot was taken (run
+# in the snapshot): one still running in another database cannot touch it, one that ended since
+# might have, so it counts.
+OPEN_WRITERS_SQL = (
+    "SELECT EXISTS (SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot()) AS x(xid) "
+    "WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname IS DISTINCT FROM current_database() "
+    "AND a.backend_xid = ((x.xid::text::numeric % 4294967296)::text)::xid))"
+)
+
+
 class Side:
     """One side of a comparison: a snapshot shared by up to ``connections`` connections."""
 
@@ -80,11 +100,7 @@ class Side:
         """Take the snapshot (on ``conn`` when given: an idle autocommit connection to the side's database)."""
         conn = conn or connect(self.rel.dsn, what=self.rel.label)
         self.conn = conn
-        if read_lsn:
-            # Read before the snapshot: whatever the snapshot sees committed at or below it,
-            # and a change the event path writes later carries a higher position.
-            row = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
-            self.lsn = int(row[0]) if row else None
+        stamps = conn.execute(STAMP_SQL).fetchone() if read_lsn else None
         if self.rel.table is not None:
             self.nullable_key = key_is_nullable(
                 conn, self.rel.table, [column_sql(self.spec.column(k), self.side) for k in self.spec.key]
@@ -97,6 +113,11 @@ class Side:
         ).fetchone()
         assert row is not None  # noqa: S101
         self.started_at, self.snapshot_id, self.complete_until = row[0], str(row[1]), row[2]
+        if stamps is not None:
+            # Open writers: the lower stamp (a later fix can then be skipped as stale and waits
+            # for the next run; a masked event would not be seen again). None: the current one.
+            open_writers = conn.execute(OPEN_WRITERS_SQL).fetchone()
+            self.lsn = int(stamps[1] if open_writers and open_writers[0] else stamps[0])
 
     def _no_parallel_workers(self, conn: psycopg.Connection[Any]) -> None:
         # The side already spreads its work over its connections (and the other side runs at

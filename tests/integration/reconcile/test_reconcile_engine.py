@@ -8,8 +8,10 @@ from decimal import Decimal
 from typing import Any
 from unittest.mock import ANY
 
+import psycopg
 import pytest
 
+from connectors.postgres.apply import RowChange
 from masking import mask_value
 from reconcile import engine
 from reconcile.apply import apply_plan, plan_changes, summary
@@ -141,6 +143,33 @@ def test_row_changed_between_diff_and_apply_is_not_overwritten(dbs: tuple[str, s
     assert scalar(ct, "SELECT full_name FROM public.profile_data WHERE citizen_id = 5") == "renamed"
     assert scalar(ct, "SELECT full_name FROM public.profile_data WHERE citizen_id = 6") == "Golden 6"
     assert _diff("golden_records").differing == 0
+
+
+def test_a_transaction_open_during_the_snapshot_is_not_masked_by_the_fix(dbs: tuple[str, str]) -> None:
+    """A change written before the snapshot but committed after it must win over the fix once delivered."""
+    wh, ct = dbs
+    execute(wh, GOLDEN, {"lo": 1, "hi": 50})
+    settings = load_settings()
+    sync = load_catalog().sync("golden_records")
+    table = SCHEMA.table(C, sync.target)
+    apply_plan(settings.dsn(C), table, plan_changes(compare(sync, settings, keep_rows=True), deletes=True), what="c")
+    execute(ct, "UPDATE public.profile_data SET full_name = 'drifted' WHERE citizen_id = 5")
+    with psycopg.connect(wh) as open_txn:  # a transaction that writes now and commits after the snapshot
+        open_txn.execute("UPDATE public.golden_records SET full_name = 'renamed' WHERE citizen_id = 5")
+        # Above the change's own WAL position (what the event path orders it by). Another
+        # transaction's commit writes the WAL out: the current position is then past the change.
+        change_lsn = int(open_txn.execute("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn").fetchone()[0])
+        execute(wh, "CREATE TEMP TABLE _flush AS SELECT 1")  # catalog rows: a WAL-writing commit
+        assert scalar(wh, "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn") >= change_lsn
+        outcome = compare(sync, settings, keep_rows=True)
+        assert {c.key for c in outcome.diff.changed} == {(5,)}  # the snapshot sees the old name
+        apply_plan(settings.dsn(C), table, plan_changes(outcome, deletes=True), what="citizen")
+        open_txn.commit()
+    # The event path delivers the committed change with its position, through the same sink.
+    delivered = RowChange((5,), {**outcome.fix_rows[(5,)], "full_name": "renamed"}, change_lsn, None)
+    result = apply_plan(settings.dsn(C), table, [delivered], what="citizen")
+    assert (result.updated, result.skipped_stale) == (1, 0)
+    assert scalar(ct, "SELECT full_name FROM public.profile_data WHERE citizen_id = 5") == "renamed"
 
 
 def test_scheme_master_refresh_keeps_active_schemes_only(dbs: tuple[str, str]) -> None:
