@@ -21,6 +21,7 @@ import time
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
+from connectors.kafka import config as kafka_config
 from reconcile.compare import compare_and_fix
 from reconcile.jobs import run_job
 from smartsync.core.catalog import load_catalog
@@ -56,7 +57,7 @@ def sql(dsn: str, *statements: str) -> None:
 
 def settle(bootstrap: str, topic: str, *, quiet_s: float = 3.0, timeout_s: float = 600.0) -> None:
     """Wait until the change topic's partitions have not grown for ``quiet_s`` (the event path caught up)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "smartsync-bench-settle"})
+    consumer = Consumer(kafka_config.consumer_config(bootstrap, group_id="smartsync-bench-settle"))
     start = time.perf_counter()
     try:
         parts = [TopicPartition(topic, p) for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions]

@@ -42,6 +42,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from connectors.callbacks.encoding import encode
 from connectors.callbacks.models import ForecastCallback
 from connectors.debezium.connector import connector_config
+from connectors.kafka import config as kafka_config
 from connectors.kafka.dead_letters import producer_config
 from dataflows import runner
 from dataflows.testing import RunningFlow, person, wait_until
@@ -64,7 +65,7 @@ def _rss_kb(pid: int) -> int:
 
 
 def _topic_total(bootstrap: str, topics: list[str]) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "smartsync-bench"})
+    consumer = Consumer(kafka_config.consumer_config(bootstrap, group_id="smartsync-bench"))
     try:
         total = 0
         for topic in topics:
@@ -594,7 +595,7 @@ def jdbc(args: argparse.Namespace) -> None:  # noqa: PLR0915 — one scripted sc
 
 
 def _topics_exist(bootstrap: str, topics: list[str]) -> bool:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "smartsync-bench"})
+    consumer = Consumer(kafka_config.consumer_config(bootstrap, group_id="smartsync-bench"))
     try:
         found = consumer.list_topics(timeout=10).topics
         return all(t in found for t in topics)

@@ -1,8 +1,11 @@
 """The configuration of every Kafka client SmartSync makes, built in one place.
 
 Flow consumers, the dead-letter and callback producers, admin clients, topic scanners and the
-dead-letter reader all start from ``client_config``, so connection-wide settings (the brokers
-today; TLS and SASL later) are added here once and reach every client.
+dead-letter reader all start from ``client_config``, so connection-wide settings are added here
+once and reach every client: the brokers, and the security properties (``security.protocol``,
+``sasl.*``, ``ssl.*``) of the librdkafka properties file named by ``SMARTSYNC_KAFKA_CONFIG_FILE``
+(``key=value`` lines, ``#`` comments; relative paths are relative to the file). The file's values
+are never printed: errors name the file and the key, ``redacted`` shows a config safely.
 
 librdkafka's keys contain dots, so overrides are passed as a mapping:
 ``consumer_config(bootstrap, group_id="g", **{"enable.auto.commit": False})``.
@@ -10,12 +13,74 @@ librdkafka's keys contain dots, so overrides are passed as a mapping:
 
 from __future__ import annotations
 
+import functools
+import os
+from pathlib import Path
 from typing import Any
+
+from smartsync.core.errors import ConfigurationError
+
+CONFIG_FILE_VAR = "SMARTSYNC_KAFKA_CONFIG_FILE"
+# Only connection security belongs in the file: the rest of a client's behaviour is SmartSync's to set.
+_ALLOWED_PREFIXES = ("security.protocol", "sasl.", "ssl.", "ssl_", "enable.ssl.", "client.dns.lookup")
+_PATH_KEYS = (
+    "ssl.ca.location",
+    "ssl.certificate.location",
+    "ssl.key.location",
+    "ssl.keystore.location",
+    "ssl.crl.location",
+)
+_SECRET_WORDS = ("password", "secret", "token", "sasl.oauthbearer.config", "ssl.key.pem", "ssl_key")
+
+
+def is_secret(key: str) -> bool:
+    return any(word in key for word in _SECRET_WORDS)
+
+
+def redacted(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` fit to print: secret values replaced, callables named."""
+    return {k: ("***" if is_secret(k) else v) for k, v in config.items()}
+
+
+def security_properties(path: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """The properties of ``SMARTSYNC_KAFKA_CONFIG_FILE`` (or ``path``); empty when none is named."""
+    name = os.fspath(path) if path is not None else os.environ.get(CONFIG_FILE_VAR, "")
+    if not name:
+        return {}
+    file = Path(name)
+    try:
+        stat = file.stat()
+    except OSError:
+        msg = f"setting {CONFIG_FILE_VAR}: no readable file {file}"
+        raise ConfigurationError(msg, hint="point it at a librdkafka properties file, or unset it") from None
+    return dict(_read_properties(str(file.resolve()), stat.st_mtime_ns))
+
+
+@functools.cache
+def _read_properties(name: str, _mtime_ns: int) -> tuple[tuple[str, str], ...]:
+    file = Path(name)
+    props: dict[str, str] = {}
+    for number, raw in enumerate(file.read_text().splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith(("#", "!")):
+            continue
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            msg = f"setting {CONFIG_FILE_VAR}: {file} line {number} is not key=value"
+            raise ConfigurationError(msg, hint="one librdkafka property per line, e.g. security.protocol=SASL_SSL")
+        if not key.startswith(_ALLOWED_PREFIXES):
+            msg = f"setting {CONFIG_FILE_VAR}: {file} line {number}: {key} is not a security property"
+            raise ConfigurationError(msg, hint="the file holds security.protocol, sasl.* and ssl.* properties only")
+        if key in _PATH_KEYS and value and not Path(value).is_absolute():
+            value = str(file.parent / value)
+        props[key] = value
+    return tuple(props.items())
 
 
 def client_config(bootstrap: str, *, client_id: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """What every client needs to reach the cluster, plus the caller's own properties."""
-    config: dict[str, Any] = {"bootstrap.servers": bootstrap}
+    """What every client needs to reach the cluster (brokers, security), plus the caller's own properties."""
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap, **security_properties()}
     if client_id is not None:
         config["client.id"] = client_id
     config.update(overrides)

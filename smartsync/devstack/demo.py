@@ -19,6 +19,7 @@ from datetime import datetime
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
+from connectors.kafka import config as kafka_config
 from smartsync.core.catalog import Catalog, Trigger
 from smartsync.core.tables import SCHEMA, Database
 from smartsync.devstack.synthetic import vocab
@@ -26,7 +27,7 @@ from smartsync.devstack.synthetic import vocab
 
 def topic_totals(bootstrap: str, topics: Mapping[str, int]) -> dict[str, int]:
     """Messages ever written to each topic (sum of the partitions' high watermarks)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "smartsync-demo", "log_level": 3})
+    consumer = Consumer(kafka_config.consumer_config(bootstrap, group_id="smartsync-demo", log_level=3))
     try:
         return {
             name: sum(consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1] for p in range(n))

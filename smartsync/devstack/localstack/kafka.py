@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from connectors.debezium.connector import CONNECTOR_NAMES, connector_config, heartbeat_topic
+from connectors.kafka import config as kafka_config
 from smartsync.core.catalog import Catalog
 from smartsync.core.errors import StackError
 from smartsync.core.schema import HEARTBEAT_TABLE
@@ -92,7 +93,7 @@ def _broker_ready(state: StackState) -> bool:
     if not _listening(state.kafka_port):
         return False
     try:
-        meta = AdminClient({"bootstrap.servers": state.bootstrap, "log_level": 3}).list_topics(timeout=2)
+        meta = AdminClient(kafka_config.admin_config(state.bootstrap, log_level=3)).list_topics(timeout=2)
     except Exception:  # noqa: BLE001 — any failure means "not yet"
         return False
     return bool(meta.brokers)
@@ -164,7 +165,9 @@ def wait_for_sentinel(state: StackState, catalog: Catalog, timeout: float = 60) 
     token = secrets.token_hex(8)
     topics = {db: heartbeat_topic(db, catalog) for db in Database}
     consumer = Consumer(
-        {"bootstrap.servers": state.bootstrap, "group.id": f"smartsync-sentinel-{token}", "enable.auto.commit": False}
+        kafka_config.consumer_config(
+            state.bootstrap, group_id=f"smartsync-sentinel-{token}", **{"enable.auto.commit": "false"}
+        )
     )
     try:
         # Start from the end of each topic, so only a change made now counts.
