@@ -17,6 +17,7 @@ from bytewax.dataflow import Dataflow
 
 import masking
 from connectors.kafka.topics import check_topics
+from connectors.postgres.source_identity import check_identity
 from dataflows import recovery_identity, runner
 from dataflows.wiring import build_flow
 from smartsync.core.catalog import Catalog, Direction, load_catalog
@@ -34,6 +35,13 @@ def flow_process(direction: Direction, *, tail: bool = True) -> Dataflow:
     catalog = load_catalog()
     preflight(catalog, direction, settings)
     check_recovery(catalog, direction, settings)
+    check_identity(
+        settings.dsn(direction.source_database),
+        settings.dsn(direction.target_database),
+        direction.source_database.value,
+        direction.target_database.value,
+        direction.value,
+    )
     tune_gc(settings.flow_gc_threshold)
     return build_flow(catalog, direction, settings, tail=tail)
 

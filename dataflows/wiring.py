@@ -159,6 +159,12 @@ def build_flow(
         tops = op.stateful_map("top_n", keyed, _TopN(specs))
         ready = op.merge("merge", ready, op.map("top_n_changes", tops, _changes))
     if sink is None:
-        sink = FlowSink(catalog, direction, settings.dsn(direction.target_database), settings.kafka_bootstrap)
+        sink = FlowSink(
+            catalog,
+            direction,
+            settings.dsn(direction.target_database),
+            settings.kafka_bootstrap,
+            source_dsn=settings.dsn(direction.source_database),
+        )
     op.output("postgres", ready, sink)
     return flow

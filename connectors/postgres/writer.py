@@ -61,8 +61,14 @@ class BatchWriter:
         *,
         max_backoff_s: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
+        source_check: Callable[[], None] | None = None,
+        source_check_every_s: float = 30.0,
     ) -> None:
         self.flow = direction.value
+        # Raises a terminal SinkError when the source became a new incarnation (connectors/postgres/source_identity.py).
+        self._source_check = source_check
+        self._source_check_every_s = source_check_every_s
+        self._source_checked = time.monotonic()
         self._dsn = dsn
         self._send_dead = dead_letters.send if isinstance(dead_letters, DeadLetterProducer) else dead_letters
         self._max_backoff_s = max_backoff_s
@@ -86,6 +92,12 @@ class BatchWriter:
     # ── public ──
 
     def write(self, items: Sequence[SinkItem]) -> None:
+        if self._source_check is not None and time.monotonic() - self._source_checked >= self._source_check_every_s:
+            self._source_checked = time.monotonic()
+            try:
+                self._source_check()
+            except psycopg.OperationalError:  # the source is down: the next check will tell
+                log.debug("%s: source identity check skipped", self.flow, exc_info=True)
         groups: dict[str, list[TargetChange]] = {}
         dead: list[DeadLetter] = []
         for item in items:

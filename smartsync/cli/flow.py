@@ -170,3 +170,32 @@ def reset(
         f"[green]reset {direction.value}[/green]: removed {len(removed)} file(s) from {recovery_dir}; "
         f"`smartsync flow run {direction.value}` replays from the earliest retained offsets"
     )
+
+
+@app.command("rebase")
+@handle_errors
+def rebase(
+    direction: DirectionArg,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,  # noqa: FBT002
+) -> None:
+    """After the source database was restored, moved or rebuilt on purpose: forget the old WAL positions in the
+    direction's CDC targets (and their tombstones) and record the source's new identity, so its changes land."""
+    from connectors.postgres.source_identity import rebase as rebase_positions
+    from smartsync.core.catalog import Trigger
+    from smartsync.core.tables import SCHEMA
+
+    settings = load_settings()
+    syncs = [s for s in load_catalog().event_syncs(direction) if s.trigger is Trigger.CDC]
+    tables = [SCHEMA.table(s.target_database, s.target).qualified_name for s in syncs]
+    if not yes:
+        typer.confirm(f"forget the source positions of {direction.source_database.value} in {tables}?", abort=True)
+    live, cleared = rebase_positions(
+        settings.dsn(direction.source_database),
+        settings.dsn(direction.target_database),
+        direction.source_database.value,
+        tables,
+    )
+    console.print(
+        f"[green]rebased {direction.value}[/green] on {direction.source_database.value} ({live}): cleared the "
+        f"position of {cleared} row(s); start the flow, then run a fixing reconciliation of its syncs"
+    )

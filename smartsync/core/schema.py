@@ -28,6 +28,14 @@ CREATE TABLE IF NOT EXISTS smartsync.tombstones (
     deleted_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (target_table, row_key)
 );
+-- The source incarnation (system identifier, timeline) the positions in this database were read from
+-- (connectors/postgres/source_identity.py): a restored source is detected instead of being skipped as stale.
+CREATE TABLE IF NOT EXISTS smartsync.source_identity (
+    source_database text PRIMARY KEY,
+    system_identifier text NOT NULL,
+    timeline integer NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
 -- Incremental batch jobs resume from here; a failed run leaves it where it was.
 CREATE TABLE IF NOT EXISTS smartsync.watermarks (
     job text PRIMARY KEY,

@@ -108,6 +108,31 @@ def _event(catalog: Catalog) -> list[dict[str, Any]]:
             "{{ $labels.table }}: new dead letters; list them with `smartsync flow dead-letters list`",
             path="event",
         ),
+        # Data safety of the event path (docs/event-path.md): never skip or stall silently.
+        alert(
+            "SmartSyncOffsetReset",
+            "sum by (flow, topic) (increase(smartsync_offset_resets_total[15m])) > 0",
+            "warning",
+            "{{ $labels.flow }} found resume offsets of {{ $labels.topic }} out of range and replays it from the "
+            "earliest retained offset; reconcile what the topic no longer retains",
+            path="event",
+        ),
+        alert(
+            "SmartSyncDeadLettersUndeliverable",
+            "sum by (flow) (increase(smartsync_dead_letters_undeliverable_total[15m])) > 0",
+            "critical",
+            "{{ $labels.flow }} stopped: its dead-letter topic refuses a dead letter for good",
+            path="event",
+        ),
+        alert(
+            "SmartSyncEventsSkippedHigh",
+            "sum by (flow, table) (rate(smartsync_events_skipped_total[15m])) / "
+            "clamp_min(sum by (flow, table) (rate(smartsync_events_in_total[15m])), 1e-9) > 0.5",
+            "warning",
+            "{{ $labels.table }}: most changes lose to newer positions (a restored source? see the runbook)",
+            path="event",
+            for_="30m",
+        ),
         alert(
             "SmartSyncTargetDown",
             "smartsync_sink_up == 0",
