@@ -31,7 +31,8 @@ def flow_process(direction: Direction, *, tail: bool = True) -> Dataflow:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runner.follow_supervisor()
-    settings = load_settings()
+    # The sink writes with its own least-privilege role when SMARTSYNC_SINK_<TARGET>_DSN is set.
+    settings = load_settings().for_component(f"sink_{direction.target_database.name.lower()}")
     catalog = load_catalog()
     preflight(catalog, direction, settings)
     check_recovery(catalog, direction, settings)

@@ -126,7 +126,7 @@ def run(
             )
     if not dry_run:
         refuse_in_window(catalog.maintenance, force=force, command=f"batch run {job}")
-    settings = load_settings(needs=("warehouse_dsn", "citizen_dsn"))
+    settings = load_settings(needs=("warehouse_dsn", "citizen_dsn")).for_component("reconciler")
     options = RunOptions(dry_run=dry_run, fix=fix, allow_mass_delete=allow_mass_delete)
     with steps(job) as step:
         result = run_job(
@@ -198,7 +198,7 @@ def backfill(
             raise ReconcileError(msg, hint="run `smartsync batch run` with one of its jobs")
     if not dry_run:
         refuse_in_window(catalog.maintenance, force=force, command="backfill")
-    settings = load_settings(needs=("warehouse_dsn", "citizen_dsn"))
+    settings = load_settings(needs=("warehouse_dsn", "citizen_dsn")).for_component("reconciler")
     for chosen in fix_order(syncs):
         with steps(f"backfill {chosen.name}") as step:
             result = run_backfill(chosen, settings, dry_run=dry_run, allow_mass_delete=allow_mass_delete, on_step=step)

@@ -1,4 +1,4 @@
-"""``smartsync db migrate | ddl``: the schemas of both databases, from the table declarations."""
+"""``smartsync db migrate | roles | ddl``: the schemas and least-privilege roles of both databases."""
 
 from __future__ import annotations
 
@@ -41,3 +41,32 @@ def ddl(database: Database = typer.Argument(..., help="smart_warehouse or smart_
     """Print the DDL that ``migrate`` applies to one database."""
     for stmt in database_ddl(database, load_catalog()):
         print(stmt.strip().rstrip(";") + ";\n")
+
+
+@app.command()
+@handle_errors
+def roles() -> None:
+    """Create the least-privilege roles (CDC, a sink per direction, reconciler) and grant exactly their tables.
+
+    Run with owners' DSNs after ``migrate``. Passwords come from the components' own settings:
+    SMARTSYNC_SINK_CITIZEN_DSN, SMARTSYNC_SINK_WAREHOUSE_DSN, SMARTSYNC_RECONCILER_*_DSN and
+    SMARTSYNC_CDC_PASSWORD; a role whose setting is unset keeps its password. Safe to run again.
+    """
+    import psycopg
+
+    from smartsync.core.roles import all_roles, role_passwords, roles_sql
+
+    settings = load_settings(needs=("warehouse_dsn", "citizen_dsn"))
+    passwords = role_passwords(settings)
+    catalog = load_catalog()
+    for db in Database:
+        progress(f"roles and grants in {db.value}")
+        try:
+            with psycopg.connect(settings.dsn(db), autocommit=True) as conn:
+                for stmt in roles_sql(db, catalog, passwords):
+                    conn.execute(stmt.encode())  # generated from the catalog; passwords are quoted literals
+        except psycopg.Error as exc:
+            msg = f"cannot set the roles of {db.value}: {db_error(exc)}"
+            raise ConfigurationError(msg, hint=f"SMARTSYNC_{db.name}_DSN must be an owner of the tables") from None
+    with_password = ", ".join(sorted(passwords)) or "none"
+    console.print(f"[green]roles {', '.join(all_roles())} are set[/green] (passwords set: {with_password})")

@@ -78,7 +78,7 @@ def diff(
     from smartsync.core.settings import load_settings
 
     freeze_loaded()
-    settings = load_settings()
+    settings = load_settings().for_component("reconciler")
     catalog = load_catalog()
     sync = find_sync(catalog, str(table))
     if fix:
@@ -189,7 +189,7 @@ def report(
     if fmt not in FORMATS:
         msg = f"unknown format {fmt!r}"
         raise ReconcileError(msg, hint=f"use one of: {', '.join(FORMATS)}")
-    settings = load_settings()
+    settings = load_settings().for_component("reconciler")
     catalog = load_catalog()
     if fix:
         from reconcile.scheduled import refuse_in_window

@@ -69,7 +69,7 @@ def run(
     from reconcile.scheduler import Scheduler, next_firings
     from smartsync.core.settings import load_settings
 
-    settings = load_settings(needs=("warehouse_dsn", "citizen_dsn"))
+    settings = load_settings(needs=("warehouse_dsn", "citizen_dsn")).for_component("reconciler")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     catalog = load_catalog()
     if once is not None:

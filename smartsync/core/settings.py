@@ -65,10 +65,31 @@ class Settings(BaseSettings):
     callback_tls_cert: Path | None = None
     callback_tls_key: Path | None = None
     callback_tls_client_ca: Path | None = Field(default=None, description="set: callers need a client certificate")
+    # librdkafka security properties (security.protocol, sasl.*, ssl.*) of every Kafka client (kafka/config.py).
+    kafka_config_file: Path | None = None
+    # Per-component DSNs, each with its own least-privilege role (smartsync/core/roles.py, `smartsync db roles`);
+    # unset, a component falls back to SMARTSYNC_WAREHOUSE_DSN / SMARTSYNC_CITIZEN_DSN.
+    sink_citizen_dsn: SecretStr = Field(default=SecretStr(""), description="warehouse_to_citizen's sink role")
+    sink_warehouse_dsn: SecretStr = Field(default=SecretStr(""), description="citizen_to_warehouse's sink role")
+    reconciler_warehouse_dsn: SecretStr = Field(default=SecretStr(""), description="the batch path's role")
+    reconciler_citizen_dsn: SecretStr = Field(default=SecretStr(""), description="the batch path's role")
+    cdc_password: SecretStr = Field(default=SecretStr(""), description="password `db roles` gives smartsync_cdc")
+    # AES-256-GCM keys for warehouse_to_citizen dead letters: JSON {"key id": "base64 of 32 bytes"}; the first encrypts.
+    dead_letter_keys: SecretStr = Field(default=SecretStr(""))
 
     def dsn(self, database: Database) -> str:
         secret = self.warehouse_dsn if database is Database.WAREHOUSE else self.citizen_dsn
         return secret.get_secret_value()
+
+    def for_component(self, component: str) -> Settings:
+        """These settings with a component's own DSNs where they are set (``sink_citizen``, ``sink_warehouse``,
+        ``reconciler``); a flow's sink role replaces only its target's DSN."""
+        own = {
+            "sink_citizen": {"citizen_dsn": self.sink_citizen_dsn},
+            "sink_warehouse": {"warehouse_dsn": self.sink_warehouse_dsn},
+            "reconciler": {"warehouse_dsn": self.reconciler_warehouse_dsn, "citizen_dsn": self.reconciler_citizen_dsn},
+        }[component]
+        return self.model_copy(update={k: v for k, v in own.items() if v.get_secret_value()})
 
 
 _HINT = 'run `eval "$(smartsync stack env)"` for the local stack, or export it'

@@ -16,6 +16,7 @@ import psycopg
 from connectors.debezium.connector import CDC_ROLE
 from smartsync.core.catalog import Catalog
 from smartsync.core.errors import StackError
+from smartsync.core.roles import roles_sql
 from smartsync.core.schema import migrate
 from smartsync.core.tables import Database
 from smartsync.devstack.localstack.state import ADMIN_USER, Progress, StackState, stack_dir
@@ -171,11 +172,10 @@ def _migrate_databases(state: StackState, catalog: Catalog, progress: Progress) 
         conn.execute(f"ALTER ROLE {CDC_ROLE} PASSWORD '{state.cdc_password}'")
     for db in Database:
         migrate(state.dsn(db), db, catalog)
+        # The least-privilege roles of production: Debezium's role reads the captured tables only.
         with psycopg.connect(state.dsn(db), autocommit=True) as conn:
-            schemas = sorted({t.split(".")[0] for t in catalog.captured_tables(db)} | {"smartsync"})
-            for schema in schemas:
-                conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {CDC_ROLE}")
-                conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {CDC_ROLE}")
+            for stmt in roles_sql(db, catalog, {CDC_ROLE: state.cdc_password}):
+                conn.execute(stmt.encode())  # generated from the catalog, never user input
 
 
 def _drop_slots(state: StackState) -> None:

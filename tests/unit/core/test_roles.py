@@ -1,0 +1,53 @@
+"""The least-privilege roles, derived from the catalog, and which DSN each component uses."""
+
+from __future__ import annotations
+
+import pytest
+
+from smartsync.core.catalog import load_catalog
+from smartsync.core.errors import ConfigurationError
+from smartsync.core.roles import CDC_ROLE, RECONCILER_ROLE, SINK_ROLES, grants, role_passwords, roles_sql
+from smartsync.core.settings import Settings
+from smartsync.core.tables import Database
+
+
+def test_the_cdc_role_reads_exactly_the_captured_tables() -> None:
+    catalog = load_catalog()
+    for db in Database:
+        cdc = {g.table for g in grants(db, catalog) if g.role == CDC_ROLE}
+        assert cdc == {*catalog.captured_tables(db), "smartsync.heartbeat"}
+
+
+def test_a_sink_gets_its_directions_targets_and_bookkeeping_only() -> None:
+    catalog = load_catalog()
+    for db in Database:
+        sink = {g.table for g in grants(db, catalog) if g.role == SINK_ROLES[db]}
+        targets = {s.target for s in catalog.event_syncs() if s.target_database is db}
+        assert sink == targets | {"smartsync.tombstones", "smartsync.source_identity"}
+
+
+def test_the_sql_never_makes_a_superuser_and_revokes_before_granting() -> None:
+    stmts = roles_sql(Database.CITIZEN, load_catalog(), {RECONCILER_ROLE: "it's secret"})
+    text = "\n".join(stmts)
+    assert " SUPERUSER" not in text.replace("NOSUPERUSER", "")
+    assert "PASSWORD 'it''s secret'" in text  # quoted as a literal
+    first_grant = next(i for i, s in enumerate(stmts) if s.startswith(("GRANT", "DO $$ BEGIN IF to_regclass")))
+    assert any("REVOKE ALL ON ALL TABLES" in s for s in stmts[:first_grant])
+
+
+def test_each_component_uses_its_own_dsn_and_falls_back_to_the_shared_one() -> None:
+    base = Settings(warehouse_dsn="postgresql://admin@h/w", citizen_dsn="postgresql://admin@h/c")
+    assert base.for_component("sink_citizen").dsn(Database.CITIZEN) == "postgresql://admin@h/c"
+    own = base.model_copy(update={"sink_citizen_dsn": Settings(citizen_dsn="postgresql://sink@h/c").citizen_dsn})
+    sink = own.for_component("sink_citizen")
+    assert sink.dsn(Database.CITIZEN) == "postgresql://sink@h/c"
+    assert sink.dsn(Database.WAREHOUSE) == "postgresql://admin@h/w"
+
+
+def test_role_passwords_come_from_component_dsns_that_log_in_as_the_role() -> None:
+    good = Settings(sink_citizen_dsn=f"postgresql://{SINK_ROLES[Database.CITIZEN]}:pw1@h/c", cdc_password="cdcpw")
+    assert role_passwords(good) == {SINK_ROLES[Database.CITIZEN]: "pw1", CDC_ROLE: "cdcpw"}
+    wrong_user = Settings(sink_citizen_dsn="postgresql://smartsync:pw1@h/c")
+    with pytest.raises(ConfigurationError, match="SMARTSYNC_SINK_CITIZEN_DSN: must log in as") as caught:
+        role_passwords(wrong_user)
+    assert "pw1" not in str(caught.value)
