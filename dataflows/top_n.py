@@ -55,6 +55,10 @@ class Scored:
 
 TopState = dict[tuple[Any, ...], Scored]
 
+# Candidates kept per group beyond the top N (a multiple of N): enough to refill the top when items leave
+# it; a group with more eligible items than this forgets the weakest until they are evaluated again.
+CANDIDATES_PER_SLOT = 4
+
 
 def top_items(state: Mapping[tuple[Any, ...], Scored], spec: TopN) -> list[tuple[Any, ...]]:
     """Keys of the group's top N: included statuses only, highest rank first, ties by key."""
@@ -86,4 +90,27 @@ def top_n_step(state: TopState | None, ev: Evaluation, spec: TopN) -> tuple[TopS
             row = state[key].row
             assert row is not None  # noqa: S101 — top_items() only picks items with a row
             changes.append(RowChange(key, row, ev.position, ev.source_ts))
-    return state, changes
+    return prune(state, spec), changes
+
+
+def prune(state: TopState, spec: TopN) -> TopState:
+    """Keep what can still reach the top: the best ``CANDIDATES_PER_SLOT × N`` items of an included status.
+
+    A deleted or excluded item is forgotten (it comes back with its next evaluation, which carries its
+    row); so is a candidate beyond the bound. Per-key order on Kafka means a forgotten item's older
+    evaluation only returns with a replay from recovery, whose state predates the pruning, or a dead-letter
+    replay, which the sink's positions and tombstones guard. An empty state ends the group (the dataflow
+    discards it), so citizens with nothing eligible hold no memory.
+    """
+    keep = top_candidates(state, spec, spec.n * CANDIDATES_PER_SLOT)
+    if len(keep) == len(state):
+        return state
+    return {key: state[key] for key in keep}
+
+
+def top_candidates(state: Mapping[tuple[Any, ...], Scored], spec: TopN, limit: int) -> list[tuple[Any, ...]]:
+    ranked = [s for s in state.values() if s.row is not None and s.status in spec.included_statuses]
+    if len(ranked) > limit:
+        ranked.sort(key=lambda s: (-(s.rank or 0), s.key))
+        ranked = ranked[:limit]
+    return [s.key for s in ranked]

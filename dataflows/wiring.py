@@ -101,7 +101,8 @@ class _TopN:
 
     def __call__(self, state: TopState | None, ev: Evaluation) -> tuple[TopState | None, list[SinkItem]]:
         new_state, changes = top_n_step(state, ev, self._specs[ev.sync])
-        return new_state, [TargetChange(ev.sync, ch, ev.origin) for ch in changes]
+        # An empty state (nothing of the group can reach the top) is discarded: memory stays with live groups.
+        return new_state or None, [TargetChange(ev.sync, ch, ev.origin) for ch in changes]
 
 
 def _items(batch: DecodedBatch) -> list[SinkItem]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +11,9 @@ from hypothesis import strategies as st
 
 from connectors.debezium.envelope import Origin
 from connectors.postgres.apply import RowChange
-from dataflows.top_n import Evaluation, TopState, top_items, top_n_step
+from connectors.postgres.writer import TargetChange
+from dataflows.top_n import CANDIDATES_PER_SLOT, Evaluation, TopState, top_items, top_n_step
+from dataflows.wiring import _TopN
 from smartsync.core.catalog import TopN, load_catalog
 
 _SPEC = load_catalog().sync("eligibility_hints").top_n
@@ -110,3 +113,28 @@ def test_applying_the_changes_always_gives_the_true_top_n(seq: list[tuple[str, s
     assert set(top_items(state, SPEC)) == {(9, s) for _, s in ranked}
     positions = [c.position for c in out]
     assert positions == sorted(positions)
+
+
+def test_the_state_of_a_group_stays_bounded_however_many_items_it_sees() -> None:
+    rng = random.Random(7)
+    state: TopState | None = None
+    bound = SPEC.n * CANDIDATES_PER_SLOT
+    for pos in range(1, 20_001):
+        scheme = f"S{rng.randrange(2_000)}"
+        score = None if rng.random() < 0.1 else f"0.{rng.randrange(1, 1000):03d}"
+        state, _ = top_n_step(state, _ev(scheme, score, pos, rng.choice(["eligible", "not_eligible"])), SPEC)
+        assert len(state) <= bound
+    assert state is not None
+    assert len(top_items(state, SPEC)) == SPEC.n
+
+
+def test_a_group_with_nothing_that_can_reach_the_top_is_discarded() -> None:
+    step = _TopN({"eligibility_hints": SPEC})
+    state, _ = step(None, _ev("A", "0.9", 1))
+    assert state is not None
+    state, out = step(state, _ev("A", "0.9", 2, status="not_eligible"))
+    assert state is None  # Bytewax drops the key's state
+    assert [c.change.row for c in out if isinstance(c, TargetChange)] == [None]
+    state, _ = step(None, _ev("B", "0.4", 3))
+    state, _ = step(state, _ev("B", None, 4))
+    assert state is None
