@@ -25,6 +25,7 @@ from reconcile.cron import last_days
 from reconcile.engine import Comparison, compare_pair
 from reconcile.kinds import Kind, aggregate_source_column, day_column, deletes_on_fix, fixable, kind_of, note_for
 from reconcile.model import Relation, TableDiff
+from reconcile.snapshots import Keeper, SnapshotPolicy
 from reconcile.specs import (
     Planned,
     Window,
@@ -36,6 +37,7 @@ from reconcile.specs import (
     sync_pair,
     top_n_sql,
 )
+from reconcile.store import EngineLimits
 from smartsync.core.catalog import Sync
 from smartsync.core.errors import ReconcileError
 from smartsync.core.redact import db_error
@@ -93,6 +95,10 @@ def compare(
             on_step=on_step,
             note=note_for(kind, sync),
             conns=conns,  # the snapshots are taken on the connections that read the catalog
+            limits=EngineLimits.of(settings),
+            # A full comparison keeps both sides as Parquet (`smartsync reconcile changes`).
+            on_sides=Keeper(SnapshotPolicy.of(settings), planned.spec) if window is None else None,
+            column_hashes=window is None,
         )
     finally:
         for conn in conns:

@@ -86,6 +86,7 @@ def compare_pair(
     conns: tuple[psycopg.Connection[Any], psycopg.Connection[Any]] | None = None,
     limits: EngineLimits | None = None,
     on_sides: Callable[[DiffStore], None] | None = None,
+    column_hashes: bool = False,
 ) -> Comparison:
     """Compare the two relations of ``spec``; keep the masked source rows a fix would write.
 
@@ -98,7 +99,8 @@ def compare_pair(
     were masked for the comparison already. Without it only keys and hashes travel.
     ``conns`` are idle connections to the source and the target to take the snapshots on
     (closed when the diff ends). ``limits`` bound DuckDB's memory (default: ``EngineLimits()``);
-    ``on_sides`` sees both loaded sides before the store is dropped (snapshots are kept there).
+    ``on_sides`` sees both loaded sides before the store is dropped (snapshots are kept there);
+    ``column_hashes`` ships one hash per clear column rather than per row (a kept snapshot's).
     """
     started = time.perf_counter()
     step = on_step or (lambda _msg: None)
@@ -107,7 +109,8 @@ def compare_pair(
     # An incremental's window holds the rows updated since its watermark; when the event path
     # lagged, most of them differ. Their column hashes cost the scan about 15% more and spare
     # reading every differing row again to name its changed columns.
-    src.per_column = tgt.per_column = restrict_target
+    # A kept snapshot ships them too: `reconcile changes` then names the changed columns.
+    src.per_column = tgt.per_column = restrict_target or column_hashes
     store: DiffStore | None = None
     try:
         step("snapshot")
@@ -116,7 +119,9 @@ def compare_pair(
             opened = [pool.submit(src.open, read_lsn=stamp, conn=given[0]), pool.submit(tgt.open, conn=given[1])]
             for fut in opened:
                 fut.result()
-            if not restrict_target and fingerprint_first(spec, unique, (src.nullable_key, tgt.nullable_key)):
+            # A snapshot to keep needs every row: equal fingerprints would end the diff without them.
+            nullable = (src.nullable_key, tgt.nullable_key)
+            if not restrict_target and on_sides is None and fingerprint_first(spec, unique, nullable):
                 step("fingerprint")
                 same = same_fingerprints(src, tgt, pool)
                 if same is not None:

@@ -51,6 +51,7 @@ from reconcile.runs import (
     succeeded,
     write_watermark,
 )
+from reconcile.snapshots import evidence
 from reconcile.specs import Window
 from smartsync.core.catalog import BatchMode, Catalog, Schedule, Sync, load_catalog
 from smartsync.core.errors import ReconcileError, SmartSyncError
@@ -396,15 +397,16 @@ def _aggregate(
 
 def _weekly(run: _Run, *, run_id: int | None, hold: Hold) -> _Outcome:
     settings, opts, report_path = run.settings, run.opts, run.report_path
-    report = build_report(
-        run.catalog,
-        settings,
-        scope="weekly",
-        fix=opts.fix and not opts.dry_run,
-        allow_mass_delete=opts.allow_mass_delete,
-        before_pair=hold,
-        on_step=run.step,
-    )
+    with evidence(f"weekly run {run_id}"):  # its snapshots are kept past the retention
+        report = build_report(
+            run.catalog,
+            settings,
+            scope="weekly",
+            fix=opts.fix and not opts.dry_run,
+            allow_mass_delete=opts.allow_mass_delete,
+            before_pair=hold,
+            on_step=run.step,
+        )
     out = _Outcome(list(report.diffs), sum(d.source_rows for d in report.diffs))
     for counts in report.fixed.values():
         out.applied = out.applied + ApplyResult(

@@ -13,6 +13,8 @@ Python (as numpy arrays), where ``reconcile.classify`` names their changed colum
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from masking import masker_for
 from reconcile.model import PairSpec
 from reconcile.packed import SideScan
 from smartsync.core.errors import ReconcileError
+from smartsync.core.settings import Settings
 
 SIDES = ("source", "target")
 
@@ -49,6 +52,10 @@ class EngineLimits:
     memory_limit: str = "512MB"
     threads: int = 2
     temp_dir: Path | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> EngineLimits:
+        return cls(settings.batch_memory_limit, settings.batch_engine_threads, settings.snapshot_dir / "spill")
 
 
 @dataclass(frozen=True)
@@ -83,9 +90,11 @@ class DiffStore:
             "threads": max(1, limits.threads),
         }
         self.db = duckdb.connect(":memory:", config=config)
+        # Spill files hold hashes and masked forms only; a private folder of their own, removed on close.
         if limits.temp_dir is not None:
             limits.temp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.db.execute("SET temp_directory = ?", [str(limits.temp_dir)])
+        self._spill = Path(tempfile.mkdtemp(prefix="diff-", dir=limits.temp_dir))
+        self.db.execute(f"SET temp_directory = '{_sql_path(self._spill)}'")
         self.db.execute("SET preserve_insertion_order = false")  # no order is needed: spares memory
         self.hash_cols = [f"h{i}" for i in range(len(spec.hashed))] if per_column else ["h"]
         self.masked_cols = [f"m{i}" for i in range(len(spec.masked))]
@@ -102,6 +111,7 @@ class DiffStore:
         for cur in self._cursors.values():
             cur.close()
         self.db.close()
+        shutil.rmtree(self._spill, ignore_errors=True)
 
     def append(self, side: str, scan: SideScan) -> None:
         """Append one scan part to ``side``'s table (source masked columns masked first)."""

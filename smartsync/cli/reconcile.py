@@ -273,3 +273,46 @@ def history(
             style="red" if r.errors or r.status == "failed" else None,
         )
     console.print(out)
+
+
+@app.command()
+@handle_errors
+def changes(
+    sync: str = typer.Option(..., "--sync", help="Sync name (e.g. profile_summary)."),
+    since: str | None = typer.Option(None, "--since", help="A kept run (see --list) or an ISO time."),
+    side: str = typer.Option("target", "--side", help="target | source"),
+    list_runs: bool = typer.Option(False, "--list", help="List the kept snapshots of the sync."),
+    limit: int = typer.Option(20, "--limit", help="Keys shown per kind."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a summary."),
+) -> None:
+    """What changed on one side of a sync between a kept snapshot and the newest one (reads files only)."""
+    from reconcile.snapshots import SnapshotPolicy, pick_since, snapshots_of
+    from reconcile.snapshots import changes as diff_snapshots
+    from smartsync.core.errors import ReconcileError
+    from smartsync.core.settings import load_settings
+
+    if side not in ("source", "target"):
+        msg = f"--side {side!r} is neither source nor target"
+        raise ReconcileError(msg, hint="give --side target or --side source")
+    settings = load_settings()
+    snaps = snapshots_of(SnapshotPolicy.of(settings), sync)
+    if list_runs or since is None:
+        rows = [{"run": s.run, "taken_at": s.taken_at.isoformat(), "evidence": s.meta.get("evidence")} for s in snaps]
+        print(json.dumps(rows, indent=2) if as_json else "\n".join(f"{r['run']}  {r['evidence'] or ''}" for r in rows))
+        return
+    if len(snaps) < 2:
+        msg = f"{sync}: {len(snaps)} snapshot(s) kept under {settings.snapshot_dir}, two are needed"
+        raise ReconcileError(msg, hint="run a full diff or batch job of the sync first")
+    old, new = pick_since(snaps[:-1], since), snaps[-1]
+    found = diff_snapshots(old, new, side, memory_limit=settings.batch_memory_limit)
+    if as_json:
+        print(json.dumps(found.as_json(limit), indent=2))
+        return
+    key = "key hash" if found.key_is_hashed else "key"
+    console.print(f"{sync} ({side}) from {found.since} to {found.until}:")
+    console.print(f"  inserted {len(found.inserted):,}, deleted {len(found.deleted):,}, changed {len(found.changed):,}")
+    for col, n in found.by_column.items():
+        console.print(f"    {col}: {n:,}")
+    for label, keys in (("inserted", found.inserted), ("deleted", found.deleted), ("changed", list(found.changed))):
+        if keys:
+            console.print(f"  {label} ({key}): {', '.join(map(str, keys[:limit]))}{' …' if len(keys) > limit else ''}")

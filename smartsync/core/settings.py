@@ -23,8 +23,17 @@ class Settings(BaseSettings):
     warehouse_dsn: SecretStr = Field(default=SecretStr(""), description="libpq DSN of smart_warehouse")
     citizen_dsn: SecretStr = Field(default=SecretStr(""), description="libpq DSN of smart_citizen")
     kafka_bootstrap: str = Field(default="", description="host:port list of the Kafka brokers")
+    connect_url: str = Field(
+        default="", description="Kafka Connect REST API, e.g. http://connect:8083 (monitor, doctor)"
+    )
     # Batch jobs hold at most this many connections per job (the seeds: 5-10).
     batch_max_connections: int = Field(default=5, ge=1, le=10)
+    # The diff engine (DuckDB): memory it may hold before spilling to disk, and its threads.
+    batch_memory_limit: str = Field(default="512MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$")
+    batch_engine_threads: int = Field(default=2, ge=1, le=64)
+    # Kept comparison snapshots (Parquet, masked forms only; docs/batch-and-reconciliation.md) and spill files.
+    snapshot_dir: Path = Field(default=Path(".smartsync/snapshots"))
+    snapshot_retention_days: int = Field(default=14, ge=0, description="weekly evidence is kept regardless")
     # Batch connections end a statement, or a session idle inside a transaction, after this long (0: never).
     batch_statement_timeout_s: int = Field(default=1800, ge=0)
     batch_idle_in_transaction_timeout_s: int = Field(default=600, ge=0)
