@@ -10,6 +10,7 @@ from smartsync.cli import batch, data, db, demo, flow, masking, ops, reconcile, 
 from smartsync.cli import callbacks as callbacks_cli
 from smartsync.cli import deploy as deploy_cli
 from smartsync.cli import kafka as kafka_cli
+from smartsync.cli import monitor as monitor_cli
 
 app = typer.Typer(
     name="smartsync",
@@ -31,10 +32,24 @@ app.add_typer(ops.app, name="ops")
 app.add_typer(callbacks_cli.app, name="callbacks")
 app.add_typer(deploy_cli.app, name="deploy")
 app.add_typer(kafka_cli.app, name="kafka")
+app.command(name="monitor")(monitor_cli.run)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"smartsync {version('smartsync')}")
+        raise typer.Exit
 
 
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors.")) -> None:
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+    _show_version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     if debug:
         os.environ["SMARTSYNC_DEBUG"] = "1"
 

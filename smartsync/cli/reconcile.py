@@ -1,7 +1,7 @@
 """``smartsync reconcile diff | report | history``: compare synced pairs (or any two tables), fix, report.
 
 Exit codes: 0 when drift is within ``--max-drift`` (percent of rows; default 0: any
-difference counts), 2 when it exceeds it, 1 on an error (nothing applied).
+difference counts), 4 when it exceeds it, 1 on an error (nothing applied), 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from smartsync.core.files import write_private
 
 app = typer.Typer(no_args_is_help=True, help="Diff synced pairs or any two PostgreSQL tables; fix drift; report.")
 
-DRIFT_EXIT = 2
+# Its own code: 2 is a usage error (click), 3 is `masking scan` finding personal data.
+DRIFT_EXIT = 4
 
 
 def _exit_on_drift(drift_pct: float, max_drift: float) -> None:
@@ -46,7 +47,7 @@ def diff(
         None, "--columns", help="Generic mode: compared columns (default: the source's)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
-    max_drift: float = typer.Option(0.0, "--max-drift", help="Exit 2 when more than this percent of rows differ."),
+    max_drift: float = typer.Option(0.0, "--max-drift", help="Exit 4 when more than this percent of rows differ."),
     connections: int | None = typer.Option(
         None, "--connections", help="Generic mode: connections to use (default 4, at most 10)."
     ),
@@ -168,12 +169,12 @@ def report(
     output: Path | None = typer.Option(None, "--output", help="Write the report to this file instead of stdout."),
     fix: bool = typer.Option(False, "--fix", help="Repair what the diffs find."),
     table: list[str] | None = typer.Option(None, "--table", help="Only these pairs (repeatable)."),
-    max_drift: float = typer.Option(0.0, "--max-drift", help="Exit 2 when a pair differs by more than this percent."),
+    max_drift: float = typer.Option(0.0, "--max-drift", help="Exit 4 when a pair differs by more than this percent."),
     run: int | None = typer.Option(None, "--run", help="Render the stored report of this run (`reconcile history`)."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     allow_mass_delete: bool = typer.Option(False, "--allow-mass-delete", help=MASS_DELETE_HELP),
 ) -> None:
-    """Diff every pair of a scope and report, or render a stored report (--run ID); exit 2 above --max-drift."""
+    """Diff every pair of a scope and report, or render a stored report (--run ID); exit 4 above --max-drift."""
     if run is not None:
         _stored(run, fmt, output, max_drift)
         return

@@ -186,7 +186,7 @@ def _cdc() -> list[dict[str, Any]]:
             "SmartSyncMonitorCheckFailing",
             "smartsync_monitor_check_up == 0",
             "critical",
-            "smartsync monitor cannot reach {{ $labels.check }}: what it measures there is unknown",
+            "smartsync monitor check {{ $labels.check }} fails: what it measures there is unknown",
             path="cdc",
             for_="2m",
         ),

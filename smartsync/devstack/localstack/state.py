@@ -54,6 +54,7 @@ class StackState:
             "SMARTSYNC_WAREHOUSE_DSN": self.dsn(Database.WAREHOUSE),
             "SMARTSYNC_CITIZEN_DSN": self.dsn(Database.CITIZEN),
             "SMARTSYNC_KAFKA_BOOTSTRAP": self.bootstrap,
+            "SMARTSYNC_CONNECT_URL": f"http://127.0.0.1:{self.connect_port}",
             "SMARTSYNC_CALLBACK_TOKENS": json.dumps({LOCAL_CALLER: self.callback_token}),
         }
 

@@ -39,7 +39,7 @@ def test_diff_table_json_then_fix(dbs: tuple[str, str]) -> None:
     wh, ct = dbs
     execute(wh, SCHEMES, {"n": 30})
     out = smartsync("reconcile", "diff", "--table", "schemes", "--json")
-    assert out.returncode == 2, out.stderr  # drift above the default threshold of 0%
+    assert out.returncode == 4, out.stderr  # drift above the default threshold of 0%
     tables = json.loads(out.stdout)["tables"]
     assert tables["scheme_master"]["source_only"] == 27
     assert {"source_only", "target_only", "changed", "unchanged"} <= set(tables["scheme_master"])
@@ -63,7 +63,7 @@ def test_report_renders_every_format(dbs: tuple[str, str], tmp_path: Path) -> No
     ):
         path = tmp_path / f"report.{fmt}"
         res = smartsync("reconcile", "report", "--scope", "daily", "--format", fmt, "--output", str(path))
-        assert res.returncode == 2, res.stderr  # schemes are missing in the portal
+        assert res.returncode == 4, res.stderr  # schemes are missing in the portal
         assert marker in path.read_text()
     hourly = smartsync("reconcile", "report", "--scope", "hourly", "--format", "json")
     assert set(json.loads(hourly.stdout)["tables"]) == {"profile_summary"}
@@ -105,7 +105,7 @@ def test_generic_mode_composite_key_and_nulls(dbs: tuple[str, str]) -> None:
         "region,id",
         "--json",
     )
-    assert out.returncode == 2, out.stderr
+    assert out.returncode == 4, out.stderr
     (diff,) = json.loads(out.stdout)["tables"].values()
     assert (diff["source_only"], diff["target_only"], diff["changed"]) == (2, 1, 3)
     assert sorted(diff["samples"]["source_only"]) == [["north", 10], ["south", 11]]
@@ -210,7 +210,7 @@ def test_schema_differences_are_reported_not_fatal(dbs: tuple[str, str]) -> None
         "id",
         "--json",
     )
-    assert out.returncode == 2, out.stderr
+    assert out.returncode == 4, out.stderr
     (diff,) = json.loads(out.stdout)["tables"].values()
     assert diff["schema"]["missing_in_target"] == ["c"]
     assert diff["schema"]["retyped"] == [{"column": "b", "source": "integer", "target": "text"}]
