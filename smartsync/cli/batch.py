@@ -1,9 +1,10 @@
-"""``smartsync batch list | run JOB``, ``smartsync backfill SYNC|--all``: the catalog's batch jobs, runnable now."""
+"""``smartsync batch list | runs [JOB] | run JOB``, ``smartsync backfill SYNC|--all``: the batch jobs, runnable now."""
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,12 +53,28 @@ def steps(title: str) -> Iterator[Callable[[str], None]]:
 
 @app.command("list")
 @handle_errors
-def list_jobs() -> None:
+def list_jobs(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """List every batch job with its schedule (UTC) and next run."""
     from reconcile.cron import in_maintenance, next_allowed_run
 
     catalog = load_catalog()
     now = datetime.now(UTC)
+    if as_json:
+        w = catalog.maintenance
+        jobs = [
+            {
+                "job": sch.job,
+                "sync": sync.name if sync else None,
+                "mode": sch.mode.value if sync else "reconcile",
+                "cron": sch.cron,
+                "next_run": next_allowed_run(sch.cron, now, catalog.maintenance).isoformat(),
+                "expected_minutes": sch.expected_minutes,
+            }
+            for sync, sch in catalog.jobs()
+        ]
+        window = {**w.model_dump(), "in_progress": in_maintenance(w, now)}
+        console.print_json(json.dumps({"jobs": jobs, "maintenance": window}))
+        return
     table = Table(
         *(Column(h, no_wrap=True) for h in ("job", "mode", "cron (UTC)", "next run (UTC)", "takes")), box=box.SIMPLE
     )
@@ -91,6 +108,46 @@ def parse_time(value: str, option: str) -> datetime:
 
 FORCE_HELP = "Run even inside the monthly maintenance window (logged)."
 MASS_DELETE_HELP = "Allow a fix to delete more than SMARTSYNC_BATCH_MAX_DELETE_PCT of a target."
+
+
+@app.command("runs")
+@handle_errors
+def runs(
+    job: str = typer.Argument(None, help="One job (default: every job)"),
+    limit: int = typer.Option(20, "--limit", min=1, help="Newest runs to show"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """The run history from smartsync.job_runs (both databases), newest first."""
+    from reconcile.job_history import recent_runs
+    from smartsync.core.settings import load_settings
+
+    records = recent_runs(load_catalog(), load_settings(("warehouse_dsn", "citizen_dsn")), job, limit)
+    if as_json:
+        console.print_json(json.dumps([r.as_json() for r in records]))
+        return
+    if not records:
+        console.print("no runs recorded yet")
+        return
+    table = Table(
+        Column("run", justify="right"),
+        Column("job", no_wrap=True),
+        Column("scheduled (UTC)", no_wrap=True),
+        Column("started (UTC)", no_wrap=True),
+        Column("took", justify="right"),
+        Column("status", no_wrap=True),
+        Column("read / ins / upd / del", justify="right", no_wrap=True),
+        Column("error", overflow="fold"),
+        box=box.SIMPLE,
+    )
+    for r in records:
+        took = "" if r.seconds is None else f"{r.seconds:.1f}s"
+        status = f"{r.status} (late)" if r.late else r.status
+        scheduled = "" if r.scheduled_for is None else f"{r.scheduled_for:%Y-%m-%d %H:%M}"
+        counts = f"{r.rows_read} / {r.rows_inserted} / {r.rows_updated} / {r.rows_deleted}"
+        table.add_row(
+            str(r.run_id), r.job, scheduled, f"{r.started_at:%Y-%m-%d %H:%M:%S}", took, status, counts, r.error or ""
+        )
+    console.print(table)
 
 
 @app.command("run")

@@ -10,6 +10,7 @@ from smartsync.cli import batch, data, db, demo, flow, masking, ops, reconcile, 
 from smartsync.cli import callbacks as callbacks_cli
 from smartsync.cli import deploy as deploy_cli
 from smartsync.cli import kafka as kafka_cli
+from smartsync.cli import doctor as doctor_cli
 from smartsync.cli import monitor as monitor_cli
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app.add_typer(callbacks_cli.app, name="callbacks")
 app.add_typer(deploy_cli.app, name="deploy")
 app.add_typer(kafka_cli.app, name="kafka")
 app.command(name="monitor")(monitor_cli.run)
+app.command(name="doctor")(doctor_cli.run)
 
 
 def _version(value: bool) -> None:
