@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from reconcile import metrics
 from reconcile.cron import maintenance_end, next_allowed_run, next_run, previous_run
 from reconcile.locks import JobBusyError
 from smartsync.core.catalog import Catalog, MaintenanceWindow
