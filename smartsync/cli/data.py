@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import typer
@@ -115,11 +116,13 @@ def counts(
     all_tables: bool = typer.Option(
         False, "--all", help="Every table of both databases, not only sync sources and targets."
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Row counts of the sync tables in both databases of the running stack."""
-    settings = load_settings()
+    settings = load_settings(("warehouse_dsn", "citizen_dsn"))
     sources = set(synthetic.source_tables())
     out = RichTable("database", "table", "role", "rows")
+    doc = []
     for db in Database:
         tables = list(SCHEMA.in_database(db))
         roles = {t: _role(t, sources) for t in tables}
@@ -127,7 +130,18 @@ def counts(
         found = synthetic.table_counts(settings.dsn(db), db, shown)
         for t in shown:
             out.add_row(db.value, t.qualified_name, roles[t] or "-", f"{found[t.qualified_name]:,}")
-    console.print(out)
+            doc.append(
+                {
+                    "database": db.value,
+                    "table": t.qualified_name,
+                    "role": roles[t] or None,
+                    "rows": found[t.qualified_name],
+                }
+            )
+    if as_json:
+        console.print_json(json.dumps(doc))
+    else:
+        console.print(out)
 
 
 def _role(table: Table, sources: set[Table]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
 
@@ -46,12 +47,18 @@ def down(
 
 @app.command()
 @handle_errors
-def status() -> None:
-    """Show which parts of the stack run, and where."""
+def status(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """Show which parts of the stack run, and where (exit 1 when one is stopped)."""
     from smartsync.devstack import localstack
 
     table = Table("component", "state", "where")
     parts = localstack.status()
+    if as_json:
+        doc = [{"component": p.name, "running": p.running, "detail": p.detail} for p in parts]
+        console.print_json(json.dumps(doc))
+        if not all(p.running for p in parts):
+            raise typer.Exit(1)
+        return
     for part in parts:
         table.add_row(part.name, "[green]running[/green]" if part.running else "[red]stopped[/red]", part.detail)
     console.print(table)
