@@ -79,7 +79,7 @@ def diff(
     from smartsync.core.settings import load_settings
 
     freeze_loaded()
-    settings = load_settings().for_component("reconciler")
+    settings = load_settings(needs=("warehouse_dsn", "citizen_dsn")).for_component("reconciler")  # no Kafka
     catalog = load_catalog()
     sync = find_sync(catalog, str(table))
     if fix:
