@@ -19,8 +19,10 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # t
 
 from connectors.debezium.envelope import Origin
 from connectors.kafka import config as kafka_config
+from connectors.kafka import sealing
+from connectors.kafka.sealing import H_KEY_ID, Keyring
 from smartsync.core.catalog import Catalog, Direction, Topic
-from smartsync.core.errors import SinkError, SourceError, TransientSinkError
+from smartsync.core.errors import ConfigurationError, SinkError, SourceError, TransientSinkError
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +129,11 @@ class DeadLetterProducer:
         worker: int = 0,
         timeout_s: float = 35.0,
         max_bytes: int | None = None,
+        sealer: Keyring | None = None,
     ) -> None:
         self.topic = topic
         self.flow = flow
+        self._sealer = sealer  # set: key and value are sealed at rest (connectors/kafka/sealing.py)
         self._timeout_s = timeout_s
         self.max_bytes = topic_max_bytes(bootstrap, topic) if max_bytes is None else max_bytes
         # The broker checks its limit against a whole record batch: keep batches within it too.
@@ -154,7 +158,10 @@ class DeadLetterProducer:
                 (H_FAILED_AT, now.encode()),
                 (H_FLOW, self.flow.encode()),
             ]
-            key, value, headers = fit(origin.key, origin.value, headers, self.max_bytes)
+            key, value, headers = fit(origin.key, origin.value, headers, self.max_bytes - (128 if self._sealer else 0))
+            if self._sealer is not None:
+                key, value = self._sealer.seal("key", key), self._sealer.seal("value", value)
+                headers.append((H_KEY_ID, self._sealer.current.encode()))
             self._produce(key, value, headers, done.on_delivery)
         remaining = self._producer.flush(self._timeout_s)
         if done.refused:
@@ -251,14 +258,26 @@ def read_dead_letters(
                     source_partition=int(h.get(H_PARTITION, "-1") or -1),
                     source_offset=int(h.get(H_OFFSET, "-1") or -1),
                     failed_at=h.get(H_FAILED_AT, ""),
-                    key=record.key(),
-                    value=record.value(),
+                    key=_opened(h, "key", record.key()),
+                    value=_opened(h, "value", record.value()),
                     truncated_from=int(h[H_TRUNCATED]) if h.get(H_TRUNCATED, "").isdigit() else None,
                 )
                 if offset + 1 >= end:
                     break
     finally:
         consumer.close()
+
+
+def _opened(headers: dict[str, str], part: str, data: bytes | None) -> bytes | None:
+    """A sealed letter's original bytes (replay and listing need them); others as they are."""
+    key_id = headers.get(H_KEY_ID)
+    if not key_id:
+        return data
+    ring = sealing.keyring()
+    if ring is None:
+        msg = f"dead letters here are sealed: setting {sealing.KEYS_VAR} is required to read them"
+        raise ConfigurationError(msg, hint="export the flow's dead-letter keys")
+    return ring.open(key_id, part, data)
 
 
 def replay(bootstrap: str, letters: Sequence[StoredDeadLetter], *, timeout_s: float = 35.0) -> int:

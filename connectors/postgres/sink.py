@@ -12,6 +12,7 @@ from collections.abc import Callable
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from connectors.kafka.dead_letters import DeadLetterProducer
+from connectors.kafka.sealing import sealer_for
 from connectors.postgres import source_identity
 from connectors.postgres.writer import BatchWriter, SinkItem
 from smartsync.core.catalog import Catalog, Direction
@@ -54,7 +55,9 @@ class FlowSink(DynamicSink[list[SinkItem]]):
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _Partition:
         del step_id, worker_count
         topic = self._catalog.dead_letter_topics[self._direction].name
-        producer = DeadLetterProducer(self._bootstrap, topic, self._direction.value, worker=worker_index)
+        producer = DeadLetterProducer(
+            self._bootstrap, topic, self._direction.value, worker=worker_index, sealer=sealer_for(self._direction)
+        )
         writer = BatchWriter(self._catalog, self._direction, self._dsn, producer, source_check=self._source_check())
         return _Partition(writer, producer)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -49,6 +50,13 @@ class StackState:
         """The local callers' bearer token, derived from the stack's own secret (local stack only)."""
         return hashlib.sha256(f"smartsync-callbacks:{self.admin_password}".encode()).hexdigest()
 
+    @property
+    def dead_letter_key(self) -> str:
+        """The local stack's dead-letter key (base64 of 32 bytes), derived from its own secret."""
+        return base64.b64encode(
+            hashlib.sha256(f"smartsync-dead-letters:{self.admin_password}".encode()).digest()
+        ).decode()
+
     def env(self) -> dict[str, str]:
         return {
             "SMARTSYNC_WAREHOUSE_DSN": self.dsn(Database.WAREHOUSE),
@@ -56,6 +64,7 @@ class StackState:
             "SMARTSYNC_KAFKA_BOOTSTRAP": self.bootstrap,
             "SMARTSYNC_CONNECT_URL": f"http://127.0.0.1:{self.connect_port}",
             "SMARTSYNC_CALLBACK_TOKENS": json.dumps({LOCAL_CALLER: self.callback_token}),
+            "SMARTSYNC_DEAD_LETTER_KEYS": json.dumps({"local-1": self.dead_letter_key}),
         }
 
 
