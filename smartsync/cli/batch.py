@@ -130,7 +130,7 @@ def runs(
         return
     table = Table(
         Column("run", justify="right"),
-        Column("job", no_wrap=True),
+        Column("job", no_wrap=True, min_width=max(len(r.job) for r in records)),  # the key: never cut
         Column("scheduled (UTC)", no_wrap=True),
         Column("started (UTC)", no_wrap=True),
         Column("took", justify="right"),
@@ -147,7 +147,8 @@ def runs(
         table.add_row(
             str(r.run_id), r.job, scheduled, f"{r.started_at:%Y-%m-%d %H:%M:%S}", took, status, counts, r.error or ""
         )
-    console.print(table)
+    # A pipe or a file gets whole lines; a terminal keeps its width and squeezes the other columns.
+    console.print(table, width=None if console.is_terminal else 240)
 
 
 @app.command("run")

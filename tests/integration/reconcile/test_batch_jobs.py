@@ -274,7 +274,3 @@ def test_a_job_whose_database_is_down_still_sets_its_failure_metric(dbs: tuple[s
         run_job("scheme_master_daily", settings, scheduled_for=datetime(2026, 1, 1, 1, tzinfo=UTC))
     assert REGISTRY.get_sample_value("smartsync_batch_last_status", labels) == 0
     assert REGISTRY.get_sample_value("smartsync_batch_failures_total", labels) == before + 1
-    assert (
-        REGISTRY.get_sample_value("smartsync_batch_last_scheduled_timestamp_seconds", labels)
-        == datetime(2026, 1, 1, 1, tzinfo=UTC).timestamp()
-    )
