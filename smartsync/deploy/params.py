@@ -42,7 +42,11 @@ FLOW_SECRETS = {
 SECRET_KEYS: dict[Secret, tuple[str, ...]] = {
     Secret.CDC: ("password",),
     # Its dead letters hold unmasked PII: sealed with these keys (docs/security.md).
-    Secret.FLOW_WAREHOUSE_TO_CITIZEN: ("SMARTSYNC_CITIZEN_DSN", "SMARTSYNC_KAFKA_BOOTSTRAP", "SMARTSYNC_DEAD_LETTER_KEYS"),
+    Secret.FLOW_WAREHOUSE_TO_CITIZEN: (
+        "SMARTSYNC_CITIZEN_DSN",
+        "SMARTSYNC_KAFKA_BOOTSTRAP",
+        "SMARTSYNC_DEAD_LETTER_KEYS",
+    ),
     Secret.FLOW_CITIZEN_TO_WAREHOUSE: ("SMARTSYNC_WAREHOUSE_DSN", "SMARTSYNC_KAFKA_BOOTSTRAP"),
     Secret.SCHEDULER: ("SMARTSYNC_WAREHOUSE_DSN", "SMARTSYNC_CITIZEN_DSN"),
     Secret.CALLBACKS: ("SMARTSYNC_KAFKA_BOOTSTRAP", "SMARTSYNC_CALLBACK_TOKENS"),  # no DSN: it never touches a database
