@@ -6,7 +6,7 @@ import json
 import uuid
 
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from connectors.debezium.envelope import Origin
 from connectors.kafka import config as kafka_config
