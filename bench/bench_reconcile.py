@@ -183,7 +183,14 @@ def main() -> None:  # noqa: C901 — one linear script
     parser.add_argument("--reladiff-runs", type=int, default=2, help="runs of reladiff (slow); 0 skips it")
     parser.add_argument("--skip-duckdb", action="store_true")
     parser.add_argument("--drift-only", action="store_true", help="skip the 0%% case (and its table)")
+    parser.add_argument(
+        "--memory-limit", default=None, help="SMARTSYNC_BATCH_MEMORY_LIMIT of SmartSync's diff engine (DuckDB)"
+    )
     args = parser.parse_args()
+    if args.memory_limit:
+        os.environ["SMARTSYNC_BATCH_MEMORY_LIMIT"] = args.memory_limit
+    limit = os.environ.get("SMARTSYNC_BATCH_MEMORY_LIMIT", "512MB (default)")
+    print(f"SmartSync's diff engine: DuckDB, memory limit {limit}", flush=True)
     warehouse, citizen = os.environ["SMARTSYNC_WAREHOUSE_DSN"], os.environ["SMARTSYNC_CITIZEN_DSN"]
     build(warehouse, citizen, args.rows, identical=not args.drift_only)
     contenders = {"smartsync": ours}
