@@ -3,7 +3,7 @@
 # Two set-up steps: `venv` (Python only: the locked dependencies and the project, editable) is all
 # that lint and unit need; `stack-deps` (Debian packages, the postgres user, the Kafka/Debezium jars)
 # is added by the targets that run the local stack. Both are quick when nothing changed.
-.PHONY: setup venv stack-deps lock wheel format hooks demo test lint unit integration bench clean
+.PHONY: setup venv stack-deps lock wheel format hooks demo test lint unit integration bench chaos clean
 
 VENV := .venv/bin
 
@@ -14,6 +14,10 @@ venv:
 
 stack-deps: venv
 	@bash scripts/stack-deps.sh
+
+# Apache Airflow 3.3.2 in build/airflow-venv (pins of its own) for the tests of the rendered DAGs.
+airflow-venv: venv
+	@bash scripts/airflow-venv.sh
 
 # Regenerate requirements/*.txt (hash-locked) from pyproject.toml; commit them with the change.
 lock:
@@ -45,6 +49,10 @@ integration: venv stack-deps
 
 bench: venv stack-deps
 	@for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/python $$b || exit 1; done
+
+# The event path's chaos suite in its long form (12 SIGKILLs, a 60 s target outage, ...; CI runs the short one).
+chaos: venv stack-deps
+	$(VENV)/python bench/chaos.py --long --all
 
 # Rewrite the tree in the house format (`make lint` checks it).
 format: venv
