@@ -15,10 +15,6 @@ venv:
 stack-deps: venv
 	@bash scripts/stack-deps.sh
 
-# Apache Airflow 3.3.2 in build/airflow-venv (pins of its own) for the tests of the rendered DAGs.
-airflow-venv: venv
-	@bash scripts/airflow-venv.sh
-
 # Regenerate requirements/*.txt (hash-locked) from pyproject.toml; commit them with the change.
 lock:
 	@bash scripts/lock.sh
@@ -50,7 +46,7 @@ integration: venv stack-deps
 bench: venv stack-deps
 	@for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/python $$b || exit 1; done
 
-# The event path's chaos suite in its long form (12 SIGKILLs, a 60 s target outage, ...; CI runs the short one).
+# The event path's chaos scenarios in their long form (12 SIGKILLs, a 60 s target outage, the fault scenarios).
 chaos: venv stack-deps
 	$(VENV)/python bench/chaos.py --long --all
 
