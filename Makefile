@@ -15,6 +15,10 @@ venv:
 stack-deps: venv
 	@bash scripts/stack-deps.sh
 
+# Apache Airflow 3.3.2 in build/airflow-venv (pins of its own) for the tests of the rendered DAGs.
+airflow-venv: venv
+	@bash scripts/airflow-venv.sh
+
 # Regenerate requirements/*.txt (hash-locked) from pyproject.toml; commit them with the change.
 lock:
 	@bash scripts/lock.sh

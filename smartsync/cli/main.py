@@ -9,9 +9,10 @@ import typer
 from smartsync.cli import batch, data, db, demo, flow, masking, ops, reconcile, scheduler, stack
 from smartsync.cli import callbacks as callbacks_cli
 from smartsync.cli import deploy as deploy_cli
-from smartsync.cli import kafka as kafka_cli
 from smartsync.cli import doctor as doctor_cli
+from smartsync.cli import kafka as kafka_cli
 from smartsync.cli import monitor as monitor_cli
+from smartsync.cli import orchestrate as orchestrate_cli
 
 app = typer.Typer(
     name="smartsync",
@@ -32,6 +33,7 @@ app.add_typer(scheduler.app, name="scheduler")
 app.add_typer(ops.app, name="ops")
 app.add_typer(callbacks_cli.app, name="callbacks")
 app.add_typer(deploy_cli.app, name="deploy")
+app.add_typer(orchestrate_cli.app, name="orchestrate")
 app.add_typer(kafka_cli.app, name="kafka")
 app.command(name="monitor")(monitor_cli.run)
 app.command(name="doctor")(doctor_cli.run)

@@ -108,3 +108,18 @@ def run(
         f"metrics on :{metrics_port}"
     )
     scheduler.run_forever()
+
+
+@app.command()
+@handle_errors
+def window() -> None:
+    """Exit 0 outside the monthly maintenance window, 1 inside it (orchestrators' gate before a job)."""
+    from reconcile.cron import in_maintenance, maintenance_end
+
+    catalog = load_catalog()
+    now = datetime.now(UTC)
+    if in_maintenance(catalog.maintenance, now):
+        end = maintenance_end(catalog.maintenance, now)
+        console.print(f"inside the maintenance window until {end:%Y-%m-%d %H:%M} UTC: batch jobs wait")
+        raise typer.Exit(1)
+    console.print("outside the maintenance window")
