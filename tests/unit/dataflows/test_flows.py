@@ -266,6 +266,8 @@ def test_citizen_to_warehouse_appends_application_events(workers: str) -> None:
             withdrawn,
         ),
         DeadLetter(
-            "type error: column 'citizen_id': expected an integer, got str of length 4", bad_type, "application_submissions"
+            "type error: column 'citizen_id': expected an integer, got str of length 4",
+            bad_type,
+            "application_submissions",
         ),
     ]
