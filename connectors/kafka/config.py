@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from smartsync.core.errors import ConfigurationError
+from smartsync.core.settings import load_settings
 
 CONFIG_FILE_VAR = "SMARTSYNC_KAFKA_CONFIG_FILE"
 # Only connection security belongs in the file: the rest of a client's behaviour is SmartSync's to set.
@@ -44,7 +45,9 @@ def redacted(config: dict[str, Any]) -> dict[str, Any]:
 
 def security_properties(path: str | os.PathLike[str] | None = None) -> dict[str, str]:
     """The properties of ``SMARTSYNC_KAFKA_CONFIG_FILE`` (or ``path``); empty when none is named."""
-    name = os.fspath(path) if path is not None else os.environ.get(CONFIG_FILE_VAR, "")
+    if path is None:
+        path = load_settings(needs=()).kafka_config_file
+    name = os.fspath(path) if path is not None else ""
     if not name:
         return {}
     file = Path(name)

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from smartsync.core.catalog import Direction
 from smartsync.core.errors import ConfigurationError, SourceError
+from smartsync.core.settings import load_settings
 
 KEYS_VAR = "SMARTSYNC_DEAD_LETTER_KEYS"
 H_KEY_ID = "smartsync.sealed.key_id"
@@ -86,7 +87,7 @@ def parse_keys(raw: str) -> Keyring:
 
 def keyring(raw: str | None = None) -> Keyring | None:
     """The configured keyring (``raw`` or the environment), or None when no key is set."""
-    text = os.environ.get(KEYS_VAR, "") if raw is None else raw
+    text = load_settings(needs=()).dead_letter_keys.get_secret_value() if raw is None else raw
     return parse_keys(text) if text.strip() else None
 
 

@@ -86,6 +86,6 @@ def test_the_weekly_run_fixes_stores_and_delivers_its_report(dbs: tuple[str, str
     doc = json.loads(_cli("reconcile", "report", "--run", str(second.run_id), "--format", "json").stdout)
     assert [p["differing"] for p in doc["drift_over_time"]["scheme_master"]] == [18, 1]
     for fmt in ("table", "markdown"):
-        assert _cli("reconcile", "report", "--run", str(second.run_id), "--format", fmt).returncode == 2  # drift
+        assert _cli("reconcile", "report", "--run", str(second.run_id), "--format", fmt).returncode == 4  # drift
     missing = _cli("reconcile", "report", "--run", "999999")
     assert missing.returncode == 1 and "no stored reconciliation report" in missing.stdout + missing.stderr
