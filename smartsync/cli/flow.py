@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shlex
+import sys
 from typing import Annotated
 
 import typer
@@ -106,22 +108,40 @@ def list_(
     from_offset: Annotated[int | None, typer.Option("--from-offset", help="First dead-letter offset to show")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Show at most this many")] = 50,
     sync: SyncOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,  # noqa: FBT002
 ) -> None:
     """List dead letters: offset, sync, where the event came from and why it failed."""
     from connectors.kafka.dead_letters import read_dead_letters
 
     settings = load_settings(needs=("kafka_bootstrap",))
     topic = load_catalog().dead_letter_topics[direction].name
-    table = Table("offset", "sync", "source", "failed at", "reason", title=topic)
-    shown = 0
+    letters = []
     for letter in read_dead_letters(settings.kafka_bootstrap, topic, from_offset=from_offset):
         if sync is not None and letter.sync != sync:
             continue
+        letters.append(letter)
+        if len(letters) >= limit:
+            break
+    if as_json:
+        rows = [
+            {
+                "topic": topic,
+                "offset": letter.offset,
+                "sync": letter.sync,
+                "source_topic": letter.source_topic,
+                "source_partition": letter.source_partition,
+                "source_offset": letter.source_offset,
+                "failed_at": letter.failed_at,
+                "reason": letter.reason,
+            }
+            for letter in letters
+        ]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table("offset", "sync", "source", "failed at", "reason", title=topic)
+    for letter in letters:
         source = f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}"
         table.add_row(str(letter.offset), letter.sync or "-", source, letter.failed_at[:19], letter.reason)
-        shown += 1
-        if shown >= limit:
-            break
     console.print(table)
 
 

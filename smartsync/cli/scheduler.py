@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from types import FrameType
@@ -35,13 +37,30 @@ def _parse_start(start: str | None) -> datetime:
 def plan(
     hours: float = typer.Option(24, help="How far ahead to look"),
     start: str | None = typer.Option(None, help="Plan from this UTC time (default: now)"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Show what the scheduler will run, when, and which firings the maintenance window moves."""
     from reconcile.scheduler import plan_firings
 
     begin = _parse_start(start)
+    firings = plan_firings(load_catalog(), begin, begin + timedelta(hours=hours))
+    if as_json:
+        rows = [
+            {
+                "run_at": f.run_at.isoformat(),
+                "job": f.job,
+                "scheduled_for": f.scheduled_for.isoformat(),
+                "note": "after the maintenance window" if f.run_at != f.scheduled_for else "",
+            }
+            for f in firings
+        ]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    # Job names are keys an operator copies into `--once JOB`: never cut or wrapped, whatever the width.
     table = Table("runs at (UTC)", "job", "scheduled for", "note")
-    for firing in plan_firings(load_catalog(), begin, begin + timedelta(hours=hours)):
+    table.columns[1].no_wrap = True
+    table.columns[1].min_width = max((len(f.job) for f in firings), default=3)
+    for firing in firings:
         note = "after the maintenance window" if firing.run_at != firing.scheduled_for else ""
         table.add_row(f"{firing.run_at:%a %Y-%m-%d %H:%M}", firing.job, f"{firing.scheduled_for:%H:%M}", note)
     console.print(table)
