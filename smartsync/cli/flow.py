@@ -139,6 +139,9 @@ def list_(
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     table = Table("offset", "sync", "source", "failed at", "reason", title=topic)
+    # The keys an operator replays by (offset, sync, source position) fold onto more lines, never cut.
+    for key in table.columns[:3]:
+        key.overflow = "fold"
     for letter in letters:
         source = f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}"
         table.add_row(str(letter.offset), letter.sync or "-", source, letter.failed_at[:19], letter.reason)

@@ -80,6 +80,11 @@ def policy_rows(*, include_warehouse: bool = False, sync_name: str | None = None
     return rows
 
 
+def _column_cell(row: dict[str, str | None]) -> str:
+    column = str(row["column"])
+    return column + (f" [dim]← {row['source']}[/dim]" if row["source"] != column else "")
+
+
 @app.command()
 @handle_errors
 def policy(
@@ -108,13 +113,15 @@ def policy(
             caption=f"dropped, never sent: {', '.join(dropped)}" if dropped else None,
             caption_justify="left",
         )
+        # Column names are keys an operator searches for: never cut, however narrow the terminal (a long
+        # source expression after the name wraps onto the next lines instead).
+        table.columns[0].overflow = "fold"
+        table.columns[0].min_width = max((len(str(r["column"])) for r in members if r["column"] is not None), default=6)
         for row in members:
             if row["column"] is None:
                 continue
             shown += 1
-            column = str(row["column"])
-            if row["source"] != column:
-                column += f" [dim]← {row['source']}[/dim]"
+            column = _column_cell(row)
             rule = str(row["rule"])
             if row["example_in"]:
                 masked += 1
