@@ -13,6 +13,7 @@ from smartsync.cli import doctor as doctor_cli
 from smartsync.cli import kafka as kafka_cli
 from smartsync.cli import monitor as monitor_cli
 from smartsync.cli import orchestrate as orchestrate_cli
+from smartsync.cli import trace as trace_cli
 
 app = typer.Typer(
     name="smartsync",
@@ -37,6 +38,7 @@ app.add_typer(orchestrate_cli.app, name="orchestrate")
 app.add_typer(kafka_cli.app, name="kafka")
 app.command(name="monitor")(monitor_cli.run)
 app.command(name="doctor")(doctor_cli.run)
+app.command(name="trace")(trace_cli.run)
 
 
 def _version(value: bool) -> None:
