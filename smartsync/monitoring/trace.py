@@ -24,7 +24,7 @@ from connectors.kafka.dead_letters import read_dead_letters
 from connectors.kafka.partitioning import partition_for
 from masking import mask_value
 from masking.policy import mask_row
-from smartsync.core.catalog import Catalog, Sync
+from smartsync.core.catalog import Catalog, MaskRule, Sync
 from smartsync.core.errors import ConfigurationError, SmartSyncError
 from smartsync.core.settings import Settings
 from smartsync.core.tables import SCHEMA
@@ -122,13 +122,26 @@ def message_key(sync: Sync, key: Mapping[str, Any]) -> bytes:
     return json.dumps({c: key[c] for c in sync.topic.key_columns}, separators=(",", ":")).encode()
 
 
-def masked(sync: Sync, row: Mapping[str, object]) -> dict[str, str | None]:
-    """A sync's columns of a row (by target name), masked by the sync's rules, as text."""
+def portal_rules(catalog: Catalog) -> dict[str, MaskRule]:
+    """Column name → the mask the portal applies to it (from the citizen-bound syncs' rules)."""
+    rules: dict[str, MaskRule] = {}
+    for sync in catalog.syncs:
+        if sync.citizen_bound:
+            rules.update({c: r for c, r in sync.masks().items() if r is not MaskRule.CLEAR})
+    return rules
+
+
+def masked(sync: Sync, row: Mapping[str, object], portal: Mapping[str, MaskRule]) -> dict[str, str | None]:
+    """A sync's columns of a row (by target name), masked by the sync's rules, as text.
+
+    Syncs into the warehouse declare no masks (it holds personal data in clear); the support desk still sees those
+    columns masked, by the rule the portal uses for a column of that name.
+    """
     mapped = {t: row.get(c.source or t) for t, c in sync.columns.items() if (c.source or t) in row}
     if sync.citizen_bound:
         out = mask_row(sync, mapped)
-    else:  # the warehouse holds these in clear; the support desk still sees them masked
-        out = {t: mask_value(sync.masks()[t], v) for t, v in mapped.items()}
+    else:
+        out = {t: mask_value(portal.get(t, MaskRule.CLEAR), v) for t, v in mapped.items()}
     return {k: None if v is None else str(v) for k, v in out.items()}
 
 
@@ -205,22 +218,28 @@ def _read_row(dsn: str, table: str, key: Mapping[str, Any]) -> dict[str, Any] | 
         return dict(zip([d.name for d in cur.description or ()], found, strict=True))
 
 
-def read_source(settings: Settings, sync: Sync, key: Mapping[str, Any]) -> SourceRow | None:
+def read_source(
+    settings: Settings, sync: Sync, key: Mapping[str, Any], portal: Mapping[str, MaskRule]
+) -> SourceRow | None:
     row = _read_row(settings.dsn(sync.source_database), sync.source, key)
     if row is None:
         return None
     changed = next((row[c] for c in _CHANGE_COLUMNS if c in row), None)
-    return SourceRow(columns=masked(sync, row), changed_at=_iso(changed))
+    return SourceRow(columns=masked(sync, row, portal), changed_at=_iso(changed))
 
 
-def read_target(settings: Settings, sync: Sync, key: Mapping[str, Any]) -> TargetRow | None:
+def read_target(
+    settings: Settings, sync: Sync, key: Mapping[str, Any], portal: Mapping[str, MaskRule]
+) -> TargetRow | None:
     target_key = {t: key[c.source or t] for t, c in sync.columns.items() if t in sync.key}
     row = _read_row(settings.dsn(sync.target_database), sync.target, target_key)
     if row is None:
         return None
     shown = {t: row.get(t) for t in sync.columns}
     columns = (
-        {k: None if v is None else str(v) for k, v in shown.items()} if sync.citizen_bound else masked(sync, shown)
+        {k: None if v is None else str(v) for k, v in shown.items()}
+        if sync.citizen_bound
+        else masked(sync, shown, portal)
     )
     return TargetRow(
         columns=columns,
@@ -328,10 +347,11 @@ def trace(settings: Settings, catalog: Catalog, sync_name: str, raw_key: str) ->
     key = parse_key(sync, raw_key)
     kafka_key = message_key(sync, key)
     partition = partition_for(kafka_key, sync.topic.partitions)
-    source = read_source(settings, sync, key)
+    portal = portal_rules(catalog)
+    source = read_source(settings, sync, key, portal)
     event = newest_event(settings.kafka_bootstrap, sync.topic.name, partition, kafka_key)
     letters = dead_letters_for(settings.kafka_bootstrap, catalog.dead_letter_topics[sync.direction].name, kafka_key)
-    target = read_target(settings, sync, key)
+    target = read_target(settings, sync, key, portal)
     lag, behind, verdict = assess(source, event, target)
     return Trace(
         sync=sync.name,

@@ -17,6 +17,7 @@ from smartsync.monitoring.trace import (
     masked,
     message_key,
     parse_key,
+    portal_rules,
 )
 
 CAT = load_catalog()
@@ -36,9 +37,11 @@ def test_keys_are_typed_as_the_source_has_them_and_encoded_as_debezium_does() ->
 
 
 def test_personal_columns_are_masked_never_clear() -> None:
-    row = masked(CAT.sync("golden_records"), {"citizen_id": 1, "aadhaar": "234123412346", "mobile": "9876543210"})
-    assert row["citizen_id"] == "1"
-    assert row["aadhaar"] != "234123412346" and row["mobile"] != "9876543210"
+    clear = {"citizen_id": 1, "aadhaar": "234123412346", "mobile": "9876543210"}
+    for name in ("golden_records", "profile_updates"):  # the portal's masks, and the warehouse's clear columns
+        row = masked(CAT.sync(name), clear, portal_rules(CAT))
+        assert row["citizen_id"] == "1", name
+        assert row["aadhaar"] != "234123412346" and row["mobile"] != "9876543210", name
 
 
 def test_the_verdict_says_when_the_target_is_behind() -> None:
