@@ -14,7 +14,9 @@ librdkafka's keys contain dots, so overrides are passed as a mapping:
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,9 @@ from smartsync.core.errors import ConfigurationError
 from smartsync.core.settings import load_settings
 
 CONFIG_FILE_VAR = "SMARTSYNC_KAFKA_CONFIG_FILE"
+LIBRDKAFKA_LOGGER = "smartsync.kafka.librdkafka"
+_SILENT = logging.NullHandler()
+_DEBUG_STDERR = logging.StreamHandler(sys.stderr)
 # Only connection security belongs in the file: the rest of a client's behaviour is SmartSync's to set.
 _ALLOWED_PREFIXES = ("security.protocol", "sasl.", "ssl.", "ssl_", "enable.ssl.", "client.dns.lookup")
 _PATH_KEYS = (
@@ -81,9 +86,33 @@ def _read_properties(name: str, _mtime_ns: int) -> tuple[tuple[str, str], ...]:
     return tuple(props.items())
 
 
+def librdkafka_logger(*, debug: bool) -> logging.Logger:
+    """Where librdkafka's own log lines go: Python logging, never straight to stderr.
+
+    Normally WARNING and up, reaching only the handlers a process set up (the flows' and the scheduler's
+    logs); a one-shot command sets up none, so a broker that is down is its one error line, not a
+    librdkafka line per reconnect. With ``--debug`` (SMARTSYNC_DEBUG) every line, on stderr if nothing
+    else shows it.
+    """
+    log = logging.getLogger(LIBRDKAFKA_LOGGER)
+    log.addHandler(_SILENT)  # keeps logging's last-resort handler from printing them (adding twice is a no-op)
+    if debug:
+        log.addHandler(_DEBUG_STDERR)
+    else:
+        log.removeHandler(_DEBUG_STDERR)
+    log.setLevel(logging.DEBUG if debug else logging.WARNING)
+    return log
+
+
 def client_config(bootstrap: str, *, client_id: str | None = None, **overrides: Any) -> dict[str, Any]:
     """What every client needs to reach the cluster (brokers, security), plus the caller's own properties."""
-    config: dict[str, Any] = {"bootstrap.servers": bootstrap, **security_properties()}
+    debug = load_settings(needs=()).debug
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        **security_properties(),
+        "logger": librdkafka_logger(debug=debug),
+        "log_level": 7 if debug else 4,  # syslog levels: 7 debug, 4 warning
+    }
     if client_id is not None:
         config["client.id"] = client_id
     config.update(overrides)

@@ -218,6 +218,19 @@ def dead_letter_topic(catalog: Catalog, direction: Direction) -> Topic:
     return catalog.dead_letter_topics[direction]
 
 
+def _topic_metadata(consumer: Consumer, bootstrap: str, topic: str, timeout_s: float) -> Any:
+    """The topic's metadata; an unreachable cluster or a missing topic is one line saying what to check."""
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+    except KafkaException as exc:
+        msg = f"Kafka at {bootstrap} did not answer within {timeout_s:g}s ({exc.args[0].str()})"
+        raise SourceError(msg, hint="check SMARTSYNC_KAFKA_BOOTSTRAP and that the brokers are up") from None
+    if metadata is None or metadata.error is not None:
+        msg = f"dead-letter topic {topic} not found"
+        raise SourceError(msg, hint="start the stack (`smartsync stack up`) or create the catalog's topics")
+    return metadata
+
+
 def read_dead_letters(
     bootstrap: str, topic: str, *, from_offset: int | None = None, to_offset: int | None = None, timeout_s: float = 10.0
 ) -> Iterator[StoredDeadLetter]:
@@ -225,10 +238,7 @@ def read_dead_letters(
     options: dict[str, Any] = {"enable.auto.commit": False, "enable.partition.eof": True}
     consumer = Consumer(kafka_config.consumer_config(bootstrap, group_id="smartsync-dead-letters-reader", **options))
     try:
-        metadata = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
-        if metadata is None or metadata.error is not None:
-            msg = f"dead-letter topic {topic} not found"
-            raise SourceError(msg, hint="start the stack (`smartsync stack up`) or create the catalog's topics")
+        metadata = _topic_metadata(consumer, bootstrap, topic, timeout_s)
         for partition in sorted(metadata.partitions):
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout_s)
             start = max(low, from_offset if from_offset is not None else low)

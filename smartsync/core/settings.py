@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartsync.core.errors import ConfigurationError
@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     cdc_password: SecretStr = Field(default=SecretStr(""), description="password `db roles` gives smartsync_cdc")
     # AES-256-GCM keys for warehouse_to_citizen dead letters: JSON {"key id": "base64 of 32 bytes"}; the first encrypts.
     dead_letter_keys: SecretStr = Field(default=SecretStr(""))
+    # `smartsync --debug` sets SMARTSYNC_DEBUG=1: tracebacks, and every log line of librdkafka (kafka/config.py).
+    debug: bool = False
+
+    @field_validator("debug", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        return False if value in ("", None) else value
 
     def dsn(self, database: Database) -> str:
         secret = self.warehouse_dsn if database is Database.WAREHOUSE else self.citizen_dsn

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,24 @@ def test_every_kind_of_client_gets_the_security_properties(secured: Path) -> Non
 
 def test_without_the_file_clients_are_plain(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(kafka_config.CONFIG_FILE_VAR, raising=False)
-    assert kafka_config.admin_config("b:1") == {"bootstrap.servers": "b:1"}
+    config = kafka_config.admin_config("b:1")
+    assert config["bootstrap.servers"] == "b:1"
+    assert not [k for k in config if k.startswith(("security.", "sasl.", "ssl."))]
+
+
+def test_librdkafka_logs_go_through_python_logging_at_warning_unless_debug(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMARTSYNC_DEBUG", "")
+    quiet = kafka_config.consumer_config("b:1")
+    assert quiet["logger"].name == kafka_config.LIBRDKAFKA_LOGGER
+    assert quiet["logger"].level == logging.WARNING
+    assert quiet["log_level"] == 4
+    monkeypatch.setenv("SMARTSYNC_DEBUG", "1")
+    loud = kafka_config.consumer_config("b:1")
+    assert loud["logger"].level == logging.DEBUG
+    assert loud["log_level"] == 7
+    monkeypatch.setenv("SMARTSYNC_DEBUG", "")
+    kafka_config.consumer_config("b:1")  # back to quiet: the --debug handler on stderr is gone
+    assert all(isinstance(h, logging.NullHandler) for h in logging.getLogger(kafka_config.LIBRDKAFKA_LOGGER).handlers)
 
 
 def test_redacted_hides_secrets(secured: Path) -> None:
