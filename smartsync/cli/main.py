@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import typer
 
@@ -60,5 +61,10 @@ def _root(
         os.environ["SMARTSYNC_DEBUG"] = "1"
 
 
-def main() -> None:
-    app()
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    # --debug is global: also accepted after the command (`smartsync flow dead-letters list X --debug`).
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" in args[:end]:
+        args = ["--debug", *(a for a in args[:end] if a != "--debug"), *args[end:]]
+    app(args=args, prog_name="smartsync")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from smartsync.cli.main import app
+from smartsync.cli.main import app, main
 from smartsync.core.errors import ConfigurationError
 
 runner = CliRunner()
@@ -30,3 +30,8 @@ def test_an_error_is_one_line_and_exit_code_1() -> None:
 def test_debug_before_any_command_raises_the_error_with_its_traceback(command: list[str]) -> None:
     result = runner.invoke(app, ["--debug", *command])
     assert isinstance(result.exception, ConfigurationError), result.output
+
+
+def test_debug_after_the_command_works_too() -> None:
+    with pytest.raises(ConfigurationError):
+        main(["masking", "scan", "--debug"])
