@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 import psycopg
 
 from smartsync.core.catalog import load_catalog
 from smartsync.core.tables import Database
+
+
+def smartsync(*args: str) -> subprocess.CompletedProcess[str]:
+    """The ``smartsync`` command in a child process, with this session's environment."""
+    return subprocess.run(  # noqa: S603 — our own command
+        [sys.executable, "-m", "smartsync", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+        check=False,
+    )
 
 
 def sync_tables(database: Database) -> list[str]:

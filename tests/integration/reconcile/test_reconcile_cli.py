@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from smartsync.core.tables import Database
-from tests.integration.reconcile.reconcile_fixtures import SCHEMES, execute, execute_on_both, reset, scalar
+from tests.integration.reconcile.reconcile_fixtures import SCHEMES, execute, execute_on_both, reset, scalar, smartsync
 
 W, C = Database.WAREHOUSE, Database.CITIZEN
-SMARTSYNC = [sys.executable, "-m", "smartsync"]
-
-
-def smartsync(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 — our own command
-        [*SMARTSYNC, *args], capture_output=True, text=True, env=os.environ.copy(), timeout=300, check=False
-    )
 
 
 @pytest.fixture

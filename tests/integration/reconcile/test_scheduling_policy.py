@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -20,7 +17,7 @@ from reconcile.scheduler import Scheduler
 from smartsync.core.catalog import load_catalog
 from smartsync.core.settings import load_settings
 from smartsync.core.tables import Database
-from tests.integration.reconcile.reconcile_fixtures import SCHEMES, execute, reset, rows, scalar
+from tests.integration.reconcile.reconcile_fixtures import SCHEMES, execute, reset, rows, scalar, smartsync
 
 W, C = Database.WAREHOUSE, Database.CITIZEN
 JOB = "scheme_master_daily"  # records in smart_citizen
@@ -34,25 +31,13 @@ def dbs(warehouse_dsn: str, citizen_dsn: str) -> tuple[str, str]:
     return warehouse_dsn, citizen_dsn
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    code = "from smartsync.cli.main import main; main()"
-    return subprocess.run(  # noqa: S603 — our own command
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=300,
-        check=False,
-    )
-
-
 def test_a_manual_run_is_refused_while_the_job_runs_elsewhere(dbs: tuple[str, str]) -> None:
     _, ct = dbs
     with psycopg.connect(ct, autocommit=True) as holder:  # another run of the job holds its lock
         assert holder.execute("SELECT pg_try_advisory_lock(%s, %s)", lock_key(JOB)).fetchone() == (True,)
         with pytest.raises(JobBusyError, match=f"job {JOB} is already running"):
             run_job(JOB, load_settings())
-        cli = _cli("batch", "run", JOB, "--force")
+        cli = smartsync("batch", "run", JOB, "--force")
         assert cli.returncode == 1 and "already running" in cli.stdout + cli.stderr
         assert scalar(ct, "SELECT count(*) FROM smartsync.job_runs WHERE job = %s", (JOB,)) == 0
     assert run_job(JOB, load_settings()).status == "success"  # the lock left with the holder's session
@@ -113,7 +98,7 @@ def test_once_never_runs_a_firing_twice(dbs: tuple[str, str]) -> None:
     again = run_scheduled(JOB, settings, catalog=catalog, scheduled_for=firing)
     assert (first.status, first.scheduled_for) == ("success", firing)
     assert (again.status, again.run_id) == ("skipped", first.run_id)
-    cli = _cli("scheduler", "run", "--once", JOB, "--scheduled-for", firing.isoformat())
+    cli = smartsync("scheduler", "run", "--once", JOB, "--scheduled-for", firing.isoformat())
     assert cli.returncode == 0, cli.stderr
     assert "already succeeded" in cli.stdout
     assert scalar(ct, "SELECT count(*) FROM smartsync.job_runs WHERE job = %s", (JOB,)) == 1
@@ -121,7 +106,7 @@ def test_once_never_runs_a_firing_twice(dbs: tuple[str, str]) -> None:
 
 def test_batch_run_scheduled_for_backfills_a_past_firing(dbs: tuple[str, str]) -> None:
     _, ct = dbs
-    cli = _cli("batch", "run", JOB, "--scheduled-for", "2026-11-01T00:07:00Z")
+    cli = smartsync("batch", "run", JOB, "--scheduled-for", "2026-11-01T00:07:00Z")
     assert cli.returncode == 0, cli.stderr
     assert rows(ct, "SELECT scheduled_for, status FROM smartsync.job_runs WHERE job = %s", (JOB,)) == [
         (datetime(2026, 11, 1, tzinfo=UTC), "success")

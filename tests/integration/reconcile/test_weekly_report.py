@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +12,7 @@ from reconcile.scheduled import run_scheduled
 from smartsync.core.catalog import load_catalog
 from smartsync.core.settings import load_settings
 from smartsync.core.tables import Database
-from tests.integration.reconcile.reconcile_fixtures import SCHEMES, execute, reset, rows, scalar
+from tests.integration.reconcile.reconcile_fixtures import SCHEMES, execute, reset, rows, scalar, smartsync
 from tests.unit.reconcile.test_report_delivery import _Hook, _Smtp
 from tests.unit.reconcile.test_report_delivery import servers as _servers
 
@@ -29,18 +26,6 @@ def dbs(warehouse_dsn: str, citizen_dsn: str) -> Iterator[tuple[str, str]]:
     reset(citizen_dsn, C)
     execute(warehouse_dsn, "TRUNCATE smartsync.reconciliation_reports")
     yield warehouse_dsn, citizen_dsn
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    code = "from smartsync.cli.main import main; main()"
-    return subprocess.run(  # noqa: S603 — our own command
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=300,
-        check=False,
-    )
 
 
 def test_the_weekly_run_fixes_stores_and_delivers_its_report(dbs: tuple[str, str], servers: tuple[str, int]) -> None:
@@ -73,19 +58,19 @@ def test_the_weekly_run_fixes_stores_and_delivers_its_report(dbs: tuple[str, str
     stored = rows(wh, "SELECT run_id FROM smartsync.reconciliation_reports ORDER BY run_id")
     assert [r[0] for r in stored] == [first.run_id, second.run_id]
 
-    history = _cli("reconcile", "history", "--json")
+    history = smartsync("reconcile", "history", "--json")
     assert history.returncode == 0, history.stderr
     listed = json.loads(history.stdout)
     assert [(r["run_id"], r["differing"], r["status"]) for r in listed] == [
         (second.run_id, 1, "success"),
         (first.run_id, 18, "success"),
     ]
-    page = _cli("reconcile", "report", "--run", str(second.run_id), "--format", "html", "--max-drift", "100")
+    page = smartsync("reconcile", "report", "--run", str(second.run_id), "--format", "html", "--max-drift", "100")
     assert page.returncode == 0, page.stderr
     assert "<svg" in page.stdout and "<h3>scheme_master</h3>" in page.stdout
-    doc = json.loads(_cli("reconcile", "report", "--run", str(second.run_id), "--format", "json").stdout)
+    doc = json.loads(smartsync("reconcile", "report", "--run", str(second.run_id), "--format", "json").stdout)
     assert [p["differing"] for p in doc["drift_over_time"]["scheme_master"]] == [18, 1]
     for fmt in ("table", "markdown"):
-        assert _cli("reconcile", "report", "--run", str(second.run_id), "--format", fmt).returncode == 4  # drift
-    missing = _cli("reconcile", "report", "--run", "999999")
+        assert smartsync("reconcile", "report", "--run", str(second.run_id), "--format", fmt).returncode == 4  # drift
+    missing = smartsync("reconcile", "report", "--run", "999999")
     assert missing.returncode == 1 and "no stored reconciliation report" in missing.stdout + missing.stderr
