@@ -487,6 +487,8 @@ def jdbc(args: argparse.Namespace) -> None:  # noqa: PLR0915 — one scripted sc
             "\n".join(
                 [
                     f"bootstrap.servers={state.bootstrap}",
+                    # The secure stack's SASL_SSL settings for the worker and its clients (nothing when plaintext).
+                    *localstack.connect_worker_security(state),
                     "key.converter=org.apache.kafka.connect.json.JsonConverter",
                     "value.converter=org.apache.kafka.connect.json.JsonConverter",
                     "key.converter.schemas.enable=true",

@@ -1,8 +1,10 @@
 """Session-wide fixtures: one real stack (PostgreSQL, Kafka, Debezium) per test session.
 
 A running stack (``smartsync stack up``) is reused and left running; otherwise the session
-starts one and stops it at the end. Integration tests never skip: when the stack cannot
-start, they fail with the stack's one-line error.
+starts a secure one (SASL_SSL, SCRAM-SHA-512: what CI always runs against) and stops it at the end.
+Its ``SMARTSYNC_*`` settings, the Kafka properties file included, are in ``os.environ`` for the
+session, so subprocesses and every Kafka client built by ``connectors.kafka.config`` reach it.
+Integration tests never skip: when the stack cannot start, they fail with the stack's one-line error.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackState]:
     try:
-        with localstack.running_stack() as state:
+        with localstack.running_stack(secure=True) as state:
             saved = {k: os.environ.get(k) for k in state.env()}
             os.environ.update(state.env())
             try:

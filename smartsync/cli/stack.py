@@ -9,6 +9,7 @@ import time
 import typer
 from rich.table import Table
 
+from connectors.kafka.config import CONFIG_FILE_VAR
 from smartsync.cli.console import console, handle_errors, progress
 from smartsync.core.catalog import load_catalog
 from smartsync.core.errors import StackError
@@ -18,19 +19,32 @@ app = typer.Typer(help="The local stack: PostgreSQL 15, Kafka (KRaft) and Debezi
 
 @app.command()
 @handle_errors
-def up() -> None:
+def up(
+    secure: bool | None = typer.Option(
+        None,
+        "--secure/--insecure",
+        help="Kafka's client listener SASL_SSL with SCRAM-SHA-512 over TLS (local CA, random passwords), or "
+        "plaintext without authentication. Default: as the stack's last run, plaintext for a new stack.",
+    ),
+) -> None:
     """Start the stack (a no-op when it is already running) and wait until changes flow."""
     from smartsync.devstack import localstack
 
     started = time.monotonic()
-    state = localstack.up(progress)
+    state = localstack.up(progress, secure=secure)
     console.print(f"[green]stack ready[/green] in {time.monotonic() - started:.1f}s")
+    if state.secure:
+        console.print(f"Kafka: SASL_SSL, SCRAM-SHA-512; client properties in {state.kafka_config_file} (0600)")
+    else:
+        console.print(
+            "[yellow]Kafka is INSECURE: plaintext, no authentication[/yellow] "
+            "(fine for a demo on loopback; `smartsync stack up --secure` for SASL_SSL)"
+        )
     table = Table("topic", "partitions")
     for topic in load_catalog().topics():
         table.add_row(topic.name, str(topic.partitions))
     console.print(table)
     console.print('run [bold]eval "$(smartsync stack env)"[/bold] to point SmartSync at it')
-    del state
 
 
 @app.command()
@@ -78,3 +92,6 @@ def env() -> None:
         raise StackError(msg, hint="run `smartsync stack up` first")
     for key, value in state.env().items():
         print(f"export {key}={shlex.quote(value)}")
+    if not state.secure:
+        # A shell that pointed at a secure stack before must not keep its SASL_SSL properties.
+        print(f"unset {CONFIG_FILE_VAR}")

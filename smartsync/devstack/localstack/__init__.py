@@ -14,11 +14,17 @@ Layout: jars in ``<repo>/.stack/lib`` (fetched once by Maven), run state in
 - ``postgres``: the PostgreSQL cluster, its databases and replication slots;
 - ``java``: Java, the jars, the JVM command lines and the leftovers of killed runs;
 - ``kafka``: the broker, Kafka Connect with Debezium, and the sentinel change;
+- ``security``: the secure stack's local CA and broker certificate, SCRAM users and client properties;
 - ``lifecycle``: ``up``, ``down``, ``status`` and ``running_stack``.
 """
 
 from smartsync.devstack.localstack.java import LIB, POM, _java_cmd, ensure_jars
-from smartsync.devstack.localstack.kafka import _start_kafka, wait_for_sentinel
+from smartsync.devstack.localstack.kafka import (
+    _start_kafka,
+    connect_worker_security,
+    stack_client_config,
+    wait_for_sentinel,
+)
 from smartsync.devstack.localstack.lifecycle import ComponentStatus, down, running_stack, status, up
 from smartsync.devstack.localstack.processes import _alive
 from smartsync.devstack.localstack.state import ADMIN_USER, REPO, Progress, StackState, read_state, stack_dir
@@ -36,10 +42,12 @@ __all__ = [
     "_alive",
     "_java_cmd",
     "_start_kafka",
+    "connect_worker_security",
     "down",
     "ensure_jars",
     "read_state",
     "running_stack",
+    "stack_client_config",
     "stack_dir",
     "status",
     "up",

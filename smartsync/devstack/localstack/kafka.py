@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import shutil
 import subprocess
 import time
 import urllib.request
 import uuid
+from pathlib import Path
+from typing import Any
 
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
@@ -18,8 +21,10 @@ from connectors.debezium.connector import CONNECTOR_NAMES, connector_config, hea
 from connectors.kafka import config as kafka_config
 from smartsync.core.catalog import Catalog
 from smartsync.core.errors import StackError
+from smartsync.core.files import write_private
 from smartsync.core.schema import HEARTBEAT_TABLE
 from smartsync.core.tables import Database
+from smartsync.devstack.localstack import security
 from smartsync.devstack.localstack.java import LIB, _java_cmd
 from smartsync.devstack.localstack.processes import _alive, _listening, _spawn, _wait_for
 from smartsync.devstack.localstack.state import Progress, StackState, _write_state, stack_dir
@@ -31,17 +36,34 @@ def _start_kafka(state: StackState, progress: Progress) -> None:
     run = stack_dir()
     data = run / "kafka-data"
     props = run / "server.properties"
-    props.write_text(
+    users = security.kafka_users(run) if state.secure else {}
+    if state.secure:
+        security.ensure_certificates(run)
+        # The client listener is SASL_SSL only: a secure stack has no plaintext port for clients.
+        listener = [
+            f"listeners=SASL_SSL://127.0.0.1:{state.kafka_port},CONTROLLER://127.0.0.1:{state.controller_port}",
+            f"advertised.listeners=SASL_SSL://127.0.0.1:{state.kafka_port}",
+            "inter.broker.listener.name=SASL_SSL",
+            "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+            *security.broker_properties(run, users),
+        ]
+    else:
+        listener = [
+            f"listeners=PLAINTEXT://127.0.0.1:{state.kafka_port},CONTROLLER://127.0.0.1:{state.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{state.kafka_port}",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        ]
+    # server.properties holds the broker's own SCRAM password when secure.
+    write_private(
+        props,
         "\n".join(
             [
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.voters=1@127.0.0.1:{state.controller_port}",
-                f"listeners=PLAINTEXT://127.0.0.1:{state.kafka_port},CONTROLLER://127.0.0.1:{state.controller_port}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{state.kafka_port}",
+                *listener,
                 "controller.listener.names=CONTROLLER",
-                "inter.broker.listener.name=PLAINTEXT",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                 f"log.dirs={data}",
                 "num.partitions=1",
                 "offsets.topic.replication.factor=1",
@@ -57,27 +79,75 @@ def _start_kafka(state: StackState, progress: Progress) -> None:
                 "log.retention.hours=168",
                 "",
             ]
-        )
+        ),
     )
     log = run / "logs" / "kafka.log"
+    formatted_as = {"secure": state.secure, "users": security.users_fingerprint(users) if users else ""}
+    marker = run / "kafka-format.json"
+    if (data / "meta.properties").exists() and _formatted_as(marker) != formatted_as:
+        # SCRAM users live in the cluster's metadata, written at format time: data formatted for
+        # another security mode or other passwords could never be logged into.
+        progress("Kafka's data was formatted for other credentials: formatting it again (topics are recreated)")
+        shutil.rmtree(data)
     if not (data / "meta.properties").exists():
-        progress("formatting Kafka storage (KRaft)")
+        progress("formatting Kafka storage (KRaft)" + (" with its SCRAM users" if users else ""))
         cid = _cluster_id()
+        scram = security.scram_format_args(users) if users else []
         done = subprocess.run(  # noqa: S603
             _java_cmd(
-                "256m", "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(props), "--ignore-formatted", log=log
+                "256m",
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cid,
+                "-c",
+                str(props),
+                "--ignore-formatted",
+                *scram,
+                log=log,
             ),
             capture_output=True,
             text=True,
             check=False,
         )
         if done.returncode != 0:
-            msg = f"Kafka storage format failed: {(done.stderr or done.stdout).strip()[-300:]}"
+            output = (done.stderr or done.stdout).strip()
+            for password in users.values():
+                output = output.replace(password, "***")
+            msg = f"Kafka storage format failed: {output[-300:]}"
             raise StackError(msg, hint=f"delete {data} and retry")
-    progress(f"starting Kafka (KRaft) on {state.bootstrap}")
+        write_private(marker, json.dumps(formatted_as))
+    kind = "SASL_SSL, SCRAM-SHA-512" if state.secure else "PLAINTEXT, no authentication"
+    progress(f"starting Kafka (KRaft) on {state.bootstrap} ({kind})")
     state.pids["kafka"] = _spawn(_java_cmd("512m", "kafka.Kafka", str(props), log=log), run / "logs" / "kafka.out")
     _write_state(state)
     _wait_for("Kafka broker", lambda: _alive(state.pids["kafka"]) and _broker_ready(state), 60, log)
+
+
+def _formatted_as(marker: Path) -> dict[str, object]:
+    # A data folder formatted before the marker existed was formatted for the plaintext stack.
+    try:
+        found: dict[str, object] = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return {"secure": False, "users": ""}
+    return found
+
+
+def stack_client_config(state: StackState, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` (from ``connectors.kafka.config``) with this stack's security, whatever the environment names.
+
+    The stack's own clients (readiness, topics, the sentinel) run before ``smartsync stack env`` is in effect.
+    """
+    plain = {k: v for k, v in config.items() if not k.startswith(security.SECURITY_PREFIXES)}
+    return {**plain, **state.kafka_security()}
+
+
+def connect_worker_security(state: StackState) -> list[str]:
+    """The security lines of a Connect worker on this stack (empty for a plaintext stack); they hold a password."""
+    if not state.secure:
+        return []
+    run = stack_dir()
+    return security.connect_worker_properties(run, security.kafka_users(run))
 
 
 def _cluster_id() -> str:
@@ -93,7 +163,8 @@ def _broker_ready(state: StackState) -> bool:
     if not _listening(state.kafka_port):
         return False
     try:
-        meta = AdminClient(kafka_config.admin_config(state.bootstrap, log_level=3)).list_topics(timeout=2)
+        config = stack_client_config(state, kafka_config.admin_config(state.bootstrap, log_level=3))
+        meta = AdminClient(config).list_topics(timeout=2)
     except Exception:  # noqa: BLE001 — any failure means "not yet"
         return False
     return bool(meta.brokers)
@@ -104,10 +175,13 @@ def _start_connect(state: StackState, catalog: Catalog, progress: Progress) -> N
         return
     run = stack_dir()
     worker = run / "connect-worker.properties"
-    worker.write_text(
+    # 0600: a secure stack's worker file holds Connect's SCRAM password.
+    write_private(
+        worker,
         "\n".join(
             [
                 f"bootstrap.servers={state.bootstrap}",
+                *connect_worker_security(state),
                 "key.converter=org.apache.kafka.connect.json.JsonConverter",
                 "value.converter=org.apache.kafka.connect.json.JsonConverter",
                 "key.converter.schemas.enable=false",
@@ -121,14 +195,13 @@ def _start_connect(state: StackState, catalog: Catalog, progress: Progress) -> N
                 "producer.compression.type=lz4",
                 "",
             ]
-        )
+        ),
     )
     connector_files = []
     for db in Database:
         path = run / f"connector-{db.value}.properties"
         config = connector_config(db, catalog, hostname="127.0.0.1", port=state.pg_port, password=state.cdc_password)
-        path.write_text("".join(f"{k}={v}\n" for k, v in config.items()))
-        path.chmod(0o600)
+        write_private(path, "".join(f"{k}={v}\n" for k, v in config.items()))
         connector_files.append(str(path))
     progress("starting Kafka Connect with the Debezium PostgreSQL connectors")
     log = run / "logs" / "connect.log"
@@ -165,8 +238,11 @@ def wait_for_sentinel(state: StackState, catalog: Catalog, timeout: float = 60) 
     token = secrets.token_hex(8)
     topics = {db: heartbeat_topic(db, catalog) for db in Database}
     consumer = Consumer(
-        kafka_config.consumer_config(
-            state.bootstrap, group_id=f"smartsync-sentinel-{token}", **{"enable.auto.commit": "false"}
+        stack_client_config(
+            state,
+            kafka_config.consumer_config(
+                state.bootstrap, group_id=f"smartsync-sentinel-{token}", **{"enable.auto.commit": "false"}
+            ),
         )
     )
     try:

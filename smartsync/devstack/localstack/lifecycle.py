@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -10,10 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.debezium.connector import CONNECTOR_NAMES
+from connectors.kafka.config import CONFIG_FILE_VAR
 from connectors.kafka.topics import create_topics
 from smartsync.core.catalog import Catalog, load_catalog
 from smartsync.core.errors import ConfigurationError, StackError
 from smartsync.core.files import make_private, private_umask, write_private
+from smartsync.devstack.localstack import security
 from smartsync.devstack.localstack.java import _java, _stop_leftovers, ensure_jars
 from smartsync.devstack.localstack.kafka import _connectors_running, _start_connect, _start_kafka, wait_for_sentinel
 from smartsync.devstack.localstack.postgres import (
@@ -48,24 +51,33 @@ def _healthy(state: StackState) -> bool:
     )
 
 
-def up(progress: Progress = _quiet, catalog: Catalog | None = None) -> StackState:
+def up(progress: Progress = _quiet, catalog: Catalog | None = None, *, secure: bool | None = None) -> StackState:
     """Start the stack (or find it running) and return its state once changes flow.
+
+    ``secure``: Kafka's client listener is SASL_SSL with SCRAM-SHA-512 (``security``); False is plaintext;
+    None keeps what the stack folder's last run was (plaintext for a new one). A running stack of the
+    other kind is stopped and started again as asked.
 
     Under umask 077: every file it or its servers create (passwords, configs, Kafka's data, logs) is 0600.
     """
     with private_umask():
-        return _up(progress, catalog)
+        return _up(progress, catalog, secure=secure)
 
 
-def _up(progress: Progress, catalog: Catalog | None) -> StackState:
+def _up(progress: Progress, catalog: Catalog | None, *, secure: bool | None) -> StackState:
     catalog = catalog or load_catalog()
     existing = read_state()
     if existing is not None:
+        if secure is None:
+            secure = existing.secure
         with contextlib.suppress(StackError):
-            if _healthy(existing):
-                progress("stack already running")
+            if existing.secure == secure and _healthy(existing):
+                progress(f"stack already running ({_kind(existing)})")
                 return existing
-        progress("cleaning up a previous run that is not healthy")
+        if existing.secure != secure:
+            progress(f"stopping the running stack to start it {'secure' if secure else 'plaintext'}")
+        else:
+            progress("cleaning up a previous run that is not healthy")
         down(progress)
     _pg_bin()
     _java()
@@ -84,7 +96,11 @@ def _up(progress: Progress, catalog: Catalog | None) -> StackState:
         admin_password=previous.admin_password if previous else secrets.token_urlsafe(18),
         cdc_password=secrets.token_urlsafe(18),
         pg_data=str(_pg_data_dir()),
+        secure=bool(secure),
     )
+    if state.secure:
+        security.ensure_certificates(run)
+        state.kafka_config_file = str(security.write_client_properties(run, security.kafka_users(run)))
     pw_file = run / "admin.pw"
     if previous is None:
         state.admin_password = _claim_cluster(Path(state.pg_data), pw_file, progress) or state.admin_password
@@ -96,7 +112,8 @@ def _up(progress: Progress, catalog: Catalog | None) -> StackState:
         _drop_slots(state)
         _start_kafka(state, progress)
         try:
-            create_topics(state.bootstrap, catalog)
+            with _kafka_settings(state):
+                create_topics(state.bootstrap, catalog)
         except ConfigurationError as exc:
             raise StackError(exc.message, hint="check the Kafka log") from None
         _start_connect(state, catalog, progress)
@@ -105,8 +122,29 @@ def _up(progress: Progress, catalog: Catalog | None) -> StackState:
     except BaseException:
         down(progress)
         raise
-    progress("stack is up")
+    progress(f"stack is up ({_kind(state)})")
     return state
+
+
+def _kind(state: StackState) -> str:
+    return "secure: SASL_SSL, SCRAM-SHA-512" if state.secure else "INSECURE: plaintext Kafka, no authentication"
+
+
+@contextlib.contextmanager
+def _kafka_settings(state: StackState) -> Iterator[None]:
+    """This process's Kafka clients use the stack's security while the stack sets itself up."""
+    saved = os.environ.get(CONFIG_FILE_VAR)
+    if state.secure:
+        os.environ[CONFIG_FILE_VAR] = state.kafka_config_file
+    else:
+        os.environ.pop(CONFIG_FILE_VAR, None)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(CONFIG_FILE_VAR, None)
+        else:
+            os.environ[CONFIG_FILE_VAR] = saved
 
 
 def down(progress: Progress = _quiet, *, purge: bool = False) -> None:
@@ -161,9 +199,10 @@ def status() -> list[ComponentStatus]:
     connect_ok = False
     with contextlib.suppress(StackError):
         connect_ok = _alive(state.pids.get("connect")) and _connectors_running(state)
+    kafka_running = _alive(state.pids.get("kafka")) and _listening(state.kafka_port)
     return [
         ComponentStatus("postgres", _postgres_running(Path(state.pg_data)), f"127.0.0.1:{state.pg_port}"),
-        ComponentStatus("kafka", _alive(state.pids.get("kafka")) and _listening(state.kafka_port), state.bootstrap),
+        ComponentStatus("kafka", kafka_running, f"{state.bootstrap} ({_kind(state)})"),
         ComponentStatus(
             "connect", connect_ok, f"http://127.0.0.1:{state.connect_port} ({', '.join(CONNECTOR_NAMES.values())})"
         ),
@@ -171,15 +210,16 @@ def status() -> list[ComponentStatus]:
 
 
 @contextlib.contextmanager
-def running_stack(progress: Progress = _quiet) -> Iterator[StackState]:
-    """A stack for the duration of the block: reuses a running one, else starts one and purges it after."""
+def running_stack(progress: Progress = _quiet, *, secure: bool | None = None) -> Iterator[StackState]:
+    """A stack for the duration of the block: reuses a running one (secure or not), else starts one (``secure``
+    as in ``up``) and purges it after."""
     existing = read_state()
     if existing is not None:
         with contextlib.suppress(StackError):
             if _healthy(existing):
                 yield existing
                 return
-    state = up(progress)
+    state = up(progress, secure=secure)
     try:
         yield state
     finally:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from connectors.kafka.config import security_properties
 from smartsync.core.errors import StackError
 from smartsync.core.files import write_private
 from smartsync.core.tables import Database
@@ -37,6 +38,10 @@ class StackState:
     cdc_password: str
     pg_data: str
     pids: dict[str, int] = field(default_factory=dict)
+    # A secure stack's broker accepts SASL_SSL (SCRAM-SHA-512) clients only; its clients' librdkafka
+    # properties are in ``kafka_config_file`` (0600). Kept here so restarts and ``running_stack`` stay secure.
+    secure: bool = False
+    kafka_config_file: str = ""
 
     def dsn(self, database: Database | str) -> str:
         return f"postgresql://{ADMIN_USER}:{self.admin_password}@127.0.0.1:{self.pg_port}/{database}?connect_timeout=5"
@@ -57,7 +62,18 @@ class StackState:
             hashlib.sha256(f"smartsync-dead-letters:{self.admin_password}".encode()).digest()
         ).decode()
 
+    def kafka_security(self) -> dict[str, str]:
+        """The librdkafka security properties of this stack's clients (empty for a plaintext stack)."""
+        if not self.secure:
+            return {}
+        if not Path(self.kafka_config_file).is_file():
+            msg = f"the secure stack's Kafka properties file {self.kafka_config_file} is missing"
+            raise StackError(msg, hint="run `smartsync stack down`, then `smartsync stack up --secure`")
+        return security_properties(self.kafka_config_file)
+
     def env(self) -> dict[str, str]:
+        """The ``SMARTSYNC_*`` settings that point SmartSync at this stack (secrets included: never print them)."""
+        security = {"SMARTSYNC_KAFKA_CONFIG_FILE": self.kafka_config_file} if self.secure else {}
         return {
             "SMARTSYNC_WAREHOUSE_DSN": self.dsn(Database.WAREHOUSE),
             "SMARTSYNC_CITIZEN_DSN": self.dsn(Database.CITIZEN),
@@ -65,6 +81,7 @@ class StackState:
             "SMARTSYNC_CONNECT_URL": f"http://127.0.0.1:{self.connect_port}",
             "SMARTSYNC_CALLBACK_TOKENS": json.dumps({LOCAL_CALLER: self.callback_token}),
             "SMARTSYNC_DEAD_LETTER_KEYS": json.dumps({"local-1": self.dead_letter_key}),
+            **security,
         }
 
 

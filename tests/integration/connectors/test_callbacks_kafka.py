@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from connectors.callbacks import create_app
 from connectors.callbacks.producer import check_topics
+from connectors.kafka import config as kafka_config
 from connectors.kafka.partitioning import partition_for
 from smartsync.core.catalog import Catalog, Topic, load_catalog
 from smartsync.core.errors import ConfigurationError
@@ -52,12 +53,11 @@ def client(stack: StackState) -> Iterator[TestClient]:
 @pytest.fixture
 def consumer(kafka_bootstrap: str) -> Iterator[Consumer]:
     c = Consumer(
-        {
-            "bootstrap.servers": kafka_bootstrap,
-            "group.id": f"test-callbacks-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
+        kafka_config.consumer_config(
+            kafka_bootstrap,
+            group_id=f"test-callbacks-{uuid.uuid4()}",
+            **{"enable.auto.commit": False, "isolation.level": "read_committed"},
+        )
     )
     yield c
     c.close()

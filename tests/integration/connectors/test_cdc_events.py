@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
+from connectors.kafka import config as kafka_config
 from connectors.kafka.partitioning import partition_for
 from smartsync.core.catalog import Sync, load_catalog
 from smartsync.devstack.localstack import StackState
@@ -18,7 +19,9 @@ from smartsync.devstack.localstack import StackState
 def _consumer_at_end(stack: StackState, sync: Sync) -> Consumer:
     assert sync.topic is not None
     consumer = Consumer(
-        {"bootstrap.servers": stack.bootstrap, "group.id": f"test-{random.random()}", "enable.auto.commit": False}
+        kafka_config.consumer_config(
+            stack.bootstrap, group_id=f"test-{random.random()}", **{"enable.auto.commit": False}
+        )
     )
     parts = []
     for p in range(sync.topic.partitions):

@@ -11,12 +11,13 @@ from confluent_kafka.cimpl import NewTopic
 from prometheus_client import REGISTRY
 
 from connectors.debezium.envelope import Origin
+from connectors.kafka import config as kafka_config
 from connectors.kafka.source import Consumed, OriginSource
 
 
 def _topic(bootstrap: str, partitions: int) -> str:
     name = f"smartsync.test.source.{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka_config.admin_config(bootstrap))
     admin.create_topics([NewTopic(name, partitions, 1)])[name].result(timeout=30)
     return name
 
@@ -36,7 +37,7 @@ def _drain(source: OriginSource, part: str, resume: int | None) -> tuple[list[Co
 
 def test_origins_carry_topic_partition_offset_key_and_bytes(kafka_bootstrap: str) -> None:
     topic = _topic(kafka_bootstrap, 2)
-    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    producer = Producer(kafka_config.client_config(kafka_bootstrap))
     for i in range(50):
         producer.produce(topic, key=f"k{i}".encode(), value=None if i == 8 else f"v{i}".encode(), partition=i % 2)
     assert producer.flush(30) == 0
@@ -61,7 +62,7 @@ def test_origins_carry_topic_partition_offset_key_and_bytes(kafka_bootstrap: str
 
 def test_the_consumer_lag_gauge_follows_what_the_flow_has_read(kafka_bootstrap: str) -> None:
     topic = _topic(kafka_bootstrap, 1)
-    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    producer = Producer(kafka_config.client_config(kafka_bootstrap))
     for i in range(40):
         producer.produce(topic, key=b"k", value=f"v{i}".encode(), partition=0)
     assert producer.flush(30) == 0

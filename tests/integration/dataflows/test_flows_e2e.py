@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from connectors.callbacks.encoding import encode
 from connectors.callbacks.models import AlertCallback, ForecastCallback
+from connectors.kafka import config as kafka_config
 from connectors.kafka.dead_letters import producer_config
 from connectors.kafka.partitioning import partition_for
 from dataflows.testing import (
@@ -348,12 +349,9 @@ def _events_for_key(bootstrap: str, topic: str, partitions: int, key: bytes) -> 
     """How many change events (not tombstones) a topic holds for one message key."""
     partition = partition_for(key, partitions)
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "smartsync-tests",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
+        kafka_config.consumer_config(
+            bootstrap, group_id="smartsync-tests", **{"enable.auto.commit": False, "enable.partition.eof": True}
+        )
     )
     try:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)

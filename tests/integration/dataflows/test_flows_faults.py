@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from connectors.kafka import config as kafka_config
 from connectors.kafka.dead_letters import (
     H_OFFSET,
     H_PARTITION,
@@ -39,7 +40,7 @@ def conns(warehouse_dsn: str, citizen_dsn: str) -> Iterator[tuple[psycopg.Connec
 
 
 def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "smartsync-tests"})
+    consumer = Consumer(kafka_config.consumer_config(bootstrap, group_id="smartsync-tests"))
     try:
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
@@ -82,7 +83,7 @@ def _insert_application(conn: psycopg.Connection[Any], app: int, status: str = "
 
 def _assert_dead_letter_headers(bootstrap: str, dlq: str, offset: int) -> None:
     """The headers carry the reason and the source coordinates."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "smartsync-tests"})
+    consumer = Consumer(kafka_config.consumer_config(bootstrap, group_id="smartsync-tests"))
     try:
         consumer.assign([TopicPartition(dlq, 0, offset)])
         msg = consumer.poll(10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 from confluent_kafka.admin import AdminClient
 
+from connectors.kafka import config as kafka_config
 from smartsync.core.catalog import load_catalog
 from smartsync.core.schema import HEARTBEAT_TABLE, PUBLICATION, migrate
 from smartsync.core.tables import SCHEMA, Database
@@ -61,7 +62,7 @@ def test_migration_is_idempotent(stack: StackState) -> None:
 
 
 def test_topics_have_the_catalog_partition_counts(stack: StackState) -> None:
-    topics = AdminClient({"bootstrap.servers": stack.bootstrap}).list_topics(timeout=10).topics
+    topics = AdminClient(kafka_config.admin_config(stack.bootstrap)).list_topics(timeout=10).topics
     for topic in load_catalog().topics():
         assert topic.name in topics
         assert len(topics[topic.name].partitions) == topic.partitions, topic.name

@@ -16,6 +16,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from connectors.kafka import config as kafka_config
 from masking import row_masker
 from masking.leaks import citizen_targets, verhoeff_digit
 from smartsync.core.catalog import MaskRule, load_catalog
@@ -137,7 +138,7 @@ def test_the_default_scan_covers_every_table_smartsync_writes(citizen_dsn: str) 
 @pytest.fixture
 def fresh_topic(kafka_bootstrap: str) -> Iterator[str]:
     name = f"test.leakscan.{uuid.uuid4().hex[:10]}"
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin = AdminClient(kafka_config.admin_config(kafka_bootstrap))
     admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])[name].result(timeout=30)
     try:
         yield name
@@ -147,7 +148,7 @@ def fresh_topic(kafka_bootstrap: str) -> Iterator[str]:
 
 def test_a_raw_value_on_a_topic_is_found(kafka_bootstrap: str, fresh_topic: str) -> None:
     mask = row_masker(load_catalog().sync("golden_records"))
-    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    producer = Producer(kafka_config.client_config(kafka_bootstrap))
     for i in range(1, 61):
         envelope = {"before": None, "after": mask(_profile(i)), "op": "c", "source": {"lsn": 98765432101}}
         producer.produce(fresh_topic, key=str(i).encode(), value=orjson.dumps(envelope), partition=i % 3)
