@@ -63,4 +63,13 @@ END_TO_END_LATENCY = Histogram(
 SINK_RETRIES = Counter(
     "smartsync_sink_retries_total", "Sink transactions retried after a transient error (outage)", ["flow"]
 )
+TOP_N_GROUPS_EXPIRED = Counter(
+    "smartsync_top_n_groups_expired_total",
+    "Top-N groups (a citizen's candidates) dropped from the flow's state after the idle limit "
+    "(SMARTSYNC_TOP_N_IDLE_S); the daily fixing reconcile repairs a group that returns",
+    ["flow", "sync"],
+)
+TOP_N_GROUPS = Gauge(
+    "smartsync_top_n_groups", "Top-N groups held in this flow process's state (live citizens)", ["flow", "sync"]
+)
 SINK_UP = Gauge("smartsync_sink_up", "1 while the target database accepts writes, 0 during an outage", ["flow"])

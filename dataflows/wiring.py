@@ -5,7 +5,7 @@
     kafka_in (the direction's topics, catalog partition counts)
       └─ decode (one call per input batch: map, mask; bad events and consumer errors become dead letters)
            ├─ changes, dead letters (one list per batch) ──────────────────────────┐
-           └─ evaluations ─ key by group ─ top_n (stateful_map, state in recovery) ─┴─ postgres
+           └─ evaluations ─ key by group ─ top_n (stateful, state in recovery, idle expiry) ─┴─ postgres
 
 ``build_flow`` is wiring only: it connects nothing, checks nothing and reads no environment.
 The source and the sink can be swapped (``TestingSource``/``TestingSink`` in unit tests); the
@@ -15,12 +15,16 @@ process set-up and start-up checks run in ``dataflows/startup.py`` before it is 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
+from bytewax.operators import StatefulLogic
 from bytewax.outputs import Sink
 from confluent_kafka import OFFSET_BEGINNING
 
@@ -93,16 +97,98 @@ class _DecodeBatch:
         return []
 
 
+@dataclass(slots=True)
+class TopNGroup:
+    """What recovery keeps of one top-N group: its state and when the flow last evaluated it (Unix time)."""
+
+    sync: str
+    state: TopState
+    seen_at: float
+
+
+# A group restored from recovery gets at least this long after the restart before it may expire, so a backlog
+# read after an outage reaches the groups it evaluates before their idle clock (which kept running) drops them.
+RESTORE_GRACE_S = 600.0
+
+_NOTHING: tuple[list[SinkItem], ...] = ()
+
+
 class _TopN:
-    """The stateful step of top-N syncs: one state per group (a citizen), snapshotted by recovery."""
+    """The top-N step's builder: one ``_TopNLogic`` per group (a citizen), with the idle clock.
 
-    def __init__(self, specs: dict[str, TopN]) -> None:
-        self._specs = specs
+    The rule itself is ``dataflows.top_n.top_n_step``; this only adds time. A group not evaluated for
+    ``idle_s`` seconds (wall clock) is discarded by a Bytewax notification, so the state holds the groups
+    evaluated recently instead of every group ever seen. ``idle_s`` 0 never expires a group.
+    """
 
-    def __call__(self, state: TopState | None, ev: Evaluation) -> tuple[TopState | None, list[SinkItem]]:
-        new_state, changes = top_n_step(state, ev, self._specs[ev.sync])
-        # An empty state (nothing of the group can reach the top) is discarded: memory stays with live groups.
-        return new_state or None, [TargetChange(ev.sync, ch, ev.origin) for ch in changes]
+    def __init__(
+        self, specs: dict[str, TopN], flow: str, idle_s: float, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.specs = specs
+        self.idle_s = idle_s
+        self.clock = clock
+        self.expired = {name: metrics.TOP_N_GROUPS_EXPIRED.labels(flow, name) for name in specs}
+        self.live = {name: metrics.TOP_N_GROUPS.labels(flow, name) for name in specs}
+
+    def __call__(self, resume: TopNGroup | None) -> _TopNLogic:
+        if resume is not None:
+            self.live[resume.sync].inc()
+            if self.idle_s:
+                grace = min(self.idle_s, RESTORE_GRACE_S)
+                resume.seen_at = max(resume.seen_at, self.clock() - self.idle_s + grace)
+        return _TopNLogic(self, resume)
+
+
+class _TopNLogic(StatefulLogic[Evaluation, list[SinkItem], TopNGroup]):
+    """One group's top-N state in Bytewax's ``stateful``: evaluations in, changes out, discarded when idle."""
+
+    __slots__ = ("_group", "_step")
+
+    def __init__(self, step: _TopN, group: TopNGroup | None) -> None:
+        self._step = step
+        self._group = group
+
+    def on_item(self, value: Evaluation) -> tuple[Iterable[list[SinkItem]], bool]:
+        step = self._step
+        group = self._group
+        if group is None:
+            # A group the state does not hold: new, emptied, or expired. It starts from this evaluation; an
+            # expired one may leave hints in the target the flow no longer knows of, which the daily fixing
+            # reconcile repairs (docs/event-path.md).
+            group = self._group = TopNGroup(value.sync, {}, 0.0)
+            step.live[value.sync].inc()
+        state, changes = top_n_step(group.state, value, step.specs[value.sync])
+        out: tuple[list[SinkItem], ...] = (
+            ([TargetChange(value.sync, ch, value.origin) for ch in changes],) if changes else _NOTHING
+        )
+        if not state:  # nothing of the group can reach the top: it holds no memory
+            step.live[value.sync].dec()
+            return out, StatefulLogic.DISCARD
+        group.state = state
+        group.seen_at = step.clock()
+        return out, StatefulLogic.RETAIN
+
+    def on_notify(self) -> tuple[Iterable[list[SinkItem]], bool]:
+        group = self._group
+        step = self._step
+        # Bytewax may notify after an evaluation in the same activation moved the deadline: check it again.
+        if group is None or not step.idle_s or step.clock() < group.seen_at + step.idle_s:
+            return _NOTHING, StatefulLogic.RETAIN
+        step.expired[group.sync].inc()
+        step.live[group.sync].dec()
+        return _NOTHING, StatefulLogic.DISCARD
+
+    def notify_at(self) -> datetime | None:
+        group = self._group
+        if group is None or not self._step.idle_s:
+            return None
+        return datetime.fromtimestamp(group.seen_at + self._step.idle_s, tz=UTC)
+
+    def snapshot(self) -> TopNGroup:
+        group = self._group
+        assert group is not None  # noqa: S101 — Bytewax snapshots only retained logic, which holds a group
+        # A shallow copy is enough: top_n_step replaces a group's Scored items, it never changes one in place.
+        return TopNGroup(group.sync, dict(group.state), group.seen_at)
 
 
 def _items(batch: DecodedBatch) -> list[SinkItem]:
@@ -157,7 +243,7 @@ def build_flow(
     if specs:
         evaluations = op.flat_map("evaluations", decoded, _evaluations)
         keyed = op.key_on("by_group", evaluations, _group_of)
-        tops = op.stateful_map("top_n", keyed, _TopN(specs))
+        tops = op.stateful("top_n", keyed, _TopN(specs, flow_name, settings.top_n_idle_s))
         ready = op.merge("merge", ready, op.map("top_n_changes", tops, _changes))
     if sink is None:
         sink = FlowSink(

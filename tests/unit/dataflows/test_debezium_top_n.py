@@ -129,12 +129,14 @@ def test_the_state_of_a_group_stays_bounded_however_many_items_it_sees() -> None
 
 
 def test_a_group_with_nothing_that_can_reach_the_top_is_discarded() -> None:
-    step = _TopN({"eligibility_hints": SPEC})
-    state, _ = step(None, _ev("A", "0.9", 1))
-    assert state is not None
-    state, out = step(state, _ev("A", "0.9", 2, status="not_eligible"))
-    assert state is None  # Bytewax drops the key's state
-    assert [c.change.row for c in out if isinstance(c, TargetChange)] == [None]
-    state, _ = step(None, _ev("B", "0.4", 3))
-    state, _ = step(state, _ev("B", None, 4))
-    assert state is None
+    build = _TopN({"eligibility_hints": SPEC}, "warehouse_to_citizen", 0)
+    logic = build(None)
+    _, discard = logic.on_item(_ev("A", "0.9", 1))
+    assert discard is False
+    out, discard = logic.on_item(_ev("A", "0.9", 2, status="not_eligible"))
+    assert discard is True  # Bytewax drops the key's state
+    assert [c.change.row for batch in out for c in batch if isinstance(c, TargetChange)] == [None]
+    logic = build(None)
+    logic.on_item(_ev("B", "0.4", 3))
+    _, discard = logic.on_item(_ev("B", None, 4))
+    assert discard is True
