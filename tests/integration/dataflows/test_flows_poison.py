@@ -26,6 +26,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
+from connectors.kafka import config as kafka_config
 from connectors.kafka.dead_letters import producer_config, read_dead_letters
 from dataflows.testing import RunningFlow, converged, expected_mirror, wait_until
 from smartsync.core.catalog import Direction, load_catalog
@@ -75,7 +76,7 @@ def _produce(bootstrap: str, topic: str, key: bytes, values: list[bytes]) -> Non
 
 
 def _set_topic_config(bootstrap: str, topic: str, name: str, value: str | None) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka_config.admin_config(bootstrap))
     op = AlterConfigOpType.DELETE if value is None else AlterConfigOpType.SET
     entry = ConfigEntry(name, value or "", incremental_operation=op)
     resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[entry])
