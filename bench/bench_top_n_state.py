@@ -1,7 +1,8 @@
 """Memory of the top-N state (eligibility hints), pruned vs unpruned, over a long stream of evaluations.
 
-Runs the flow's own stateful step (``dataflows.wiring._TopN``) over a dict of per-citizen states,
-as Bytewax's ``stateful_map`` keeps them, without Kafka or PostgreSQL:
+Runs the flow's own stateful step (``dataflows.wiring._TopN``, idle expiry off) over a dict of per-citizen
+logics, as Bytewax's ``stateful`` keeps them, without Kafka or PostgreSQL (``bench/bench_top_n_soak.py`` runs
+the whole dataflow over time, with idle expiry on and off):
 
     python bench/bench_top_n_state.py --citizens-per-tick 50 --ticks 600 --schemes 60
 
@@ -46,6 +47,15 @@ def _ev(citizen: int, scheme: int, pos: int, rng: random.Random, *, eligible: bo
     return Evaluation("eligibility_hints", str(citizen), key, score, status, row, pos, None, ORIGIN)
 
 
+def _step(states: dict[str, Any], build: _TopN, ev: Evaluation) -> None:
+    logic = states.get(ev.group)
+    if logic is None:
+        logic = states[ev.group] = build(None)
+    _, discard = logic.on_item(ev)
+    if discard:
+        del states[ev.group]
+
+
 def run(args: argparse.Namespace, *, pruned: bool) -> list[tuple[int, float, int, int]]:
     spec = load_catalog().sync("eligibility_hints").top_n
     assert spec is not None
@@ -53,7 +63,7 @@ def run(args: argparse.Namespace, *, pruned: bool) -> list[tuple[int, float, int
     if not pruned:
         top_n.prune = lambda state, _spec: state  # type: ignore[assignment]  # the step as it was
     try:
-        step = _TopN({"eligibility_hints": spec})
+        build = _TopN({"eligibility_hints": spec}, "warehouse_to_citizen", 0)
         rng = random.Random(42)
         states: dict[str, Any] = {}
         pos = 0
@@ -68,21 +78,14 @@ def run(args: argparse.Namespace, *, pruned: bool) -> list[tuple[int, float, int
                 gone = rng.random() < args.churn
                 for scheme in range(args.schemes):
                     pos += 1
-                    ev = _ev(citizen, scheme, pos, rng, eligible=rng.random() < 1 / 3)
-                    new, _ = step(states.get(ev.group), ev)
-                    states[ev.group] = new
+                    _step(states, build, _ev(citizen, scheme, pos, rng, eligible=rng.random() < 1 / 3))
                 if gone:  # later: every scheme ends for this citizen
                     for scheme in range(args.schemes):
                         pos += 1
-                        ev = _ev(citizen, scheme, pos, rng, eligible=False)
-                        new, _ = step(states.get(ev.group), ev)
-                        if new is None:
-                            states.pop(ev.group, None)
-                        else:
-                            states[ev.group] = new
+                        _step(states, build, _ev(citizen, scheme, pos, rng, eligible=False))
             if tick % 60 == 0:
                 gc.collect()
-                items = sum(len(s) for s in states.values() if s)
+                items = sum(len(logic.snapshot().state) for logic in states.values())
                 out.append((tick, _rss_mb() - base, len(states), items))
         return out
     finally:
