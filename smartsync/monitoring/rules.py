@@ -25,6 +25,9 @@ SUCCESS_RATE_MIN = 0.99
 BATCH_LATE_S = 15 * 60
 # A backlog of this many messages on one topic is about an hour of the seeds' peak traffic.
 OFFSET_LAG_MAX = 10_000
+# Top-N groups expired within an hour, as a share of the groups held an hour ago, and the least count that alerts.
+TOP_N_MASS_EXPIRY_SHARE = 0.5
+TOP_N_MASS_EXPIRY_MIN = 100
 SLOT_RETAINED_WARNING_BYTES = 1 << 30
 SLOT_RETAINED_CRITICAL_BYTES = 8 << 30
 
@@ -132,6 +135,20 @@ def _event(catalog: Catalog) -> list[dict[str, Any]]:
             "{{ $labels.table }}: most changes lose to newer positions (a restored source? see the runbook)",
             path="event",
             for_="30m",
+        ),
+        # Expiring idle citizens is routine (a few per thousand held per hour at the 7-day default); most of them in
+        # an hour means the limit is set far too short or the clock jumped, and many citizens' hints may be wrong
+        # until the daily fixing reconcile.
+        alert(
+            "SmartSyncTopNMassExpiry",
+            f"sum by (flow, sync) (increase(smartsync_top_n_groups_expired_total[1h])) > {TOP_N_MASS_EXPIRY_MIN}"
+            " and sum by (flow, sync) (increase(smartsync_top_n_groups_expired_total[1h])) / clamp_min(sum by "
+            "(flow, sync) (smartsync_top_n_groups) + sum by (flow, sync) (increase(smartsync_top_n_groups_expired"
+            f"_total[1h])), 1) > {TOP_N_MASS_EXPIRY_SHARE}",
+            "warning",
+            "{{ $labels.flow }} expired most of its {{ $labels.sync }} groups within an hour: check "
+            "SMARTSYNC_TOP_N_IDLE_S and the clock, then run the sync's daily fixing reconcile",
+            path="event",
         ),
         alert(
             "SmartSyncTargetDown",
