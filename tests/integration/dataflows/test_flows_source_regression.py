@@ -17,6 +17,7 @@ import psycopg
 
 from dataflows.testing import RunningFlow, converged, expected_mirror, wait_until
 from smartsync.core.catalog import Direction, load_catalog
+from tests.integration.chaos.full_reconciliation import assert_reconciled, even_out
 
 CAT = load_catalog()
 W2C = Direction.WAREHOUSE_TO_CITIZEN
@@ -30,6 +31,7 @@ def _smartsync(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_restored_source_stops_the_flow_until_rebased(tmp_path: Path, warehouse_dsn: str, citizen_dsn: str) -> None:
+    even_out(DECISIONS)
     base = random.randrange(10**8, 9 * 10**8)
     apps = [base, base + 1]
     with (
@@ -73,6 +75,7 @@ def test_a_restored_source_stops_the_flow_until_rebased(tmp_path: Path, warehous
             with flow:
                 expected = expected_mirror(DECISIONS, wconn, "application_id", apps)
                 flow.wait(converged(DECISIONS, cconn, "application_id", apps, expected), what="changes after rebase")
+                assert_reconciled(DECISIONS, flow=flow)
         finally:
             if saved is not None:
                 cconn.execute(
