@@ -50,7 +50,8 @@ integration: venv stack-deps
 bench: venv stack-deps
 	@for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/python $$b || exit 1; done
 
-# The event path's chaos scenarios in their long form (12 SIGKILLs, a 60 s target outage, the fault scenarios).
+# The event path's chaos suite in its long form (30 SIGKILLs, a 120 s target outage, the fault scenarios), each
+# scenario ending with a full reconciliation; its CI form (tests/integration/chaos) runs in `test` and `integration`.
 chaos: venv stack-deps
 	$(VENV)/python bench/chaos.py --long --all
 
