@@ -13,11 +13,12 @@ from typing import Any
 
 import orjson
 from bytewax.recovery import RecoveryConfig, init_db_dir
-from bytewax.testing import TestingSink, TestingSource, run_main
+from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 from prometheus_client import REGISTRY
 
 from connectors.debezium.envelope import Origin
 from connectors.postgres.writer import SinkItem, TargetChange
+from dataflows.runner import free_ports
 from dataflows.top_n import Evaluation, Scored
 from dataflows.wiring import RESTORE_GRACE_S, TopNGroup, _TopN, build_flow
 from smartsync.core.catalog import Direction, TopN, load_catalog
@@ -32,15 +33,16 @@ SPEC: TopN = _SPEC
 STEP_ID = "warehouse_to_citizen.top_n.stateful_batch"
 
 
-def _snapshot(offset: int, scheme: str, score: str, status: str, lsn: int) -> Origin:
-    """Citizen 9's evaluation on one scheme, as Debezium's JsonConverter (schemas off) writes it."""
+def _snapshot(offset: int, scheme: str, score: str, status: str, lsn: int, *, citizen: int = 9) -> Origin:
+    """A citizen's evaluation on one scheme, as Debezium's JsonConverter (schemas off) writes it."""
     at = "2026-11-21T21:16:50.283942Z"
-    after = {"citizen_id": 9, "scheme_code": scheme, "eligibility_score": score, "status": status}
+    after = {"citizen_id": citizen, "scheme_code": scheme, "eligibility_score": score, "status": status}
     source = {"connector": "postgresql", "db": "smart_warehouse", "snapshot": "false", "lsn": lsn, "ts_us": 1}
     value = {"before": None, "after": {**after, "evaluated_at": at, "updated_at": at}, "source": source, "op": "c"}
     topic = CATALOG.sync(SYNC).topic
     assert topic is not None
-    return Origin(topic.name, 0, offset, orjson.dumps({"citizen_id": 9, "scheme_code": scheme}), orjson.dumps(value))
+    key = orjson.dumps({"citizen_id": citizen, "scheme_code": scheme})
+    return Origin(topic.name, 0, offset, key, orjson.dumps(value))
 
 
 def _metric(name: str) -> float:
@@ -51,13 +53,16 @@ def _expired() -> float:
     return _metric("smartsync_top_n_groups_expired_total")
 
 
-def _run(inputs: list[Any], idle_s: float, recovery: Path | None = None) -> list[tuple[Any, ...]]:
+def _run(inputs: list[Any], idle_s: float, recovery: Path | None = None, *, workers: int = 1) -> list[tuple[Any, ...]]:
     """Run the flow; the changes of eligibility_hints as (key, 'upsert'|'delete') in order."""
     out: list[list[SinkItem]] = []
     settings = Settings(kafka_bootstrap="unused:9092", top_n_idle_s=idle_s)
     flow = build_flow(CATALOG, FLOW, settings, source=TestingSource(inputs), sink=TestingSink(out))
     config = RecoveryConfig(str(recovery)) if recovery is not None else None
-    run_main(flow, epoch_interval=timedelta(0), recovery_config=config)
+    if workers == 1:
+        run_main(flow, epoch_interval=timedelta(0), recovery_config=config)
+    else:
+        cluster_main(flow, [f"127.0.0.1:{free_ports(1)[0]}"], 0, worker_count_per_proc=workers)
     return [
         (item.change.key, "delete" if item.change.row is None else "upsert")
         for batch in out
@@ -87,7 +92,7 @@ def test_a_group_idle_beyond_the_limit_is_discarded_and_counted(tmp_path: Path) 
     got = _run(
         [
             _snapshot(0, "S1", "0.6000", "eligible", 2000),
-            _pause(2.5),  # idle limit 1 s: the group expires
+            _pause(3),  # idle limit 1 s: the group expires
             # The flow no longer knows S1 is in the target: this evaluation starts a new group and deletes nothing
             # (the daily fixing reconcile removes S1); it proves the old state is gone.
             _snapshot(1, "S1", "0.6000", "not_eligible", 2001),
@@ -101,9 +106,18 @@ def test_a_group_idle_beyond_the_limit_is_discarded_and_counted(tmp_path: Path) 
     assert _snaps(tmp_path) == {"eligibility_hints:9": True}  # the new group; the expired one left no state
 
 
+def test_groups_expire_with_two_workers() -> None:
+    before = _expired()
+    citizens = range(20, 26)  # Bytewax spreads the groups over the workers by key
+    evaluations = [_snapshot(i, "S1", "0.6000", "eligible", 3000 + i, citizen=c) for i, c in enumerate(citizens)]
+    got = _run([*evaluations, _pause(3)], idle_s=1, workers=2)
+    assert sorted(got) == [((c, "S1"), "upsert") for c in citizens]
+    assert _expired() - before == len(citizens)
+
+
 def test_the_expired_group_leaves_recovery(tmp_path: Path) -> None:
     init_db_dir(tmp_path, 1)
-    _run([_snapshot(0, "S1", "0.6000", "eligible", 2000), _pause(2.5)], idle_s=1, recovery=tmp_path)
+    _run([_snapshot(0, "S1", "0.6000", "eligible", 2000), _pause(3)], idle_s=1, recovery=tmp_path)
     assert _snaps(tmp_path) == {"eligibility_hints:9": False}
 
 
@@ -112,12 +126,12 @@ def test_a_group_seen_again_before_the_limit_keeps_its_state() -> None:
     got = _run(
         [
             _snapshot(0, "S1", "0.6000", "eligible", 2000),
-            _pause(1.5),
+            _pause(2),
             _snapshot(1, "S2", "0.7000", "eligible", 2001),  # renews the idle clock
-            _pause(1.5),  # 3 s since S1, 1.5 s since S2: the limit is 2.5 s
+            _pause(2),  # 4 s since S1, 2 s since S2: the limit is 3.5 s
             _snapshot(2, "S1", "0.6000", "not_eligible", 2002),
         ],
-        idle_s=2.5,
+        idle_s=3.5,
     )
     # The state still knows S1 is in the top: its new status deletes it.
     assert got == [((9, "S1"), "upsert"), ((9, "S2"), "upsert"), ((9, "S1"), "delete")]
