@@ -49,8 +49,16 @@ def read_source_identity(conn: psycopg.Connection[Any]) -> SourceIdentity:
     return SourceIdentity(str(row[0]), int(row[1]))
 
 
+def _ensure_table(conn: psycopg.Connection[Any]) -> None:
+    # `db migrate` creates the table; a flow's sink role may not create anything in the schema (PostgreSQL
+    # checks that privilege even for CREATE TABLE IF NOT EXISTS), so the DDL runs only where it is missing.
+    row = conn.execute("SELECT to_regclass('smartsync.source_identity')").fetchone()
+    if row is None or row[0] is None:
+        conn.execute(TABLE_DDL)
+
+
 def stored_identity(conn: psycopg.Connection[Any], source_database: str) -> SourceIdentity | None:
-    conn.execute(TABLE_DDL)
+    _ensure_table(conn)
     row = conn.execute(
         "SELECT system_identifier, timeline FROM smartsync.source_identity WHERE source_database = %s",
         (source_database,),
@@ -59,7 +67,7 @@ def stored_identity(conn: psycopg.Connection[Any], source_database: str) -> Sour
 
 
 def record_identity(conn: psycopg.Connection[Any], source_database: str, identity: SourceIdentity) -> None:
-    conn.execute(TABLE_DDL)
+    _ensure_table(conn)
     conn.execute(
         "INSERT INTO smartsync.source_identity (source_database, system_identifier, timeline) VALUES (%s, %s, %s) "
         "ON CONFLICT (source_database) DO UPDATE SET system_identifier = EXCLUDED.system_identifier, "

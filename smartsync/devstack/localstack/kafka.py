@@ -133,6 +133,13 @@ def _formatted_as(marker: Path) -> dict[str, object]:
     return found
 
 
+def _formatted_secure() -> bool:
+    """Whether this stack folder's Kafka data was last formatted for the secure stack."""
+    run = stack_dir()
+    formatted = (run / "kafka-data" / "meta.properties").exists()
+    return formatted and _formatted_as(run / "kafka-format.json")["secure"] is True
+
+
 def stack_client_config(state: StackState, config: dict[str, Any]) -> dict[str, Any]:
     """``config`` (from ``connectors.kafka.config``) with this stack's security, whatever the environment names.
 

@@ -16,9 +16,16 @@ from connectors.kafka.topics import create_topics
 from smartsync.core.catalog import Catalog, load_catalog
 from smartsync.core.errors import ConfigurationError, StackError
 from smartsync.core.files import make_private, private_umask, write_private
+from smartsync.core.roles import RECONCILER_ROLE, SINK_ROLES
 from smartsync.devstack.localstack import security
 from smartsync.devstack.localstack.java import _java, _stop_leftovers, ensure_jars
-from smartsync.devstack.localstack.kafka import _connectors_running, _start_connect, _start_kafka, wait_for_sentinel
+from smartsync.devstack.localstack.kafka import (
+    _connectors_running,
+    _formatted_secure,
+    _start_connect,
+    _start_kafka,
+    wait_for_sentinel,
+)
 from smartsync.devstack.localstack.postgres import (
     _claim_cluster,
     _drop_slots,
@@ -55,8 +62,8 @@ def up(progress: Progress = _quiet, catalog: Catalog | None = None, *, secure: b
     """Start the stack (or find it running) and return its state once changes flow.
 
     ``secure``: Kafka's client listener is SASL_SSL with SCRAM-SHA-512 (``security``); False is plaintext;
-    None keeps what the stack folder's last run was (plaintext for a new one). A running stack of the
-    other kind is stopped and started again as asked.
+    None keeps what the stack folder's last run was, also after ``down`` (plaintext for a new or purged one).
+    A running stack of the other kind is stopped and started again as asked.
 
     Under umask 077: every file it or its servers create (passwords, configs, Kafka's data, logs) is 0600.
     """
@@ -96,7 +103,9 @@ def _up(progress: Progress, catalog: Catalog | None, *, secure: bool | None) -> 
         admin_password=previous.admin_password if previous else secrets.token_urlsafe(18),
         cdc_password=secrets.token_urlsafe(18),
         pg_data=str(_pg_data_dir()),
-        secure=bool(secure),
+        # Unsaid, a stack folder keeps the kind its Kafka data was formatted for (also after `down`).
+        secure=_formatted_secure() if secure is None else secure,
+        role_passwords={role: secrets.token_urlsafe(18) for role in (*SINK_ROLES.values(), RECONCILER_ROLE)},
     )
     if state.secure:
         security.ensure_certificates(run)

@@ -172,9 +172,10 @@ def _migrate_databases(state: StackState, catalog: Catalog, progress: Progress) 
         conn.execute(f"ALTER ROLE {CDC_ROLE} PASSWORD '{state.cdc_password}'")
     for db in Database:
         migrate(state.dsn(db), db, catalog)
-        # The least-privilege roles of production: Debezium's role reads the captured tables only.
+        # The least-privilege roles of production: Debezium's role reads the captured tables only, the flows'
+        # sinks and the batch path log in as their own roles (StackState.component_env).
         with psycopg.connect(state.dsn(db), autocommit=True) as conn:
-            for stmt in roles_sql(db, catalog, {CDC_ROLE: state.cdc_password}):
+            for stmt in roles_sql(db, catalog, {**state.role_passwords, CDC_ROLE: state.cdc_password}):
                 conn.execute(stmt.encode())  # generated from the catalog, never user input
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from connectors.kafka.config import security_properties
 from smartsync.core.errors import StackError
 from smartsync.core.files import write_private
+from smartsync.core.roles import RECONCILER_ROLE, SINK_ROLES
 from smartsync.core.tables import Database
 
 REPO = Path(__file__).resolve().parents[3]
@@ -42,9 +43,29 @@ class StackState:
     # properties are in ``kafka_config_file`` (0600). Kept here so restarts and ``running_stack`` stay secure.
     secure: bool = False
     kafka_config_file: str = ""
+    # Passwords of the least-privilege roles (smartsync/core/roles.py) the stack creates for its flows' sinks and
+    # the batch path; ``env`` hands each component its own DSN, so they run as in production, not as the owner.
+    role_passwords: dict[str, str] = field(default_factory=dict)
 
     def dsn(self, database: Database | str) -> str:
         return f"postgresql://{ADMIN_USER}:{self.admin_password}@127.0.0.1:{self.pg_port}/{database}?connect_timeout=5"
+
+    def role_dsn(self, role: str, database: Database | str) -> str:
+        """A DSN that logs in as one of the component roles (``role_passwords``)."""
+        password = self.role_passwords[role]
+        return f"postgresql://{role}:{password}@127.0.0.1:{self.pg_port}/{database}?connect_timeout=5"
+
+    def component_env(self) -> dict[str, str]:
+        """Each component's own DSN (its least-privilege role), and the password ``db roles`` gives the CDC role."""
+        if not self.role_passwords:
+            return {}
+        return {
+            "SMARTSYNC_SINK_CITIZEN_DSN": self.role_dsn(SINK_ROLES[Database.CITIZEN], Database.CITIZEN),
+            "SMARTSYNC_SINK_WAREHOUSE_DSN": self.role_dsn(SINK_ROLES[Database.WAREHOUSE], Database.WAREHOUSE),
+            "SMARTSYNC_RECONCILER_WAREHOUSE_DSN": self.role_dsn(RECONCILER_ROLE, Database.WAREHOUSE),
+            "SMARTSYNC_RECONCILER_CITIZEN_DSN": self.role_dsn(RECONCILER_ROLE, Database.CITIZEN),
+            "SMARTSYNC_CDC_PASSWORD": self.cdc_password,
+        }
 
     @property
     def bootstrap(self) -> str:
@@ -81,6 +102,7 @@ class StackState:
             "SMARTSYNC_CONNECT_URL": f"http://127.0.0.1:{self.connect_port}",
             "SMARTSYNC_CALLBACK_TOKENS": json.dumps({LOCAL_CALLER: self.callback_token}),
             "SMARTSYNC_DEAD_LETTER_KEYS": json.dumps({"local-1": self.dead_letter_key}),
+            **self.component_env(),
             **security,
         }
 

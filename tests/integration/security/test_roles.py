@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -17,13 +16,13 @@ from smartsync.core.roles import CDC_ROLE, RECONCILER_ROLE, SINK_ROLES, roles_sq
 from smartsync.core.tables import SCHEMA, Database
 from smartsync.devstack.localstack import StackState
 
-PASSWORD = secrets.token_urlsafe(18)
-
 
 @pytest.fixture(scope="module")
 def roles(stack: StackState) -> StackState:
     catalog = load_catalog()
-    passwords = {role: PASSWORD for role in (*SINK_ROLES.values(), RECONCILER_ROLE)}
+    # The stack's own passwords: the session's flows and batch jobs log in with them (StackState.component_env).
+    passwords = dict(stack.role_passwords)
+    assert passwords, "the running stack predates its component roles: `smartsync stack down && smartsync stack up`"
     for db in Database:
         with psycopg.connect(stack.dsn(db), autocommit=True) as conn:
             for stmt in roles_sql(db, catalog, {**passwords, CDC_ROLE: stack.cdc_password}):
@@ -32,9 +31,7 @@ def roles(stack: StackState) -> StackState:
 
 
 def _as(stack: StackState, role: str, db: Database) -> psycopg.Connection[Any]:
-    return psycopg.connect(
-        f"postgresql://{role}:{PASSWORD}@127.0.0.1:{stack.pg_port}/{db.value}?connect_timeout=5", autocommit=True
-    )
+    return psycopg.connect(stack.role_dsn(role, db), autocommit=True)
 
 
 def test_the_citizen_sink_writes_its_target_through_the_real_apply(roles: StackState) -> None:
