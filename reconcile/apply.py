@@ -18,6 +18,7 @@ import psycopg
 from connectors.postgres.apply import ApplyResult, RowChange, apply_changes, classify_error
 from reconcile.connections import connect
 from reconcile.engine import Comparison, bulk_objects
+from reconcile.fix_rows import FixRow
 from reconcile.model import TableDiff
 from smartsync.core.errors import ReconcileError, SinkError
 from smartsync.core.tables import Table
@@ -26,17 +27,29 @@ BATCH_ROWS = 10_000
 T = TypeVar("T")
 
 
+def _fix_rows(outcome: Comparison) -> Iterable[FixRow]:
+    """The source rows of a comparison kept for a fix (none when nothing differs)."""
+    if outcome.fix_rows is not None:
+        return outcome.fix_rows
+    diff = outcome.diff
+    if diff.source_only or diff.changed:
+        msg = f"{diff.name}: the comparison kept no source rows to write"
+        raise ReconcileError(msg, hint="compare with keep_rows=True (compare_and_fix does)")
+    return ()
+
+
 def plan_changes(outcome: Comparison, *, deletes: bool) -> Iterator[RowChange]:
     """Upserts for source-only and changed rows, deletes for target-only rows (when asked).
 
-    The changes come one by one: each row is built when its batch is about to be written.
+    The upserts come batch by batch from the source snapshot the diff read (``FixRows``):
+    only the batch being written exists at once.
     """
     diff = outcome.diff
     if diff.snapshot_lsn is None:
         msg = f"{diff.name}: the diff carries no source position, so its fix cannot be ordered"
         raise ReconcileError(msg, hint="diff with a stamped snapshot (catalog syncs are)")
-    pos, ts, rows = diff.snapshot_lsn, outcome.source_ts, outcome.fix_rows
-    upserts = (RowChange(k, rows[k], pos, ts) for k in itertools.chain(diff.source_only, (c.key for c in diff.changed)))
+    pos, ts = diff.snapshot_lsn, outcome.source_ts
+    upserts = (RowChange(r.key, r.row, pos, ts) for r in _fix_rows(outcome))
     removals = (RowChange(k, None, pos, ts) for k in diff.target_only) if deletes else ()
     return itertools.chain(upserts, removals)
 
@@ -60,16 +73,17 @@ def plan_events(outcome: Comparison, *, held: frozenset[tuple[Any, ...]] = froze
     if diff.snapshot_lsn is None:
         msg = f"{diff.name}: the diff carries no source position, so its missing events cannot be ordered"
         raise ReconcileError(msg, hint="diff with a stamped snapshot (catalog syncs are)")
-    pos, ts, rows = diff.snapshot_lsn, outcome.source_ts or datetime.now(UTC), outcome.fix_rows
-    missing = ((k, EVENT_SUBMITTED) for k in diff.source_only)
-    stale = ((c.key, None) for c in diff.changed)
-    for key, known in itertools.chain(missing, stale):
-        if key in held:
+    pos, ts = diff.snapshot_lsn, outcome.source_ts or datetime.now(UTC)
+    for fix in _fix_rows(outcome):
+        if fix.key in held:
             continue
-        row = dict(rows[key])
-        kind = known or (EVENT_WITHDRAWN if row.get("status") == "withdrawn" else EVENT_STATUS_CHANGED)
+        row = dict(fix.row)
+        if fix.new:
+            kind = EVENT_SUBMITTED
+        else:
+            kind = EVENT_WITHDRAWN if row.get("status") == "withdrawn" else EVENT_STATUS_CHANGED
         row.update(source_lsn=pos, event_type=kind, occurred_at=ts)
-        yield RowChange((*key, pos), row, pos, ts)
+        yield RowChange((*fix.key, pos), row, pos, ts)
 
 
 MASS_DELETE_HINT = (

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reconcile.model import ChangedRow, Key
+from reconcile.model import ChangedRow, Key, KeyArray
 
 
 def sorted_keys(keys: list[Key]) -> list[Key]:
@@ -32,7 +32,8 @@ class Detail:
     """Some differing rows of one side, read again in its snapshot: enough to say what differs.
 
     ``scan_keys`` are the keys the scan shipped (the key, or a 64-bit hash of it); ``keys`` the
-    real keys; ``hashes`` one hash per compared clear column (rows × columns).
+    real keys (a ``KeyArray`` of the scan keys when the key is one integer column); ``hashes``
+    one hash per compared clear column (rows × columns).
     """
 
     scan_keys: np.ndarray
@@ -42,8 +43,8 @@ class Detail:
 
 @dataclass(frozen=True)
 class Classified:
-    source_only: list[Key]
-    target_only: list[Key]
+    source_only: Sequence[Key]
+    target_only: Sequence[Key]
     changed: list[ChangedRow]
     # Matched rows whose row hashes differed but whose columns all agree.
     unchanged: int
@@ -71,9 +72,11 @@ def classify(
     partner = order[at] if nt else np.zeros(ns, dtype=np.int64)
     candidates = np.flatnonzero(hit)
     s_keys, t_keys = source.keys, target.keys
-    for i, j in zip(candidates.tolist(), partner[candidates].tolist(), strict=True):
-        if s_keys[i] != t_keys[j]:
-            hit[i] = False
+    # Integer scan keys are the real keys: equal scan keys are the same key.
+    if not (isinstance(s_keys, KeyArray) and isinstance(t_keys, KeyArray)):
+        for i, j in zip(candidates.tolist(), partner[candidates].tolist(), strict=True):
+            if s_keys[i] != t_keys[j]:
+                hit[i] = False
     si = np.flatnonzero(hit)
     ti = partner[si]
     flags = source.hashes[si] != target.hashes[ti]
@@ -87,12 +90,19 @@ def classify(
     changed_at = si[differs]
     names = [*hashed, *masked]
     return Classified(
-        source_only=sorted_keys([source.keys[i] for i in only_s.tolist()]),
-        target_only=sorted_keys([target.keys[i] for i in np.flatnonzero(~t_matched).tolist()]),
+        source_only=_keys_at(source.keys, only_s),
+        target_only=_keys_at(target.keys, np.flatnonzero(~t_matched)),
         changed=_changed_rows([source.keys[i] for i in changed_at.tolist()], flags[differs], names),
         unchanged=int(len(si) - len(changed_at)),
         to_write=np.concatenate([only_s, changed_at]),
     )
+
+
+def _keys_at(keys: Sequence[Key], at: np.ndarray) -> Sequence[Key]:
+    """The keys at positions ``at``, sorted: an array stays an array (a first load's millions of keys)."""
+    if isinstance(keys, KeyArray):
+        return KeyArray(np.sort(keys.values[at]))
+    return sorted_keys([keys[i] for i in at.tolist()])
 
 
 def _changed_rows(keys: list[Key], flags: np.ndarray, names: Sequence[str]) -> list[ChangedRow]:

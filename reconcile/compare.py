@@ -23,6 +23,7 @@ from reconcile.columns import quote_ident, quote_table
 from reconcile.connections import connect, has_unique_key, live_columns, query_columns
 from reconcile.cron import last_days
 from reconcile.engine import Comparison, compare_pair
+from reconcile.fix_rows import FixRows
 from reconcile.kinds import Kind, aggregate_source_column, day_column, deletes_on_fix, fixable, kind_of, note_for
 from reconcile.model import Relation, TableDiff
 from reconcile.snapshots import Keeper, SnapshotPolicy
@@ -75,16 +76,17 @@ def compare(
     ``window`` limits the source rows (an incremental); ``restrict_target`` then compares only
     the target rows of the window's keys. ``days`` are the UTC days an aggregate sync
     recomputes (other kinds ignore them; default: the last complete day). ``keep_rows`` keeps
-    the masked source rows a fix writes.
+    the source snapshot open for a fix to read its rows from (close the comparison after).
     """
     # Refuse an incomplete masking policy before reading anything; the diff masks column-wise
     # with the same rules (``PairSpec.masked``), and a fix writes those masked values.
     check_policy(sync)
     kind = kind_of(sync)
     conns = connect_pair(sync, settings)
+    found: Comparison | None = None
     try:
         planned, live = plan_sync(sync, settings, conns=conns, window=window, days=days)
-        return compare_pair(
+        found = compare_pair(
             planned.spec,
             max_connections=settings.batch_max_connections,
             schema=planned.schema,
@@ -100,9 +102,12 @@ def compare(
             on_sides=Keeper(SnapshotPolicy.of(settings), planned.spec) if window is None else None,
             column_hashes=window is None,
         )
+        return found
     finally:
         for conn in conns:
-            conn.close()
+            # The source snapshot a fix reads its rows from stays open with the comparison.
+            if found is None or not isinstance(found.fix_rows, FixRows) or not found.fix_rows.holds(conn):
+                conn.close()
 
 
 def compare_and_fix(
@@ -133,6 +138,34 @@ def compare_and_fix(
     found = compare(
         sync, settings, window=window, days=days, restrict_target=restrict_target, keep_rows=True, on_step=on_step
     )
+    try:
+        return _fix(
+            sync,
+            settings,
+            kind,
+            found,
+            deletes=deletes,
+            on_compared=on_compared,
+            after=after,
+            on_step=on_step,
+            allow_mass_delete=allow_mass_delete,
+        )
+    finally:
+        found.close()  # ends the source snapshot the rows were read from
+
+
+def _fix(
+    sync: Sync,
+    settings: Settings,
+    kind: Kind,
+    found: Comparison,
+    *,
+    deletes: bool | None,
+    on_compared: Callable[[Comparison], None] | None,
+    after: Callable[[psycopg.Connection[Any], Comparison], None] | None,
+    on_step: Step | None,
+    allow_mass_delete: bool,
+) -> FixOutcome:
     if on_compared is not None:
         on_compared(found)
     if not fixable(kind):

@@ -17,8 +17,10 @@ How ``compare_pair`` runs (each step measured against alternatives in ``bench/be
 4. Join (``DiffStore.differing``): a full outer join on the key in DuckDB; only the differing
    rows come back (``on_sides`` may keep both tables as Parquet first: ``reconcile.snapshots``).
 5. Fetch and classify (``Side.detail``, ``reconcile.classify``): for the differing rows only,
-   each side returns one hash per column and the real keys, which names the changed columns;
-   for a fix the source returns its clear values in the same query (``reconcile.fix_rows``).
+   each side returns one hash per column and the real keys, which names the changed columns
+   (an integer key's source-only and target-only rows need nothing read: their keys are known).
+6. For a fix, the source side's snapshot stays open: ``reconcile.fix_rows`` reads the rows to
+   write from it through a server-side cursor, a batch at a time, while they are written.
 """
 
 from __future__ import annotations
@@ -26,33 +28,47 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import psycopg
 
-from reconcile.classify import classify
+from reconcile.classify import Detail, classify
 from reconcile.fingerprints import PROBE_ROWS, Fingerprint, fingerprint_first, probe_range
-from reconcile.fix_rows import FixRows
-from reconcile.model import Key, PairSpec, SchemaDiff, TableDiff
+from reconcile.fix_rows import FixRow, FixRows
+from reconcile.model import KeyArray, PairSpec, SchemaDiff, TableDiff
 from reconcile.packed import SideScan
 from reconcile.scan_sql import int8_literal
 from reconcile.side import Side
-from reconcile.store import DiffStore, EngineLimits
+from reconcile.store import DiffStore, EngineLimits, Found
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """A diff plus what a fix needs: the masked source rows of every differing key."""
+    """A diff plus what a fix needs: the source rows to write, read from the diff's snapshot on demand.
+
+    With ``fix_rows`` the source snapshot stays open until ``close`` (or the comparison is dropped).
+    """
 
     diff: TableDiff
-    fix_rows: Mapping[Key, dict[str, Any]] = field(default_factory=dict)
+    fix_rows: FixRows | Sequence[FixRow] | None = None  # a sequence: rows built in memory (tests)
     source_ts: datetime | None = None  # when the source snapshot was taken (a fix stamps its rows with it)
     # No source row committed after this instant can be missing from the snapshot (an incremental's next watermark).
     complete_until: datetime | None = None
+
+    def close(self) -> None:
+        if isinstance(self.fix_rows, FixRows):
+            self.fix_rows.close()
+
+    def __enter__(self) -> Comparison:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 @contextlib.contextmanager
@@ -94,15 +110,16 @@ def compare_pair(
     ``unique`` says which sides have a unique index on the key (no duplicate check needed).
     ``restrict_target`` compares only the target rows whose keys the source has (incrementals:
     the source is a window, so the target's other rows are not target-only).
-    ``keep_rows`` keeps the masked source rows of every source-only and changed key (a fix
-    writes them): their clear columns travel with the per-column hashes, their masked columns
-    were masked for the comparison already. Without it only keys and hashes travel.
+    ``keep_rows`` keeps the source snapshot open for a fix: ``Comparison.fix_rows`` reads the
+    rows of every source-only and changed key from it, batch by batch (close the comparison
+    when done). Without it only keys and hashes travel.
     ``conns`` are idle connections to the source and the target to take the snapshots on
     (closed when the diff ends). ``limits`` bound DuckDB's memory (default: ``EngineLimits()``);
     ``on_sides`` sees both loaded sides before the store is dropped (snapshots are kept there);
     ``column_hashes`` ships one hash per clear column rather than per row (a kept snapshot's).
     """
     started = time.perf_counter()
+    fix_rows: FixRows | None = None
     step = on_step or (lambda _msg: None)
     per_side = max(1, max_connections // 2)
     src, tgt = Side(spec, "source", per_side), Side(spec, "target", per_side)
@@ -126,40 +143,32 @@ def compare_pair(
                 same = same_fingerprints(src, tgt, pool)
                 if same is not None:
                     diff = _equal_diff(spec, same, schema=schema, src=src, started=started, note=note)
-                    return Comparison(diff, {}, src.started_at, src.complete_until)
+                    return Comparison(diff, None, src.started_at, src.complete_until)
             step("hash")
             store = DiffStore(spec, with_tid=src.with_tid, per_column=src.per_column, limits=limits or EngineLimits())
             s_scan, t_scan = load_sides(store, src, tgt, pool, restrict_target=restrict_target)
         step("join")
-        found = store.differing(check_duplicates=(not unique[0], not unique[1]), keep_masked=keep_rows)
+        found = store.differing(check_duplicates=(not unique[0], not unique[1]), keep_masked=False)
         if on_sides is not None:
             on_sides(store)
         store.close()
         store = None
         step("fetch")
         with ThreadPoolExecutor(2) as pool:
-            fs = pool.submit(
-                src.detail,
-                found.source_keys,
-                found.source_tids,
-                with_rows=keep_rows,
-                rows=s_scan.rows,
-                hashes=found.source_hashes,
-            )
-            ft = pool.submit(
-                tgt.detail, found.target_keys, found.target_tids, rows=t_scan.rows, hashes=found.target_hashes
-            )
-            (s_detail, s_values), (t_detail, _) = fs.result(), ft.result()
+            fs = _detail(pool, src, found, source=True, rows=s_scan.rows)
+            ft = _detail(pool, tgt, found, source=False, rows=t_scan.rows)
+            s_detail, t_detail = fs.result(), ft.result()
         cls = classify(
             s_detail, t_detail, [c.name for c in spec.hashed], [c.name for c in spec.masked], found.masked_flags
         )
         # Rows matched on the key with equal hashes never left DuckDB: they are unchanged.
         matched = s_scan.rows - s_scan.null_keys - (len(found.source_keys) - found.matched_differing)
         unchanged = matched - found.matched_differing + cls.unchanged
-        fix_rows: Mapping[Key, dict[str, Any]] = {}
-        if keep_rows and s_values is not None:
-            step("rows")
-            fix_rows = FixRows(spec, s_detail.keys, s_values, found.masked, cls.to_write)
+        if keep_rows:
+            tids = found.source_tids[cls.to_write] if found.source_tids is not None else None
+            fix_rows = FixRows(
+                src, s_detail.scan_keys[cls.to_write], tids, new=len(cls.source_only), side_rows=s_scan.rows
+            )
         diff = TableDiff(
             name=spec.name,
             source=spec.source.label,
@@ -182,8 +191,32 @@ def compare_pair(
     finally:
         if store is not None:
             store.close()
-        src.close()
+        if fix_rows is None:
+            src.close()
+        else:
+            src.close_workers()  # the fix reads on the snapshot's own connection
         tgt.close()
+
+
+def _detail(pool: ThreadPoolExecutor, side: Side, found: Found, *, source: bool, rows: int) -> Future[Detail]:
+    """The differing rows of one side, read again where needed (on ``pool``).
+
+    An integer key is its own real key: only the matched rows that differ need their column
+    hashes (unless the scan shipped them), the side-only ones nothing at all.
+    """
+    keys = found.source_keys if source else found.target_keys
+    tids = found.source_tids if source else found.target_tids
+    hashes = found.source_hashes if source else found.target_hashes
+    if not side.spec.integer_key or hashes is not None:
+        return pool.submit(side.detail, keys, tids, hashes=hashes, rows=rows)
+    only = len(keys) - found.matched_differing  # side-only rows come first, then the matched ones
+
+    def matched() -> Detail:
+        width = len(side.spec.hashed)
+        got = side.detail(keys[only:], None, rows=rows).hashes if found.matched_differing else np.zeros((0, width))
+        return Detail(keys, KeyArray(keys), np.concatenate([np.zeros((only, width), dtype=np.int64), got]))
+
+    return pool.submit(matched)
 
 
 def load_sides(

@@ -2,14 +2,64 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
+
+import numpy as np
 
 from smartsync.core.catalog import MaskRule
 
 # A row's key values, in the order of the pair's key columns.
 Key = tuple[Any, ...]
+
+
+class KeyArray(Sequence[Key]):
+    """One-column integer keys held as one int64 array; a key tuple is made only when read.
+
+    A first load of 10M rows has 10M source-only keys: as Python tuples they alone would take
+    about 1 GB, as an array 80 MB. Reports read their counts and a few samples.
+    """
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @overload
+    def __getitem__(self, index: int) -> Key: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Key, ...]: ...
+    def __getitem__(self, index: int | slice) -> Key | tuple[Key, ...]:
+        if isinstance(index, slice):
+            return tuple((v,) for v in self.values[index].tolist())
+        return (int(self.values[index]),)
+
+    def __iter__(self) -> Iterator[Key]:
+        step = 65_536  # a slice at a time: never a list of every key
+        for start in range(0, len(self.values), step):
+            yield from ((v,) for v in self.values[start : start + step].tolist())
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, tuple) or len(key) != 1 or not isinstance(key[0], int):
+            return False
+        return bool(np.any(self.values == key[0]))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, KeyArray):
+            return bool(np.array_equal(self.values, other.values))
+        if isinstance(other, Sequence):
+            return len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable array inside
+
+    def __repr__(self) -> str:
+        return f"KeyArray({len(self)} keys)"
 
 
 @dataclass(frozen=True)
@@ -99,8 +149,9 @@ class TableDiff:
     schema: SchemaDiff
     source_rows: int
     target_rows: int
-    source_only: tuple[tuple[Any, ...], ...]
-    target_only: tuple[tuple[Any, ...], ...]
+    # Tuples, or a sorted ``KeyArray`` (one integer key column).
+    source_only: Sequence[Key]
+    target_only: Sequence[Key]
     changed: tuple[ChangedRow, ...]
     unchanged: int
     source_null_keys: int = 0

@@ -26,7 +26,7 @@ from reconcile.classify import Detail
 from reconcile.columns import quote_table
 from reconcile.connections import connect, key_is_nullable, query_error
 from reconcile.fingerprints import Fingerprint
-from reconcile.model import Key, PairSpec
+from reconcile.model import Key, KeyArray, PairSpec
 from reconcile.packed import KEY_FIELDS, TID_FIELDS, SideScan, concat_scans, parse_scan, positions_of, unpack_tids
 from reconcile.scan_sql import (
     Part,
@@ -125,12 +125,16 @@ class Side:
         if self.connections > 1:
             conn.execute("SET max_parallel_workers_per_gather = 0")
 
-    def close(self) -> None:
+    def close_workers(self) -> None:
+        """Close the connections that imported the snapshot; the main one keeps it open."""
         for conn in self.workers:
             with contextlib.suppress(psycopg.Error):
                 conn.execute("ROLLBACK")
             conn.close()
         self.workers = []
+
+    def close(self) -> None:
+        self.close_workers()
         if self.conn is not None:
             with contextlib.suppress(psycopg.Error):
                 self.conn.execute("ROLLBACK")
@@ -304,24 +308,22 @@ class Side:
         tids: np.ndarray | None,
         *,
         hashes: np.ndarray | None = None,
-        with_rows: bool = False,
         rows: int = 0,
-    ) -> tuple[Detail, list[tuple[Any, ...]] | None]:
+    ) -> Detail:
         """Per-column hashes and real keys of the given rows (scan keys, and ctids when shipped), in that order.
 
-        ``hashes`` are the rows' column hashes when the scan shipped them already.
-        ``with_rows`` also returns the values of the clear columns (``spec.hashed`` order), read
-        in the same query: a fix writes them, and masked values come from the scan. When more
-        than ``WHOLE_SIDE_SHARE`` of the side's ``rows`` are asked for (a first load), one scan
-        of the whole side beats a list of keys.
+        ``hashes`` are the rows' column hashes when the scan shipped them already. When more
+        than ``WHOLE_SIDE_SHARE`` of the side's ``rows`` are asked for, one scan of the whole
+        side beats a list of keys. The values a fix writes are read later, batch by batch
+        (``reconcile.fix_rows``).
         """
         assert self.conn is not None  # noqa: S101
         spec, side = self.spec, self.side
         hashed = spec.hashed
         if len(keys) == 0:
-            return Detail(keys, [], np.zeros((0, len(hashed)), dtype=np.int64)), [] if with_rows else None
-        if hashes is not None and spec.integer_key and not with_rows:
-            return Detail(keys, [(k,) for k in keys.tolist()], hashes), None  # nothing left to read
+            return Detail(keys, KeyArray(keys) if spec.integer_key else [], np.zeros((0, len(hashed)), dtype=np.int64))
+        if hashes is not None and spec.integer_key:
+            return Detail(keys, KeyArray(keys), hashes)  # nothing left to read
         ident = "tidsend(ctid)" if tids is not None else f"int8send({key_sql(spec, side)})"
         packed = ident if hashes is not None else f"{ident} || {column_hashes_sql(spec, side)}"
         n_hashes = 0 if hashes is not None else len(hashed)
@@ -334,35 +336,28 @@ class Side:
         # The real key is the scan key for one integer column; else the key columns' values.
         key_cols = [] if spec.integer_key else [column_sql(spec.column(k), side) for k in spec.key]
         # One packed value for what fits comfortably in one PostgreSQL value, else one per row.
-        aggregate = not with_rows and len(keys) <= ROWS_PER_RANGE
+        aggregate = len(keys) <= ROWS_PER_RANGE
         if aggregate:
             aggs = "".join(f", array_agg({k})" for k in key_cols)
             query = f"SELECT string_agg({packed}, ''::bytea){aggs} FROM {self.rel.sql}{where}"
         else:
-            cols = [column_sql(c, side) for c in hashed] if with_rows else key_cols
-            query = f"SELECT {', '.join([packed, *cols])} FROM {self.rel.sql}{where}"
+            query = f"SELECT {', '.join([packed, *key_cols])} FROM {self.rel.sql}{where}"
         try:
             fetched = self.conn.execute(query, binary=True).fetchall()
         except psycopg.Error as exc:
             raise query_error(exc, self.rel) from None
-        values: list[tuple[Any, ...]] | None = None
         if aggregate:
             rec = np.frombuffer(fetched[0][0] or b"", dtype=item)
             real: list[Key] = list(zip(*fetched[0][1:], strict=True)) if key_cols and len(rec) else []
         else:
             rec = np.frombuffer(b"".join(r[0] for r in fetched), dtype=item)
-            if with_rows:
-                values = [r[1:] for r in fetched]
-                key_at = [i for i, c in enumerate(hashed) if c.name in spec.key]
-                real = [tuple(v[i] for i in key_at) for v in values] if key_cols else []
-            else:
-                real = [r[1:] for r in fetched]
+            real = [r[1:] for r in fetched]
         at = positions_of(
             unpack_tids(rec) if tids is not None else rec["k"].astype(np.int64),
             tids if tids is not None else keys,
             self.rel,
         )
-        order = at.tolist()
-        real = [(k,) for k in keys.tolist()] if not key_cols else [real[i] for i in order]
-        detail = Detail(keys, real, hashes if hashes is not None else rec["h"][at].astype(np.int64))
-        return detail, [values[i] for i in order] if values is not None else None
+        found_hashes = hashes if hashes is not None else rec["h"][at].astype(np.int64)
+        if not key_cols:
+            return Detail(keys, KeyArray(keys), found_hashes)
+        return Detail(keys, [real[i] for i in at.tolist()], found_hashes)

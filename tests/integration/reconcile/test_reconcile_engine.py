@@ -166,7 +166,9 @@ def test_a_transaction_open_during_the_snapshot_is_not_masked_by_the_fix(dbs: tu
         apply_plan(settings.dsn(C), table, plan_changes(outcome, deletes=True), what="citizen")
         open_txn.commit()
     # The event path delivers the committed change with its position, through the same sink.
-    delivered = RowChange((5,), {**outcome.fix_rows[(5,)], "full_name": "renamed"}, change_lsn, None)
+    assert outcome.fix_rows is not None
+    fixed_row = next(r.row for r in outcome.fix_rows if r.key == (5,))  # read again from the diff's snapshot
+    delivered = RowChange((5,), {**fixed_row, "full_name": "renamed"}, change_lsn, None)
     result = apply_plan(settings.dsn(C), table, [delivered], what="citizen")
     assert (result.updated, result.skipped_stale) == (1, 0)
     assert scalar(ct, "SELECT full_name FROM public.profile_data WHERE citizen_id = 5") == "renamed"
@@ -222,6 +224,46 @@ def _spec(wh: str, ct: str, *, where: tuple[str, ...] = ()) -> PairSpec:
     return dataclasses.replace(spec, source=dataclasses.replace(spec.source, where=where))
 
 
+def test_fix_rows_stream_from_the_diff_snapshot_in_bounded_batches(scratch: tuple[str, str]) -> None:
+    """A fix reads the rows it writes from the source snapshot the diff saw, one bounded batch at a time.
+
+    They used to be read with the diff and held until written: every clear value of a first load.
+    """
+    wh, ct = scratch
+    ddl = "CREATE TABLE re_test.t (id bigint PRIMARY KEY, name text, amount numeric(8,2), seen timestamptz)"
+    fill = "INSERT INTO re_test.t SELECT g, 'n' || g, g, timestamptz '2026-01-01' FROM generate_series(1, {n}) g"
+    execute(wh, ddl)
+    execute(wh, fill.format(n=5000))
+    execute(ct, ddl)
+    execute(ct, fill.format(n=4000))
+    execute(ct, "UPDATE re_test.t SET name = 'old' WHERE id <= 10")
+    execute_on_both((wh, ct), "VACUUM ANALYZE re_test.t")
+    outcome = compare_pair(_spec(wh, ct), max_connections=4, keep_rows=True)
+    with outcome:
+        assert outcome.fix_rows is not None and len(outcome.fix_rows) == 1010
+        # A change committed after the diff is not what this fix writes: it is stamped with the
+        # snapshot's position, so its rows must be the snapshot's.
+        execute(wh, "UPDATE re_test.t SET name = 'later' WHERE id IN (5, 4500)")
+        outcome.fix_rows.batch_rows = 100
+        batches = list(outcome.fix_rows.batches())  # a listed read: 1010 keys of 5000 rows
+        assert len(batches) == 11 and all(len(b) <= 100 for b in batches)
+        got = {r.key: r for b in batches for r in b}
+        assert set(got) == {(k,) for k in [*range(1, 11), *range(4001, 5001)]}
+        assert got[(4500,)].new and not got[(5,)].new
+        assert (got[(5,)].row["name"], got[(4500,)].row["name"]) == ("n5", "n4500")
+    with pytest.raises(RuntimeError, match="closed"):
+        list(outcome.fix_rows)
+
+    execute(ct, "TRUNCATE re_test.t")  # a first load: the whole side is read, a batch at a time
+    outcome = compare_pair(_spec(wh, ct), max_connections=4, keep_rows=True)
+    with outcome:
+        assert outcome.fix_rows is not None and len(outcome.fix_rows) == 5000
+        outcome.fix_rows.batch_rows = 1000
+        batches = list(outcome.fix_rows.batches())
+        assert len(batches) == 5 and all(len(b) == 1000 and all(r.new for r in b) for b in batches)
+        assert {r.key for b in batches for r in b} == {(k,) for k in range(1, 5001)}
+
+
 def test_a_filtered_side_split_by_key_finds_what_one_scan_finds(scratch: tuple[str, str]) -> None:
     wh, ct = scratch
     # No primary key: the key column may be NULL, and such rows are counted once, not per share.
@@ -250,8 +292,11 @@ def test_a_filtered_side_split_by_key_finds_what_one_scan_finds(scratch: tuple[s
             ]
             assert {c.columns for c in diff.changed} == {("name",), ("amount",)}
             assert diff.source_null_keys == 4
-            assert outcome.fix_rows[(7,)] == {"id": 7, "name": "renamed", "amount": Decimal("10.50"), "seen": ANY}
-            assert outcome.fix_rows[(-3,)]["name"] == "negative key"
+            with outcome:
+                assert outcome.fix_rows is not None
+                fixed = {r.key: r.row for r in outcome.fix_rows}
+            assert fixed[(7,)] == {"id": 7, "name": "renamed", "amount": Decimal("10.50"), "seen": ANY}
+            assert fixed[(-3,)]["name"] == "negative key"
     assert all(r == found[0] for found in results.values() for r in found)
     assert results[True][0][1] == ()  # no target-only rows outside the window's keys
 

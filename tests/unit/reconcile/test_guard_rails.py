@@ -8,6 +8,7 @@ from dataflows import decode
 from reconcile import apply
 from reconcile.apply import mass_delete_refusal, plan_events
 from reconcile.engine import Comparison
+from reconcile.fix_rows import FixRow
 from reconcile.kinds import callback_fed, deletes_on_fix, kind_of
 from reconcile.model import ChangedRow, SchemaDiff, TableDiff
 from smartsync.core.catalog import load_catalog
@@ -62,12 +63,12 @@ def test_callback_fed_pairs_never_delete() -> None:
 
 
 def test_missing_events_are_appended_at_the_snapshot_position() -> None:
-    rows = {
-        (1,): {"application_id": 1, "citizen_id": 7, "scheme_code": "A", "status": "submitted"},
-        (2,): {"application_id": 2, "citizen_id": 8, "scheme_code": "B", "status": "withdrawn"},
-        (3,): {"application_id": 3, "citizen_id": 9, "scheme_code": "C", "status": "approved"},
-        (4,): {"application_id": 4, "citizen_id": 9, "scheme_code": "C", "status": "approved"},
-    }
+    rows = [
+        FixRow((1,), {"application_id": 1, "citizen_id": 7, "scheme_code": "A", "status": "submitted"}, new=True),
+        FixRow((2,), {"application_id": 2, "citizen_id": 8, "scheme_code": "B", "status": "withdrawn"}, new=False),
+        FixRow((3,), {"application_id": 3, "citizen_id": 9, "scheme_code": "C", "status": "approved"}, new=False),
+        FixRow((4,), {"application_id": 4, "citizen_id": 9, "scheme_code": "C", "status": "approved"}, new=True),
+    ]
     at = datetime(2026, 12, 9, tzinfo=UTC)
     diff = _diff(
         3,

@@ -13,7 +13,7 @@ from masking import row_masker
 from reconcile.classify import Detail, _patterns, classify
 from reconcile.columns import hash_family, plan_columns, same_family, schema_diff
 from reconcile.fingerprints import fingerprint_first, probe_range
-from reconcile.fix_rows import FixRows
+from reconcile.fix_rows import KEYS_PER_QUERY, fix_batch, fix_queries
 from reconcile.model import ColumnSpec, PairSpec, Relation
 from reconcile.packed import SideScan, positions_of, records_of, scan_item, text_array, unpack_tids
 from reconcile.scan_sql import Part, fingerprint_sql, scan_sql
@@ -282,9 +282,25 @@ def test_masked_values_of_differing_rows_are_kept_for_the_fix() -> None:
     at = {k: i for i, k in enumerate(found.source_keys.tolist())}
     assert [found.masked["v"].to_pylist()[at[k]] for k in (2, 1, 3)] == ["******3211", "******3210", "******3212"]
     assert [bool(found.masked_flags[at[k], 0]) for k in (2, 1, 3)] == [False, True, False]
-    keys = [(k,) for k in found.source_keys.tolist()]
-    rows = dict(FixRows(_spec(masked=True), keys, keys, found.masked, np.array([at[2], at[3]])))
-    assert rows == {(2,): {"id": 2, "v": "******3211"}, (3,): {"id": 3, "v": "******3212"}}
+
+    # The fix reads its rows again from the source snapshot and masks them as the diff did.
+    fetched = [(1, 1, "9876543210"), (2, 2, "9876543211"), (3, 3, "9876543212"), (4, 4, None)]
+    rows = fix_batch(_spec(masked=True), fetched, wanted=np.array([2, 3, 4]), new=np.array([2, 4]))
+    assert [(r.key, r.row, r.new) for r in rows] == [
+        ((2,), {"id": 2, "v": "******3211"}, True),
+        ((3,), {"id": 3, "v": "******3212"}, False),
+        ((4,), {"id": 4, "v": None}, True),
+    ]
+    # A listed read keeps every row it gets.
+    assert len(fix_batch(_spec(masked=True), fetched, wanted=None, new=np.array([], dtype=np.int64))) == 4
+
+
+def test_fix_reads_whole_side_or_key_chunks() -> None:
+    spec = _spec(masked=True)
+    (whole,) = fix_queries(spec, np.array([1, 2]), None, whole_side=True)
+    assert "ANY" not in whole and "IS NULL" in whole
+    listed = fix_queries(spec, np.arange(KEYS_PER_QUERY + 1, dtype=np.int64), None, whole_side=False)
+    assert len(listed) == 2 and all("= ANY('{" in q for q in listed)
 
 
 def test_probe_range_sits_in_the_middle_and_holds_about_the_asked_rows() -> None:
