@@ -11,11 +11,18 @@ profiles, 100K updated golden records) stream through Kafka Connect while the jo
 2-core machine that takes about one core for the whole of the golden records job. ``--settle``
 waits until the change topics have stopped growing before each timed job, so that the job is
 measured on its own; without it, the figures include that contention (the default).
+
+``--first-load N`` only times a first load of the profile summary (N profiles into an empty
+portal table, every row inserted by ``profile_summary_full``) and prints the process's peak RSS.
+The profiles are written with ``public.profile_360`` out of the publication, so that Debezium
+does not stream N events meanwhile (it is put back afterwards). Run it against another
+checkout's code to compare (its folder first on ``PYTHONPATH``, from that folder).
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 
 import psycopg
@@ -86,12 +93,38 @@ def timed_job(job: str) -> None:
     )
 
 
+def first_load(n: int) -> None:
+    """A first load of ``n`` profiles: wall time and the process's peak RSS."""
+    settings = load_settings()
+    wh, ct = settings.dsn(Database.WAREHOUSE), settings.dsn(Database.CITIZEN)
+    profile = load_catalog().sync("profile_summary")
+    sql(ct, f"TRUNCATE {profile.target}", "TRUNCATE smartsync.watermarks, smartsync.tombstones")
+    with psycopg.connect(wh, autocommit=True) as conn:
+        have = conn.execute(f"SELECT count(*) FROM {profile.source}").fetchone()
+    if not have or have[0] != n:
+        print(f"profile summary: writing {n:,} profiles (not published)", flush=True)
+        sql(wh, f"ALTER PUBLICATION smartsync DROP TABLE {profile.source}")
+        try:
+            sql(wh, f"TRUNCATE {profile.source}", PROFILE_360.format(n=n), f"VACUUM ANALYZE {profile.source}")
+        finally:
+            sql(wh, f"ALTER PUBLICATION smartsync ADD TABLE {profile.source}")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    timed_job("profile_summary_full")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"first load of {n:,} rows: peak RSS {peak:,.0f} MB (before the job {before:,.0f} MB)", flush=True)
+    sql(ct, f"TRUNCATE {profile.target}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", type=int, default=1_000_000, help="0 skips the profile summary")
     parser.add_argument("--golden", type=int, default=100_000, help="golden records changed in the last 24 h")
     parser.add_argument("--settle", action="store_true", help="let the event path catch up before each timed job")
+    parser.add_argument("--first-load", type=int, default=0, metavar="N", help="only a first load of N profiles")
     args = parser.parse_args()
+    if args.first_load:
+        first_load(args.first_load)
+        return
     settings = load_settings()
     wh, ct = settings.dsn(Database.WAREHOUSE), settings.dsn(Database.CITIZEN)
     catalog = load_catalog()

@@ -1,14 +1,18 @@
 """Diff speed, side by side in one run: SmartSync's reconciler vs reladiff 0.6.0 hashdiff vs a plain DuckDB join.
 
-Builds a table pair with generate_series (``bench.pair`` in smart_warehouse; an identical copy
-``bench.pair`` and a drifted copy ``bench.pair_drift`` in smart_citizen: 0.1% rows missing, 0.1%
-extra, 1% changed) once per size, then times whole commands, process start included,
-interleaving the contenders so that load on the machine hits all of them alike. Prints the
-median of each and the ratios. Peak memory is the largest child's maximum RSS.
+Builds a table pair per size with generate_series (``bench.pair_<rows>`` in smart_warehouse; an
+identical copy ``bench.pair_<rows>`` and a drifted copy ``bench.pair_<rows>_drift`` in smart_citizen:
+0.1% rows missing, 0.1% extra, 1% changed) once, then times whole commands, process start
+included, interleaving the contenders so that load on the machine hits all of them alike. Prints
+the median of each, the ratios, and each contender's peak RSS (the whole process, from wait4).
 
     eval "$(smartsync stack env)"
     python bench/bench_reconcile.py --rows 1000000 --runs 5 --reladiff-runs 2
     python bench/bench_reconcile.py --rows 10000000 --runs 1 --reladiff-runs 0 --skip-duckdb --drift-only
+    python bench/bench_reconcile.py --rows 100000000 --runs 1 --reladiff-runs 0 --skip-duckdb --drift-only
+
+The 100M pair takes about 30 GB in PostgreSQL and a long time to build; ``--drop`` removes a
+size's tables afterwards.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -38,7 +44,7 @@ COLUMNS = (
 DDL = """
 CREATE SCHEMA IF NOT EXISTS bench;
 DROP TABLE IF EXISTS bench.{name};
-CREATE TABLE bench.{name} (
+CREATE {unlogged} TABLE bench.{name} (
   id bigint PRIMARY KEY, full_name text NOT NULL, district_id smallint NOT NULL, mobile text, email text,
   income_band text, score numeric(5,4), eligible_count integer NOT NULL, last_date date,
   updated_at timestamptz NOT NULL)
@@ -69,32 +75,51 @@ def _run(conn: psycopg.Connection, sql: str) -> None:
             conn.execute(stmt)
 
 
+# From this size on the bench's tables are UNLOGGED: no WAL to write, and none for the stack's
+# logical slots to decode (the diff reads them as it reads any table). Both sides fill at once.
+UNLOGGED_FROM = 50_000_000
+
+
 def build(warehouse: str, citizen: str, rows: int, *, identical: bool = True) -> None:
-    """(Re)build the pair when it does not have ``rows`` rows yet."""
+    """Build the pair of ``rows`` rows unless it is complete already (marked by a comment)."""
+    pair = f"pair_{rows}"
     with psycopg.connect(citizen, autocommit=True) as conn:
-        have = conn.execute("SELECT to_regclass('bench.pair_drift') IS NOT NULL").fetchone()
+        have = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"bench.{pair}_drift",)).fetchone()
         marker = (
-            conn.execute("SELECT obj_description('bench.pair_drift'::regclass)").fetchone()
+            conn.execute("SELECT obj_description(%s::regclass)", (f"bench.{pair}_drift",)).fetchone()
             if have and have[0]
             else None
         )
-    if marker and marker[0] == f"rows={rows}" and (not identical or _exists(citizen, "bench.pair")):
+    if marker and marker[0] == f"rows={rows}" and (not identical or _exists(citizen, f"bench.{pair}")):
         return
     print(f"building the {rows:,}-row pair …", flush=True)
-    with psycopg.connect(warehouse, autocommit=True) as conn:
-        _run(conn, DDL.format(name="pair"))
-        conn.execute(FILL.format(name="pair", rows=rows))
-        conn.execute("VACUUM ANALYZE bench.pair")
-    with psycopg.connect(citizen, autocommit=True) as conn:
-        names = ("pair", "pair_drift") if identical else ("pair_drift",)
-        _run(conn, "DROP TABLE IF EXISTS bench.pair")
-        for name in names:
-            _run(conn, DDL.format(name=name))
+    started = time.perf_counter()
+    unlogged = "UNLOGGED" if rows >= UNLOGGED_FROM else ""
+
+    def fill(dsn: str, name: str) -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            _run(conn, DDL.format(name=name, unlogged=unlogged))
             conn.execute(FILL.format(name=name, rows=rows))
-        _run(conn, DRIFT)
-        for name in names:
-            conn.execute(f"VACUUM ANALYZE bench.{name}")
-        conn.execute(f"COMMENT ON TABLE bench.pair_drift IS 'rows={rows}'")
+            if name == pair:
+                conn.execute(f"VACUUM ANALYZE bench.{name}")
+
+    names = (pair, f"{pair}_drift") if identical else (f"{pair}_drift",)
+    with ThreadPoolExecutor(2) as pool:
+        jobs = [pool.submit(fill, warehouse, pair), *(pool.submit(fill, citizen, name) for name in names)]
+        for job in jobs:
+            job.result()
+    with psycopg.connect(citizen, autocommit=True) as conn:
+        _run(conn, DRIFT.replace("pair_drift", f"{pair}_drift"))
+        conn.execute(f"VACUUM ANALYZE bench.{pair}_drift")
+        conn.execute(f"COMMENT ON TABLE bench.{pair}_drift IS 'rows={rows}'")
+    print(f"built in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def drop(warehouse: str, citizen: str, rows: int) -> None:
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS bench.pair_{rows}")
+    with psycopg.connect(citizen, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS bench.pair_{rows}, bench.pair_{rows}_drift")
 
 
 def _exists(dsn: str, table: str) -> bool:
@@ -107,7 +132,7 @@ def _plain(dsn: str) -> str:
     return dsn.split("?", 1)[0]
 
 
-def ours(warehouse: str, citizen: str, target: str) -> list[str]:
+def ours(warehouse: str, citizen: str, source: str, target: str) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -119,7 +144,7 @@ def ours(warehouse: str, citizen: str, target: str) -> list[str]:
         "--target",
         citizen,
         "--source-table",
-        "bench.pair",
+        f"bench.{source}",
         "--target-table",
         f"bench.{target}",
         "--key",
@@ -130,13 +155,13 @@ def ours(warehouse: str, citizen: str, target: str) -> list[str]:
     ]
 
 
-def reladiff(warehouse: str, citizen: str, target: str) -> list[str]:
+def reladiff(warehouse: str, citizen: str, source: str, target: str) -> list[str]:
     cols = [arg for c in COLUMNS for arg in ("-c", c)]
     exe = str(Path(sys.executable).with_name("reladiff"))
     return [
         exe,
         _plain(warehouse),
-        "bench.pair",
+        f"bench.{source}",
         _plain(citizen),
         f"bench.{target}",
         "-k",
@@ -150,33 +175,46 @@ def reladiff(warehouse: str, citizen: str, target: str) -> list[str]:
 
 DUCKDB_BASELINE = """
 import sys, pathlib, duckdb, duckdb_extension_postgres_scanner as m
-src, tgt, target, cols = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
+src, tgt, source, target, cols = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5].split(",")
 db = duckdb.connect()
 db.execute(f"LOAD '{next(pathlib.Path(m.__file__).parent.rglob('*.duckdb_extension'))}'")
 db.execute(f"ATTACH '{src}' AS s (TYPE postgres, READ_ONLY)")
 db.execute(f"ATTACH '{tgt}' AS t (TYPE postgres, READ_ONLY)")
 a = ", ".join(f"a.{c}" for c in cols); b = ", ".join(f"b.{c}" for c in cols)
 print(db.execute(f"SELECT count(*) FILTER (WHERE b.id IS NULL), count(*) FILTER (WHERE a.id IS NULL), "
-                 f"count(*) FILTER (WHERE a.id = b.id) FROM s.bench.pair a FULL OUTER JOIN t.bench.{target} b "
+                 f"count(*) FILTER (WHERE a.id = b.id) FROM s.bench.{source} a FULL OUTER JOIN t.bench.{target} b "
                  f"ON a.id = b.id WHERE a.id IS NULL OR b.id IS NULL OR ({a}) IS DISTINCT FROM ({b})").fetchall())
 """
 
 
-def duckdb_join(warehouse: str, citizen: str, target: str) -> list[str]:
-    return [sys.executable, "-c", DUCKDB_BASELINE, _plain(warehouse), _plain(citizen), target, ",".join(COLUMNS)]
+def duckdb_join(warehouse: str, citizen: str, source: str, target: str) -> list[str]:
+    cols = ",".join(COLUMNS)
+    return [sys.executable, "-c", DUCKDB_BASELINE, _plain(warehouse), _plain(citizen), source, target, cols]
 
 
-def timed(cmd: list[str]) -> tuple[float, str]:
+def timed(cmd: list[str], code: str | None = None) -> tuple[float, str, float]:
+    """Wall time, standard output and peak RSS (MB) of the whole child process.
+
+    ``code``: a checkout of SmartSync whose code the command runs (its folder first on the path).
+    """
+    env = {**os.environ, "PYTHONPATH": code} if code else None
     start = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603 — our own commands
-    took = time.perf_counter() - start
-    if res.returncode not in (0, 2) or not res.stdout.strip():
-        msg = f"{cmd[0]} failed ({res.returncode}): {res.stderr.strip()[-400:]}"
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=code, env=env)  # noqa: S603 — our own commands
+        _, status, usage = os.wait4(proc.pid, 0)
+        took = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    # 0: no drift, 2 / 4: drift above --max-drift (the CLI's exit codes)
+    if proc.returncode not in (0, 2, 4) or not stdout.strip():
+        msg = f"{cmd[0]} failed ({proc.returncode}): {stderr.strip()[-400:]}"
         raise SystemExit(msg)
-    return took, res.stdout
+    return took, stdout, usage.ru_maxrss / 1024
 
 
-def main() -> None:  # noqa: C901 — one linear script
+def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5, help="runs of SmartSync and of the DuckDB join")
@@ -186,7 +224,17 @@ def main() -> None:  # noqa: C901 — one linear script
     parser.add_argument(
         "--memory-limit", default=None, help="SMARTSYNC_BATCH_MEMORY_LIMIT of SmartSync's diff engine (DuckDB)"
     )
-    args = parser.parse_args()
+    parser.add_argument("--drop", action="store_true", help="drop this size's tables at the end")
+    parser.add_argument(
+        "--compare-with",
+        metavar="DIR",
+        help="also time SmartSync as checked out in DIR (e.g. `git archive BASE | tar -x -C DIR`), interleaved",
+    )
+    return parser.parse_args()
+
+
+def main() -> None:  # noqa: C901, PLR0912 — one linear script
+    args = _args()
     if args.memory_limit:
         os.environ["SMARTSYNC_BATCH_MEMORY_LIMIT"] = args.memory_limit
     limit = os.environ.get("SMARTSYNC_BATCH_MEMORY_LIMIT", "512MB (default)")
@@ -194,26 +242,37 @@ def main() -> None:  # noqa: C901 — one linear script
     warehouse, citizen = os.environ["SMARTSYNC_WAREHOUSE_DSN"], os.environ["SMARTSYNC_CITIZEN_DSN"]
     build(warehouse, citizen, args.rows, identical=not args.drift_only)
     contenders = {"smartsync": ours}
+    if args.compare_with:
+        contenders["before"] = ours
     if not args.skip_duckdb:
         contenders["duckdb-join"] = duckdb_join
     if args.reladiff_runs:
         contenders["reladiff"] = reladiff
-    cases = [("1.1% differing", "pair_drift"), ("0% differing", "pair")]
+    pair = f"pair_{args.rows}"
+    cases = [("1.1% differing", f"{pair}_drift"), ("0% differing", pair)]
     for label, target in cases[:1] if args.drift_only else cases:
         times: dict[str, list[float]] = {name: [] for name in contenders}
+        peaks: dict[str, list[float]] = {name: [] for name in contenders}
         outputs: dict[str, str] = {}
         for i in range(max(args.runs, args.reladiff_runs)):
             for name, make in contenders.items():
                 limit = args.reladiff_runs if name == "reladiff" else args.runs
                 if i < limit:
-                    took, out = timed(make(warehouse, citizen, target))
+                    code = args.compare_with if name == "before" else None
+                    took, out, peak = timed(make(warehouse, citizen, pair, target), code)
                     times[name].append(took)
+                    peaks[name].append(peak)
                     outputs[name] = out
         print(f"\n{args.rows:,} rows, {label}")
         med = {name: statistics.median(t) for name, t in times.items() if t}
         for name, value in med.items():
             runs = ", ".join(f"{t:.2f}" for t in times[name])
-            print(f"  {name:12s} median {value:6.2f} s   runs: {runs}")
+            print(
+                f"  {name:12s} median {value:6.2f} s   runs: {runs}   "
+                f"peak RSS median {statistics.median(peaks[name]):,.0f} MB (max {max(peaks[name]):,.0f})"
+            )
+        if "before" in med:
+            print(f"  smartsync is {med['before'] / med['smartsync']:.2f}x as fast as before ({args.compare_with})")
         if "reladiff" in med:
             print(f"  smartsync is {med['reladiff'] / med['smartsync']:.1f}x faster than reladiff hashdiff")
         if "duckdb-join" in med:
@@ -230,6 +289,8 @@ def main() -> None:  # noqa: C901 — one linear script
             print("  reladiff stats: " + " ".join(outputs["reladiff"].split())[:200])
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"\npeak RSS of the largest child process: {peak:,.0f} MB")
+    if args.drop:
+        drop(warehouse, citizen, args.rows)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from reconcile.store import EngineLimits
 from smartsync.core.catalog import Sync
 from smartsync.core.errors import ReconcileError
 from smartsync.core.redact import db_error
-from smartsync.core.settings import Settings
+from smartsync.core.settings import Settings, load_settings
 from smartsync.core.tables import SCHEMA
 
 Step = Callable[[str], None]
@@ -241,10 +241,12 @@ def compare_tables(
     columns: Sequence[str] | None = None,
     connections: int | None = None,
     on_step: Step | None = None,
+    limits: EngineLimits | None = None,
 ) -> TableDiff:
     """Compare any two tables on ``key`` (columns matched by name; bookkeeping columns ignored).
 
-    ``connections`` (default 4, between 2 and 10) are shared by the two sides.
+    ``connections`` (default 4, between 2 and 10) are shared by the two sides. ``limits``
+    default to the settings' (``SMARTSYNC_BATCH_MEMORY_LIMIT``, ``SMARTSYNC_BATCH_ENGINE_THREADS``).
     """
     if not key:
         msg = "--key names no column"
@@ -272,6 +274,7 @@ def compare_tables(
             unique=unique,
             on_step=on_step,
             conns=(sconn, tconn),
+            limits=limits or EngineLimits.of(load_settings(needs=())),
         ).diff
     finally:
         sconn.close()

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, overload
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, overload
 
 from smartsync.core.catalog import MaskRule
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # A row's key values, in the order of the pair's key columns.
 Key = tuple[Any, ...]
@@ -47,11 +48,11 @@ class KeyArray(Sequence[Key]):
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, tuple) or len(key) != 1 or not isinstance(key[0], int):
             return False
-        return bool(np.any(self.values == key[0]))
+        return bool((self.values == key[0]).any())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, KeyArray):
-            return bool(np.array_equal(self.values, other.values))
+            return len(self) == len(other) and bool((self.values == other.values).all())
         if isinstance(other, Sequence):
             return len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
         return NotImplemented

@@ -42,9 +42,12 @@ from reconcile.scan_sql import (
 )
 
 T = TypeVar("T")
-# Rows per hashed range: big enough that round trips do not matter, small enough that one
-# range's packed bytes stay far below PostgreSQL's 1 GB value limit and memory stays flat.
+# Rows per packed answer of a re-read: far below PostgreSQL's 1 GB value limit.
 ROWS_PER_RANGE = 1_000_000
+# Rows per hashed part of a scan: big enough that round trips do not matter, small enough that
+# the parts in flight (up to two per connection: one arriving, one being kept) stay a few tens
+# of MB. With 1M-row parts a 10M-row diff held four 16-48 MB parts at once.
+PART_ROWS = 250_000
 # Above this share of a side's rows, a fix reads the whole side rather than a ctid list.
 WHOLE_SIDE_SHARE = 0.3
 
@@ -142,7 +145,9 @@ class Side:
             self.conn = None
 
     def parts(self) -> list[Part | None]:
-        """Disjoint parts covering the side, one query each, at most ``ROWS_PER_RANGE`` rows per part.
+        """Disjoint parts covering the side, one query each, about ``PART_ROWS`` rows per part.
+
+        A whole table is read in parts even on one connection: parts bound what is in flight.
 
         A whole table splits into ctid block ranges. A filtered one (an incremental's window, or
         the target restricted to the window's keys) splits by key instead, one share per
@@ -150,17 +155,19 @@ class Side:
         (updated rows move to the end of the table), and every part would wait for the range
         that holds them. Each share scans the table but hashes only its own rows.
         """
-        if self.rel.table is None or self.connections == 1:
+        if self.rel.table is None:
             return [None]
         pages, tuples = self.size()
         if pages < 2 * self.connections:
             return [None]
         if self.rel.where or self.key_filter is not None:
+            if self.connections == 1:
+                return [None]
             expected = self.key_filter_rows if self.key_filter is not None else self._estimate_rows()
             # Each share reads the table once: worth it while one share per connection is enough.
             if expected <= self.connections * ROWS_PER_RANGE:
                 return [Part(share=(i, self.connections)) for i in range(self.connections)]
-        n = max(self.connections, math.ceil(tuples / ROWS_PER_RANGE))
+        n = max(self.connections, math.ceil(tuples / PART_ROWS))
         step = max(1, math.ceil(pages / n))
         bounds = list(range(0, pages, step))
         return [Part(blocks=(lo, bounds[i + 1] if i + 1 < len(bounds) else None)) for i, lo in enumerate(bounds)]

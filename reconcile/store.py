@@ -1,11 +1,13 @@
-"""Where a comparison's two snapshots meet: DuckDB tables filled part by part, joined and classified there.
+"""Where a comparison's two snapshots meet: Arrow parts or DuckDB tables, joined and classified in DuckDB.
 
-Each side's hash scan arrives from PostgreSQL one part at a time (``reconcile.side``); every
-part is appended to that side's DuckDB table (key, row hash or column hashes, ctid, masked
-forms) and dropped, so the client never holds a whole side. DuckDB keeps the tables within
-``memory_limit`` and spills the rest to ``temp_dir``. Masked source columns are masked before
-they are appended (``mask_source``): no clear personal value ever enters DuckDB, its spill
-files or a kept snapshot (``reconcile.snapshots``).
+Each side's hash scan arrives from PostgreSQL one part at a time (``reconcile.side``) as Arrow
+columns (key, row hash or column hashes, ctid, masked forms). While both sides together fit
+in ``ARROW_SHARE`` of the memory limit, the parts are kept as they are and DuckDB joins them
+in place (registered, no copy: a 1M-row pair spares the inserts and a slower join, about 0.4 s
+of CPU). Past that share a side's parts go into its DuckDB table, which DuckDB keeps within
+``memory_limit`` and spills to ``temp_dir``; the rest of the limit is DuckDB's for the join.
+Masked source columns are masked before they are kept (``mask_source``): no clear personal
+value ever enters DuckDB, its spill files or a kept snapshot (``reconcile.snapshots``).
 
 The join is a full outer join on the scan key in DuckDB; only the differing rows come back to
 Python (as numpy arrays), where ``reconcile.classify`` names their changed columns.
@@ -13,7 +15,11 @@ Python (as numpy arrays), where ``reconcile.classify`` names their changed colum
 
 from __future__ import annotations
 
+import ctypes
+import importlib
+import re
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -32,6 +38,42 @@ from smartsync.core.errors import ReconcileError
 from smartsync.core.settings import Settings
 
 SIDES = ("source", "target")
+# Share of the memory limit the Arrow parts of both sides may take before they go into DuckDB tables.
+ARROW_SHARE = 0.5
+# What DuckDB keeps for itself however much the Arrow parts hold.
+MIN_ENGINE_BYTES = 64 * 1024 * 1024
+_UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+
+
+def memory_bytes(limit: str) -> int:
+    """``512MB`` → bytes (DuckDB's units: KB/MB/GB powers of 1000, KiB/MiB/GiB of 1024)."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|KiB|MiB|GiB)\s*", limit)
+    if found is None:
+        msg = f"memory limit {limit!r} is not a size"
+        raise ReconcileError(msg, hint="set SMARTSYNC_BATCH_MEMORY_LIMIT like 512MB or 1GiB")
+    return int(float(found.group(1)) * _UNITS[found.group(2)])
+
+
+_malloc_tuned = False
+
+
+def return_big_buffers_to_the_os() -> None:
+    """Have glibc map every buffer of 1 MiB and more on its own, so that freeing it gives it back.
+
+    Each scan part arrives as one buffer of several MB. glibc raises its mmap threshold each
+    time such a buffer is freed and then serves the next ones from the loading threads' heap
+    arenas, which keep the memory: a 10M-row diff's RSS grew by hundreds of MB that way.
+    Setting the threshold fixes it (and turns that adjustment off). Process-wide, once.
+    """
+    global _malloc_tuned  # noqa: PLW0603 — one setting of the process's allocator
+    if _malloc_tuned or not sys.platform.startswith("linux"):
+        return
+    _malloc_tuned = True
+    m_mmap_threshold = -3
+    try:
+        ctypes.CDLL(None).mallopt(m_mmap_threshold, 1 << 20)
+    except (OSError, AttributeError):  # not glibc: its own allocator decides
+        return
 
 
 def mask_source(scan: SideScan, spec: PairSpec) -> dict[str, Any]:
@@ -52,6 +94,7 @@ class EngineLimits:
     memory_limit: str = "512MB"
     threads: int = 2
     temp_dir: Path | None = None
+    arrow_share: float = ARROW_SHARE  # of the limit, for parts kept as Arrow (0: every part into a table)
 
     @classmethod
     def of(cls, settings: Settings) -> EngineLimits:
@@ -82,9 +125,20 @@ class DiffStore:
     """One comparison's DuckDB database: a table per side, filled part by part, then joined."""
 
     def __init__(self, spec: PairSpec, *, with_tid: bool, per_column: bool, limits: EngineLimits) -> None:
+        return_big_buffers_to_the_os()
+        # DuckDB reads Arrow through pyarrow.dataset, imported on first use (0.1-0.3 s): import it
+        # while PostgreSQL hashes, not after the scans when the join waits for it.
+        threading.Thread(target=importlib.import_module, args=("pyarrow.dataset",), daemon=True).start()
         self.spec = spec
         self.with_tid = with_tid
         self.per_column = per_column
+        self._limit = memory_bytes(limits.memory_limit)
+        self._arrow_budget = self._limit * limits.arrow_share
+        self._held: dict[str, list[pa.Table]] = {side: [] for side in SIDES}
+        self._held_bytes = 0
+        self._in_table: set[str] = set()  # sides whose parts went into their DuckDB table
+        self._relations: dict[str, str] = {}  # side → what queries read (its table, or its registered parts)
+        self._budget = threading.Lock()
         config: dict[str, str | bool | int | float | list[str]] = {
             "memory_limit": limits.memory_limit,
             "threads": max(1, limits.threads),
@@ -104,17 +158,23 @@ class DiffStore:
         self._cursors = {}
         self._locks = {side: threading.Lock() for side in SIDES}
         for side in SIDES:
-            self.db.execute(f"CREATE TABLE {side} ({', '.join(cols)})")
+            self.db.execute(f"CREATE TABLE {side}_table ({', '.join(cols)})")
             self._cursors[side] = self.db.cursor()  # one per side: both sides load at once
 
     def close(self) -> None:
         for cur in self._cursors.values():
             cur.close()
         self.db.close()
+        self._held = {side: [] for side in SIDES}
         shutil.rmtree(self._spill, ignore_errors=True)
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes of the Arrow parts kept outside DuckDB's tables."""
+        return self._held_bytes
+
     def append(self, side: str, scan: SideScan) -> None:
-        """Append one scan part to ``side``'s table (source masked columns masked first)."""
+        """Keep one scan part of ``side`` (source masked columns masked first): as Arrow, or in its table."""
         masked = mask_source(scan, self.spec) if side == "source" and self.spec.masked else scan.masked
         arrays: dict[str, Any] = {"k": scan.keys}
         if self.per_column:
@@ -127,19 +187,48 @@ class DiffStore:
         for m, col in zip(self.masked_cols, self.spec.masked, strict=True):
             arrays[m] = masked[col.name]
         part = pa.table(arrays)  # numpy columns are wrapped, not copied; DuckDB reads the Arrow table
+        with self._budget:
+            if side in self._relations:
+                msg = f"{side} was appended to after it was read"
+                raise RuntimeError(msg)
+            keep = side not in self._in_table and self._held_bytes + part.nbytes <= self._arrow_budget
+            if keep:
+                self._held[side].append(part)
+                self._held_bytes += part.nbytes
+                return
+            # Over the share: this side's parts go into its table, where DuckDB bounds and spills them.
+            moved, self._held[side] = self._held[side], []
+            self._held_bytes -= sum(p.nbytes for p in moved)
+            self._in_table.add(side)
         with self._locks[side]:
             cur = self._cursors[side]
-            cur.register("_part", part)
-            cur.execute(f"INSERT INTO {side} SELECT * FROM _part")
-            cur.unregister("_part")
+            for got in [*moved, part]:
+                cur.register("_part", got)
+                cur.execute(f"INSERT INTO {side}_table SELECT * FROM _part")
+                cur.unregister("_part")
+
+    def relation(self, side: str) -> str:
+        """What queries read for ``side``: its table, or its Arrow parts registered as one (chunked, no copy)."""
+        with self._budget:
+            if side not in self._relations:
+                parts = self._held[side]
+                if side in self._in_table or not parts:
+                    self._relations[side] = f"{side}_table"
+                else:
+                    self.db.register(f"{side}_parts", pa.concat_tables(parts))
+                    self._relations[side] = f"{side}_parts"
+                # DuckDB's share is what the Arrow parts leave of the limit.
+                engine = max(MIN_ENGINE_BYTES, self._limit - self._held_bytes)
+                self.db.execute(f"SET memory_limit = '{engine // 1024}KiB'")
+            return self._relations[side]
 
     def keys(self, side: str) -> np.ndarray:
         """Every scan key of ``side`` (an incremental's window: the target is restricted to them)."""
-        got = self.db.execute(f"SELECT k FROM {side}").to_arrow_table()
+        got = self.db.execute(f"SELECT k FROM {self.relation(side)}").to_arrow_table()
         return np.asarray(got.column(0).to_numpy(), dtype=np.int64)
 
     def check_unique(self, side: str, label: str) -> None:
-        row = self.db.execute(f"SELECT count(*) - count(DISTINCT k) FROM {side}").fetchone()
+        row = self.db.execute(f"SELECT count(*) - count(DISTINCT k) FROM {self.relation(side)}").fetchone()
         if row and row[0]:
             msg = f"duplicate keys in {label}: key {list(self.spec.key)} is not unique"
             raise ReconcileError(msg, hint="give --key columns that identify one row")
@@ -157,7 +246,10 @@ class DiffStore:
         select += [f"{f} AS f{i}" for i, f in enumerate(flags)]
         select += [f"s.{m} AS s_{m}" for m in self.masked_cols] if keep_masked else []
         differs = " OR ".join(["s.k IS NULL", "t.k IS NULL", f"({hash_differ})", *flags])
-        query = f"SELECT {', '.join(select)} FROM source s FULL OUTER JOIN target t ON s.k = t.k WHERE {differs}"
+        query = (
+            f"SELECT {', '.join(select)} FROM {self.relation('source')} s FULL OUTER JOIN {self.relation('target')} t "
+            f"ON s.k = t.k WHERE {differs}"
+        )
         got = self.db.execute(query).to_arrow_table()
         return self._found(got, keep_masked=keep_masked)
 
@@ -209,7 +301,7 @@ class DiffStore:
         """Write ``side``'s table (scan key, hashes, masked forms; no ctid) to a Parquet file."""
         cols = ["k", *self.hash_cols, *self.masked_cols]
         self.db.execute(
-            f"COPY (SELECT {', '.join(cols)} FROM {side} ORDER BY k) TO '{_sql_path(path)}' "
+            f"COPY (SELECT {', '.join(cols)} FROM {self.relation(side)} ORDER BY k) TO '{_sql_path(path)}' "
             "(FORMAT parquet, COMPRESSION zstd)"
         )
 

@@ -18,7 +18,7 @@ from reconcile.model import ColumnSpec, PairSpec, Relation
 from reconcile.packed import SideScan, positions_of, records_of, scan_item, text_array, unpack_tids
 from reconcile.scan_sql import Part, fingerprint_sql, scan_sql
 from reconcile.specs import generic_pair, sync_pair
-from reconcile.store import DiffStore, EngineLimits, Found, mask_source
+from reconcile.store import DiffStore, EngineLimits, Found, mask_source, memory_bytes
 from smartsync.core.catalog import MaskRule, load_catalog
 from smartsync.core.errors import ReconcileError
 
@@ -92,9 +92,12 @@ def _scan(keys: list[int], hashes: list[int], masked: dict[str, list[str | None]
     )
 
 
-def join_scans(src: SideScan, tgt: SideScan, spec: PairSpec, *, keep_masked: bool = False) -> Found:
+def join_scans(
+    src: SideScan, tgt: SideScan, spec: PairSpec, *, keep_masked: bool = False, arrow_share: float = 0.5
+) -> Found:
     """Both scans through a DuckDB store, as the engine loads them (one part per side)."""
-    store = DiffStore(spec, with_tid=False, per_column=False, limits=EngineLimits(memory_limit="64MB", threads=1))
+    limits = EngineLimits(memory_limit="64MB", threads=1, arrow_share=arrow_share)
+    store = DiffStore(spec, with_tid=False, per_column=False, limits=limits)
     try:
         store.append("source", src)
         store.append("target", tgt)
@@ -110,6 +113,26 @@ def test_duckdb_join_finds_only_the_differing_rows() -> None:
     assert sorted(found.source_keys.tolist()) == [3, 5, 9]
     assert sorted(found.target_keys.tolist()) == [3, 7]
     assert found.matched_differing == 1
+
+
+def test_parts_kept_as_arrow_or_in_tables_join_alike() -> None:
+    src = _scan([5, 1, 2, 3, 9], [50, 10, 20, 30, 90], {})
+    tgt = _scan([3, 2, 1, 7], [31, 20, 10, 70], {})
+    in_arrow, in_tables = join_scans(src, tgt, _spec()), join_scans(src, tgt, _spec(), arrow_share=0.0)
+    for found in (in_arrow, in_tables):
+        assert sorted(found.source_keys.tolist()) == [3, 5, 9] and sorted(found.target_keys.tolist()) == [3, 7]
+    store = DiffStore(_spec(), with_tid=False, per_column=False, limits=EngineLimits(memory_limit="64MB", threads=1))
+    try:
+        store.append("source", src)
+        assert store.held_bytes > 0 and store.relation("source") == "source_parts"
+        assert store.relation("target") == "target_table"  # nothing appended: the empty table
+        with pytest.raises(RuntimeError, match="after it was read"):
+            store.append("source", src)
+    finally:
+        store.close()
+    assert memory_bytes("512MB") == 512_000_000 and memory_bytes("1.5GiB") == 3 * 2**29
+    with pytest.raises(ReconcileError, match="not a size"):
+        memory_bytes("lots")
 
 
 def test_duckdb_join_with_empty_sides() -> None:
@@ -136,7 +159,7 @@ def test_no_clear_masked_value_enters_the_store() -> None:
     store = DiffStore(spec, with_tid=False, per_column=False, limits=EngineLimits(memory_limit="64MB", threads=1))
     try:
         store.append("source", _scan([1, 2], [1, 2], {"v": ["9876543210", "9876543211"]}))
-        kept = store.db.execute("SELECT m0 FROM source ORDER BY k").fetchall()
+        kept = store.db.execute(f"SELECT m0 FROM {store.relation('source')} ORDER BY k").fetchall()
     finally:
         store.close()
     assert kept == [("******3210",), ("******3211",)]
