@@ -39,6 +39,9 @@ class Detail:
     scan_keys: np.ndarray
     keys: Sequence[Key]
     hashes: np.ndarray
+    # ``hashes`` start at this row: the rows before it are side-only (never matched, never
+    # compared column by column), and a first load's millions of them carry no hashes.
+    offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def classify(
                 hit[i] = False
     si = np.flatnonzero(hit)
     ti = partner[si]
-    flags = source.hashes[si] != target.hashes[ti]
+    flags = source.hashes[si - source.offset] != target.hashes[ti - target.offset]
     if masked:
         assert masked_flags is not None  # noqa: S101 — masked columns come with their flags
         flags = np.concatenate([flags, masked_flags[si]], axis=1)

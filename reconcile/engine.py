@@ -207,14 +207,14 @@ def _detail(pool: ThreadPoolExecutor, side: Side, found: Found, *, source: bool,
     keys = found.source_keys if source else found.target_keys
     tids = found.source_tids if source else found.target_tids
     hashes = found.source_hashes if source else found.target_hashes
-    if not side.spec.integer_key or hashes is not None:
-        return pool.submit(side.detail, keys, tids, hashes=hashes, rows=rows)
     only = len(keys) - found.matched_differing  # side-only rows come first, then the matched ones
+    if not side.spec.integer_key or hashes is not None:
+        return pool.submit(side.detail, keys, tids, hashes=hashes, offset=only, rows=rows)
 
     def matched() -> Detail:
         width = len(side.spec.hashed)
         got = side.detail(keys[only:], None, rows=rows).hashes if found.matched_differing else np.zeros((0, width))
-        return Detail(keys, KeyArray(keys), np.concatenate([np.zeros((only, width), dtype=np.int64), got]))
+        return Detail(keys, KeyArray(keys), got, only)
 
     return pool.submit(matched)
 

@@ -95,16 +95,25 @@ class FixRows:
     ) -> None:
         self.spec = side.spec
         self._side: Side | None = side
-        self._keys, self._tids = keys, tids
-        self._wanted = np.sort(keys)
-        self._new = np.sort(keys[:new])
+        self._count = len(keys)
         self._whole = side.key_filter is None and len(keys) > WHOLE_SIDE_SHARE * max(1, side_rows)
+        # Sorted arrays only, and one when every row is new (a first load): 8 bytes a key.
+        self._new = keys if new == len(keys) else np.sort(keys[:new])
+        self._wanted: np.ndarray | None = None
+        self._tids: np.ndarray | None = None
+        if self._whole:
+            keys.sort()  # ``keys`` is this object's own (the caller's fancy-indexed copy)
+            self._keys, self._tids, self._wanted = np.zeros(0, dtype=np.int64), None, keys
+        else:
+            self._new = self._new.copy() if self._new is keys else self._new
+            self._new.sort()
+            self._keys, self._tids, self._wanted = keys, tids, None
         self.batch_rows = batch_rows
         # A comparison dropped without ``close`` still ends its snapshot transaction.
         self._finalizer = weakref.finalize(self, side.close)
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return self._count
 
     def holds(self, conn: psycopg.Connection[Any]) -> bool:
         """Whether ``conn`` is the snapshot connection these rows are read on (its owner must not close it)."""
@@ -120,7 +129,7 @@ class FixRows:
 
     def batches(self) -> Iterator[list[FixRow]]:
         """The rows to write, ``batch_rows`` at a time, in the order the source returns them."""
-        if len(self._keys) == 0:
+        if self._count == 0:
             return
         side = self._side
         if side is None or side.conn is None:
@@ -134,7 +143,7 @@ class FixRows:
                 with conn.cursor(name=f"smartsync_fix_{n}") as cur:
                     cur.execute(query)
                     while rows := cur.fetchmany(self.batch_rows):
-                        yield fix_batch(self.spec, rows, wanted=self._wanted if self._whole else None, new=self._new)
+                        yield fix_batch(self.spec, rows, wanted=self._wanted, new=self._new)
             except psycopg.Error as exc:
                 raise query_error(exc, self.spec.source) from None
 

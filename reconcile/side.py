@@ -315,11 +315,13 @@ class Side:
         tids: np.ndarray | None,
         *,
         hashes: np.ndarray | None = None,
+        offset: int = 0,
         rows: int = 0,
     ) -> Detail:
         """Per-column hashes and real keys of the given rows (scan keys, and ctids when shipped), in that order.
 
-        ``hashes`` are the rows' column hashes when the scan shipped them already. When more
+        ``hashes`` are the rows' column hashes when the scan shipped them already (from row
+        ``offset`` on: the rows before it are side-only and need none). When more
         than ``WHOLE_SIDE_SHARE`` of the side's ``rows`` are asked for, one scan of the whole
         side beats a list of keys. The values a fix writes are read later, batch by batch
         (``reconcile.fix_rows``).
@@ -330,7 +332,7 @@ class Side:
         if len(keys) == 0:
             return Detail(keys, KeyArray(keys) if spec.integer_key else [], np.zeros((0, len(hashed)), dtype=np.int64))
         if hashes is not None and spec.integer_key:
-            return Detail(keys, KeyArray(keys), hashes)  # nothing left to read
+            return Detail(keys, KeyArray(keys), hashes, offset)  # nothing left to read
         ident = "tidsend(ctid)" if tids is not None else f"int8send({key_sql(spec, side)})"
         packed = ident if hashes is not None else f"{ident} || {column_hashes_sql(spec, side)}"
         n_hashes = 0 if hashes is not None else len(hashed)
@@ -364,7 +366,8 @@ class Side:
             tids if tids is not None else keys,
             self.rel,
         )
-        found_hashes = hashes if hashes is not None else rec["h"][at].astype(np.int64)
+        if hashes is None:
+            hashes, offset = rec["h"][at].astype(np.int64), 0
         if not key_cols:
-            return Detail(keys, KeyArray(keys), found_hashes)
-        return Detail(keys, [real[i] for i in at.tolist()], found_hashes)
+            return Detail(keys, KeyArray(keys), hashes, offset)
+        return Detail(keys, [real[i] for i in at.tolist()], hashes, offset)

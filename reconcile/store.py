@@ -112,13 +112,58 @@ class Found:
 
     source_keys: np.ndarray
     source_tids: np.ndarray | None
-    source_hashes: np.ndarray | None  # column hashes (rows × columns) when the scan shipped them
+    # Column hashes (matched rows × columns) when the scan shipped them: of the matched rows
+    # only, which follow the side-only ones (``Detail.offset``).
+    source_hashes: np.ndarray | None
     target_keys: np.ndarray
     target_tids: np.ndarray | None
     target_hashes: np.ndarray | None
     matched_differing: int
     masked_flags: np.ndarray
     masked: dict[str, Any] = field(default_factory=dict)
+
+
+# Rows per record batch of the join's result.
+FOUND_BATCH_ROWS = 100_000
+
+
+class _Pieces:
+    """Per-batch pieces of the join's result, concatenated once at the end."""
+
+    def __init__(self) -> None:
+        self._np: dict[str, list[np.ndarray]] = {}
+        self._pa: dict[str, list[Any]] = {}
+
+    def add(self, name: str, values: np.ndarray) -> None:
+        self._np.setdefault(name, []).append(values)
+
+    def arrow(self, name: str, values: Any) -> None:
+        self._pa.setdefault(name, []).append(values)
+
+    def arrows(self, name: str) -> list[Any]:
+        return self._pa.get(name, [])
+
+    def ints(self, name: str) -> np.ndarray:
+        parts = self._np.get(name, [])
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def matrix(self, name: str, width: int, dtype: Any) -> np.ndarray:
+        parts = self._np.get(name, [])
+        return np.concatenate(parts) if parts else np.zeros((0, width), dtype=dtype)
+
+
+def _ints(batch: pa.RecordBatch, name: str) -> np.ndarray:
+    col = batch.column(name)
+    return np.asarray(col.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _bools(batch: pa.RecordBatch, name: str) -> np.ndarray:
+    col = batch.column(name)
+    return np.asarray(col.fill_null(fill_value=False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _valid(batch: pa.RecordBatch, name: str) -> np.ndarray:
+    return np.asarray(batch.column(name).is_valid().to_numpy(zero_copy_only=False), dtype=bool)
 
 
 class DiffStore:
@@ -250,50 +295,56 @@ class DiffStore:
             f"SELECT {', '.join(select)} FROM {self.relation('source')} s FULL OUTER JOIN {self.relation('target')} t "
             f"ON s.k = t.k WHERE {differs}"
         )
-        got = self.db.execute(query).to_arrow_table()
-        return self._found(got, keep_masked=keep_masked)
+        # Streamed a batch at a time: a first load's millions of source-only rows keep their key
+        # (and ctid) only, never their hashes, and no whole result table exists at once.
+        reader = self.db.execute(query).to_arrow_reader(FOUND_BATCH_ROWS)
+        return self._found(reader, keep_masked=keep_masked)
 
-    def _found(self, got: pa.Table, *, keep_masked: bool) -> Found:
-        def ints(name: str, rows: np.ndarray) -> np.ndarray:
-            col = got.column(name).combine_chunks() if got.num_rows else pa.array([], pa.int64())
-            values: np.ndarray = np.asarray(col.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
-            picked: np.ndarray = values[rows]
-            return picked
-
-        def present(name: str) -> np.ndarray:
-            return np.asarray(got.column(name).is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-
-        has_s, has_t = present("sk"), present("tk")
-        # Source-only rows first, then the matched ones (the order a fix's masked values follow).
-        s_rows = np.concatenate([np.flatnonzero(has_s & ~has_t), np.flatnonzero(has_s & has_t)])
-        t_rows = np.concatenate([np.flatnonzero(has_t & ~has_s), np.flatnonzero(has_s & has_t)])
-        matched = int(np.count_nonzero(has_s & has_t))
-
-        def hashes(prefix: str, rows: np.ndarray) -> np.ndarray | None:
-            if not self.per_column:
-                return None
-            return np.stack([ints(f"{prefix}_{h}", rows) for h in self.hash_cols], axis=1)
-
-        n_masked = len(self.masked_cols)
-        flags = np.zeros((len(s_rows), n_masked), dtype=bool)
-        for i in range(n_masked):
-            flags[:, i] = np.asarray(got.column(f"f{i}").fill_null(fill_value=False).to_numpy(zero_copy_only=False))[
-                s_rows
-            ]
+    def _found(self, reader: pa.RecordBatchReader, *, keep_masked: bool) -> Found:
+        got = _Pieces()
+        for batch in reader:
+            has_s, has_t = _valid(batch, "sk"), _valid(batch, "tk")
+            only_s, only_t, both = has_s & ~has_t, has_t & ~has_s, has_s & has_t
+            got.add("s_only", _ints(batch, "sk")[only_s])
+            got.add("t_only", _ints(batch, "tk")[only_t])
+            got.add("sk", _ints(batch, "sk")[both])
+            got.add("tk", _ints(batch, "tk")[both])
+            if self.with_tid:
+                got.add("s_only_tid", _ints(batch, "stid")[only_s])
+                got.add("t_only_tid", _ints(batch, "ttid")[only_t])
+                got.add("stid", _ints(batch, "stid")[both])
+                got.add("ttid", _ints(batch, "ttid")[both])
+            if self.per_column:
+                got.add("sh", np.stack([_ints(batch, f"s_{h}")[both] for h in self.hash_cols], axis=1))
+                got.add("th", np.stack([_ints(batch, f"t_{h}")[both] for h in self.hash_cols], axis=1))
+            flags = [_bools(batch, f"f{i}")[both] for i in range(len(self.masked_cols))]
+            got.add("flags", np.stack(flags, axis=1) if flags else np.zeros((int(both.sum()), 0), dtype=bool))
+            if keep_masked:
+                for m in self.masked_cols:
+                    col = batch.column(f"s_{m}")
+                    got.arrow(f"s_only_{m}", col.filter(pa.array(only_s)))
+                    got.arrow(f"s_{m}", col.filter(pa.array(both)))
+        n_only_s = len(got.ints("s_only"))
+        flag_rows = got.matrix("flags", len(self.masked_cols), np.bool_)
         masked: dict[str, Any] = {}
         if keep_masked:
-            pick = pa.array(s_rows, pa.int64())
             for m, col in zip(self.masked_cols, self.spec.masked, strict=True):
-                masked[col.name] = got.column(f"s_{m}").combine_chunks().take(pick).cast(pa.large_string())
+                chunks = [*got.arrows(f"s_only_{m}"), *got.arrows(f"s_{m}")]
+                masked[col.name] = (
+                    pa.concat_arrays([c.cast(pa.large_string()) for c in chunks])
+                    if chunks
+                    else pa.array([], pa.large_string())
+                )
+        # Source rows: the source-only ones first, then the matched ones (the order a fix's masked values follow).
         return Found(
-            source_keys=ints("sk", s_rows),
-            source_tids=ints("stid", s_rows) if self.with_tid else None,
-            source_hashes=hashes("s", s_rows),
-            target_keys=ints("tk", t_rows),
-            target_tids=ints("ttid", t_rows) if self.with_tid else None,
-            target_hashes=hashes("t", t_rows),
-            matched_differing=matched,
-            masked_flags=flags,
+            source_keys=np.concatenate([got.ints("s_only"), got.ints("sk")]),
+            source_tids=np.concatenate([got.ints("s_only_tid"), got.ints("stid")]) if self.with_tid else None,
+            source_hashes=got.matrix("sh", len(self.hash_cols), np.int64) if self.per_column else None,
+            target_keys=np.concatenate([got.ints("t_only"), got.ints("tk")]),
+            target_tids=np.concatenate([got.ints("t_only_tid"), got.ints("ttid")]) if self.with_tid else None,
+            target_hashes=got.matrix("th", len(self.hash_cols), np.int64) if self.per_column else None,
+            matched_differing=len(got.ints("sk")),
+            masked_flags=np.concatenate([np.zeros((n_only_s, flag_rows.shape[1]), dtype=np.bool_), flag_rows]),
             masked=masked,
         )
 
