@@ -10,6 +10,12 @@ Every tick new citizens arrive and are evaluated on ``--schemes`` schemes (a thi
 citizens are re-evaluated and, with ``--churn``, some stop being eligible for anything (moved away,
 benefits ended). Prints the resident memory and the number of kept items every 60 ticks, for the pruned
 step and for the unpruned one (the state before pruning existed), side by side.
+
+``--speed`` instead times the step inside Bytewax (recovery on, 1 s epochs) over ``--groups`` citizens with three
+evaluations each and ``--extra`` more for random ones: the ``stateful_map`` step as it was before idle expiry,
+the ``stateful`` logic with expiry off, and with the 7-day default, alternating, medians of ``--runs``:
+
+    python bench/bench_top_n_state.py --speed --groups 100000 --extra 300000 --runs 3
 """
 
 from __future__ import annotations
@@ -19,15 +25,26 @@ import gc
 import json
 import random
 import resource
+import statistics
 import subprocess
 import sys
+import tempfile
+import time
+from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.testing import TestingSource, run_main
 
 from connectors.debezium.envelope import Origin
 from dataflows import top_n
-from dataflows.top_n import Evaluation
-from dataflows.wiring import _TopN
+from dataflows.top_n import Evaluation, TopState, top_n_step
+from dataflows.wiring import _group_of, _TopN
 from smartsync.core.catalog import load_catalog
 
 ORIGIN = Origin("t", 0, 0, None, b"")
@@ -92,6 +109,57 @@ def run(args: argparse.Namespace, *, pruned: bool) -> list[tuple[int, float, int
         top_n.prune = saved
 
 
+class _Discard(StatelessSinkPartition[Any]):
+    def write_batch(self, items: list[Any]) -> None:
+        pass
+
+
+class _NullSink(DynamicSink[Any]):
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _Discard:
+        return _Discard()
+
+
+def _speed_run(variant: str, items: list[Evaluation]) -> float:
+    spec = load_catalog().sync("eligibility_hints").top_n
+    assert spec is not None
+    flow = Dataflow("warehouse_to_citizen")
+    keyed = op.key_on("by_group", op.input("in", flow, TestingSource(items, batch_size=2000)), _group_of)
+    if variant == "stateful_map":
+
+        def before(state: TopState | None, ev: Evaluation) -> tuple[TopState | None, list[Any]]:
+            new, changes = top_n_step(state, ev, spec)
+            return new or None, changes
+
+        out: Any = op.stateful_map("top_n", keyed, before)
+    else:
+        idle_s = 0 if variant == "expiry off" else 7 * 86_400
+        out = op.stateful("top_n", keyed, _TopN({"eligibility_hints": spec}, "warehouse_to_citizen", idle_s))
+    op.output("out", out, _NullSink())
+    with tempfile.TemporaryDirectory(prefix="smartsync-top-n-") as tmp:
+        init_db_dir(Path(tmp), 1)
+        start = time.perf_counter()
+        run_main(flow, epoch_interval=timedelta(seconds=1), recovery_config=RecoveryConfig(tmp))
+        return time.perf_counter() - start
+
+
+def speed(args: argparse.Namespace) -> None:
+    rng = random.Random(1)
+    citizens = [c for c in range(args.groups) for _ in range(3)]
+    citizens += [rng.randrange(args.groups) for _ in range(args.extra)]
+    items = [
+        _ev(citizen, rng.randrange(args.schemes), pos, rng, eligible=rng.random() < 1 / 3)
+        for pos, citizen in enumerate(citizens, start=1)
+    ]
+    times: dict[str, list[float]] = {"stateful_map": [], "expiry off": [], "expiry 7 d": []}
+    for _ in range(args.runs):
+        for variant, runs in times.items():
+            runs.append(_speed_run(variant, items))
+    for variant, runs in times.items():
+        median = statistics.median(runs)
+        each = " ".join(f"{t:.2f}" for t in runs)
+        print(f"{variant:12s} median {median:6.2f} s {len(items) / median:9.0f} evaluations/s (runs {each})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--citizens-per-tick", type=int, default=50)
@@ -99,7 +167,14 @@ def main() -> None:
     parser.add_argument("--schemes", type=int, default=60)
     parser.add_argument("--churn", type=float, default=0.0, help="share of citizens whose schemes all end later")
     parser.add_argument("--variant", choices=["pruned", "unpruned"], help=argparse.SUPPRESS)
+    parser.add_argument("--speed", action="store_true", help="time the step in Bytewax instead")
+    parser.add_argument("--groups", type=int, default=100_000)
+    parser.add_argument("--extra", type=int, default=300_000)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    if args.speed:
+        speed(args)
+        return
     if args.variant is not None:  # one variant per process: RSS never shrinks back within one
         print(json.dumps(run(args, pruned=args.variant == "pruned")))
         return
