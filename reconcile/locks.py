@@ -49,7 +49,9 @@ def job_lock(dsn: str, job: str, *, what: str) -> Iterator[psycopg.Connection[An
                 "AND l.objid::bigint = %s AND l.granted LIMIT 1",
                 (LOCK_CLASS & 0xFFFFFFFF, lock_key(job)[1] & 0xFFFFFFFF),
             ).fetchone()
-            who = f" (session pid {holder[0]} since {holder[2]:%Y-%m-%d %H:%M:%S} UTC)" if holder else ""
+            # Another role's session shows its pid but no start time without pg_read_all_stats.
+            since = f" since {holder[2]:%Y-%m-%d %H:%M:%S} UTC" if holder and holder[2] else ""
+            who = f" (session pid {holder[0]}{since})" if holder else ""
             msg = f"job {job} is already running{who}"
             raise JobBusyError(msg, hint="wait for that run to end; a manual and a scheduled run never overlap")
         yield conn

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from psycopg.conninfo import conninfo_to_dict
 
-from smartsync.core.catalog import Catalog, Trigger
+from smartsync.core.catalog import Catalog
 from smartsync.core.errors import ConfigurationError
 from smartsync.core.tables import Database
 
@@ -69,7 +69,8 @@ def grants(database: Database, catalog: Catalog) -> tuple[Grant, ...]:
     found += [Grant(sink, DML, t) for t in SINK_BOOKKEEPING]
     synced = sorted(
         {s.target for s in catalog.syncs if s.target_database is database}
-        | {s.source for s in catalog.syncs if s.source_database is database and s.trigger is not Trigger.CALLBACK}
+        # Callback-fed sources too: the batch path compares the warehouse's copy with the portal's rows.
+        | {s.source for s in catalog.syncs if s.source_database is database}
     )
     targets = {s.target for s in catalog.syncs if s.target_database is database}
     found += [Grant(RECONCILER_ROLE, DML if t in targets else "SELECT", t) for t in synced]

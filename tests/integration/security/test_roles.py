@@ -11,6 +11,7 @@ import pytest
 from psycopg import errors as pg_errors
 
 from connectors.postgres.apply import RowChange, apply_changes
+from reconcile.locks import JobBusyError, job_lock, lock_key
 from smartsync.core.catalog import load_catalog
 from smartsync.core.roles import CDC_ROLE, RECONCILER_ROLE, SINK_ROLES, roles_sql
 from smartsync.core.tables import SCHEMA, Database
@@ -103,3 +104,25 @@ def test_no_smartsync_role_is_a_superuser_and_cdc_reads_captured_tables_only(rol
             )
         }
     assert readable == {*catalog.captured_tables(Database.CITIZEN), "smartsync.heartbeat"}
+
+
+def test_the_reconciler_reads_every_synced_table_callback_fed_ones_included(roles: StackState) -> None:
+    # The batch path compares a callback-fed sync's warehouse copy with the portal (reconcile report --scope daily).
+    catalog = load_catalog()
+    for db in Database:
+        tables = {s.source for s in catalog.syncs if s.source_database is db}
+        tables |= {s.target for s in catalog.syncs if s.target_database is db}
+        with _as(roles, RECONCILER_ROLE, db) as conn:
+            for table in sorted(tables):
+                conn.execute(f"SELECT 1 FROM {table} LIMIT 1".encode())
+
+
+def test_a_busy_job_names_its_holder_even_when_the_reconciler_cannot_see_its_start(roles: StackState) -> None:
+    # The reconciler sees another role's session without its start time (no pg_read_all_stats).
+    with psycopg.connect(roles.dsn(Database.CITIZEN), autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", lock_key("roles_test_job"))
+        with (
+            pytest.raises(JobBusyError, match=r"job roles_test_job is already running \(session pid \d+\)"),
+            job_lock(roles.role_dsn(RECONCILER_ROLE, Database.CITIZEN), "roles_test_job", what="test"),
+        ):
+            pass
