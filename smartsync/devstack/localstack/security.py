@@ -32,6 +32,7 @@ CLIENT_USER = "smartsync"
 USERS = (BROKER_USER, CONNECT_USER, CLIENT_USER)
 _SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
 _CERT_DAYS = 365
+_CA_DAYS = 5 * 365
 # Certificates this close to expiry are made again at the next stack-up.
 _RENEW_BEFORE = dt.timedelta(days=7)
 # librdkafka properties that carry connection security; the stack's own clients replace them with the stack's.
@@ -74,14 +75,60 @@ def users_fingerprint(users: dict[str, str]) -> str:
 
 
 def ensure_certificates(run: Path, *, now: dt.datetime | None = None) -> None:
-    """A local CA and a broker certificate for 127.0.0.1 and localhost; kept until they near expiry."""
+    """A local CA and a broker certificate for 127.0.0.1 and localhost; each made again only when it nears expiry.
+
+    The CA outlives the broker certificate, so a renewed broker certificate is signed by the CA the clients
+    already trust (its key is kept for that, 0600) and nothing else has to change.
+    """
     now = now or dt.datetime.now(dt.UTC)
-    if _valid(ca_file(run), now) and _valid(broker_key_file(run), now):
+    ca = _load_ca(run, now)
+    if ca is not None and _valid(broker_key_file(run), now):
         return
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "SmartSync local stack CA")])
-    ca_cert = (
-        _builder(ca_name, ca_name, ca_key.public_key(), now)
+    if ca is None:
+        ca = _new_ca(run, now)
+    ca_key, ca_cert = ca
+    broker_key = ec.generate_private_key(ec.SECP256R1())
+    broker_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    broker_cert = (
+        _builder(broker_name, ca_cert.subject, broker_key.public_key(), now, _CERT_DAYS)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    # Kafka's PEM keystore: an unencrypted PKCS#8 key (file 0600) then the chain, leaf first.
+    write_private(
+        broker_key_file(run),
+        broker_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        + broker_cert.public_bytes(pem)
+        + ca_cert.public_bytes(pem),
+    )
+
+
+def _load_ca(run: Path, now: dt.datetime) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | None:
+    if not _valid(ca_file(run), now):
+        return None
+    try:
+        key = serialization.load_pem_private_key((tls_dir(run) / "ca.key").read_bytes(), password=None)
+    except (OSError, ValueError):
+        return None
+    cert = x509.load_pem_x509_certificate(ca_file(run).read_bytes())
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != cert.public_key():
+        return None
+    return key, cert
+
+
+def _new_ca(run: Path, now: dt.datetime) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "SmartSync local stack CA")])
+    cert = (
+        _builder(name, name, key.public_key(), now, _CA_DAYS)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -97,40 +144,18 @@ def ensure_certificates(run: Path, *, now: dt.datetime | None = None) -> None:
             ),
             critical=True,
         )
-        .sign(ca_key, hashes.SHA256())
-    )
-    broker_key = ec.generate_private_key(ec.SECP256R1())
-    broker_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    broker_cert = (
-        _builder(broker_name, ca_name, broker_key.public_key(), now)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
+        .sign(key, hashes.SHA256())
     )
     pem = serialization.Encoding.PEM
-    # The CA key signs nothing after this: it is kept (0600) only so an operator can inspect the chain.
     write_private(
-        tls_dir(run) / "ca.key",
-        ca_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+        tls_dir(run) / "ca.key", key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
-    write_private(ca_file(run), ca_cert.public_bytes(pem))
-    # Kafka's PEM keystore: an unencrypted PKCS#8 key (file 0600) then the chain, leaf first.
-    write_private(
-        broker_key_file(run),
-        broker_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        + broker_cert.public_bytes(pem)
-        + ca_cert.public_bytes(pem),
-    )
+    write_private(ca_file(run), cert.public_bytes(pem))
+    return key, cert
 
 
 def _builder(
-    subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePublicKey, now: dt.datetime
+    subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePublicKey, now: dt.datetime, days: int
 ) -> x509.CertificateBuilder:
     return (
         x509.CertificateBuilder()
@@ -139,7 +164,7 @@ def _builder(
         .public_key(key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=_CERT_DAYS))
+        .not_valid_after(now + dt.timedelta(days=days))
     )
 
 

@@ -43,13 +43,22 @@ def test_the_broker_certificate_is_for_loopback_and_chains_to_the_local_ca(tmp_p
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
-def test_certificates_are_kept_until_they_near_expiry(tmp_path: Path) -> None:
+def test_certificates_are_kept_until_they_near_expiry_and_the_ca_outlives_the_broker_certificate(
+    tmp_path: Path,
+) -> None:
     security.ensure_certificates(tmp_path)
     first = security.broker_key_file(tmp_path).read_bytes()
+    ca = security.ca_file(tmp_path).read_bytes()
     security.ensure_certificates(tmp_path)
     assert security.broker_key_file(tmp_path).read_bytes() == first
+    # A year on: a new broker certificate from the CA the clients already trust.
     security.ensure_certificates(tmp_path, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=360))
     assert security.broker_key_file(tmp_path).read_bytes() != first
+    assert security.ca_file(tmp_path).read_bytes() == ca
+    leaf = x509.load_pem_x509_certificates(security.broker_key_file(tmp_path).read_bytes())[0]
+    leaf.verify_directly_issued_by(x509.load_pem_x509_certificate(ca))
+    security.ensure_certificates(tmp_path, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=5 * 365))
+    assert security.ca_file(tmp_path).read_bytes() != ca
 
 
 def test_passwords_are_random_per_folder_kept_and_fit_the_storage_tools_syntax(tmp_path: Path) -> None:
