@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     flow_gc_threshold: int = Field(default=50_000, ge=0)
     # A top-N group (one citizen's eligibility candidates) not evaluated for this long leaves the flow's state, so
     # memory follows the citizens evaluated recently, not every citizen ever; 0 keeps every group forever. Seven days
-    # spans a weekly re-evaluation cycle and at the catalog's volume holds ~60 MB (docs/event-path.md).
+    # spans a weekly re-evaluation cycle and at the catalog's volume holds ~75 MB (docs/event-path.md).
     top_n_idle_s: float = Field(default=7 * 86_400, ge=0)
     # One process of a direction spread over hosts (`smartsync flow run --process-id --addresses`): this
     # process's index into the address list, and every process's "host:port" separated by ";".
