@@ -67,34 +67,39 @@ def classify(
     ``masked_flags`` (source rows × ``masked``) says which masked columns differ (compared on
     the client). Two real keys that share a 64-bit scan key are kept apart.
     """
-    ns, nt = len(source.scan_keys), len(target.scan_keys)
-    order = np.argsort(target.scan_keys, kind="stable")
-    sorted_t = target.scan_keys[order]
-    at = np.minimum(np.searchsorted(sorted_t, source.scan_keys), max(nt - 1, 0))
-    hit = sorted_t[at] == source.scan_keys if nt else np.zeros(ns, dtype=bool)
+    # Rows before a side's offset are side-only (the join found no row of that scan key on the
+    # other side): only the rest can match. A first load's millions of rows skip the search.
+    s0, t0 = source.offset, target.offset
+    s_scan, t_scan = source.scan_keys[s0:], target.scan_keys[t0:]
+    ns, nt = len(s_scan), len(t_scan)
+    order = np.argsort(t_scan, kind="stable")
+    sorted_t = t_scan[order]
+    at = np.minimum(np.searchsorted(sorted_t, s_scan), max(nt - 1, 0))
+    hit = sorted_t[at] == s_scan if nt else np.zeros(ns, dtype=bool)
     partner = order[at] if nt else np.zeros(ns, dtype=np.int64)
     candidates = np.flatnonzero(hit)
     s_keys, t_keys = source.keys, target.keys
     # Integer scan keys are the real keys: equal scan keys are the same key.
     if not (isinstance(s_keys, KeyArray) and isinstance(t_keys, KeyArray)):
         for i, j in zip(candidates.tolist(), partner[candidates].tolist(), strict=True):
-            if s_keys[i] != t_keys[j]:
+            if s_keys[s0 + i] != t_keys[t0 + j]:
                 hit[i] = False
-    si = np.flatnonzero(hit)
+    si = np.flatnonzero(hit)  # positions from the offsets on (where the hashes start)
     ti = partner[si]
-    flags = source.hashes[si - source.offset] != target.hashes[ti - target.offset]
+    flags = source.hashes[si] != target.hashes[ti]
     if masked:
         assert masked_flags is not None  # noqa: S101 — masked columns come with their flags
-        flags = np.concatenate([flags, masked_flags[si]], axis=1)
+        flags = np.concatenate([flags, masked_flags[s0 + si]], axis=1)
     differs = flags.any(axis=1) if flags.shape[1] else np.zeros(len(si), dtype=bool)
     t_matched = np.zeros(nt, dtype=bool)
     t_matched[ti] = True
-    only_s = np.flatnonzero(~hit)
-    changed_at = si[differs]
+    only_s = np.concatenate([np.arange(s0), s0 + np.flatnonzero(~hit)])
+    only_t = np.concatenate([np.arange(t0), t0 + np.flatnonzero(~t_matched)])
+    changed_at = s0 + si[differs]
     names = [*hashed, *masked]
     return Classified(
         source_only=_keys_at(source.keys, only_s),
-        target_only=_keys_at(target.keys, np.flatnonzero(~t_matched)),
+        target_only=_keys_at(target.keys, only_t),
         changed=_changed_rows([source.keys[i] for i in changed_at.tolist()], flags[differs], names),
         unchanged=int(len(si) - len(changed_at)),
         to_write=np.concatenate([only_s, changed_at]),
@@ -104,7 +109,9 @@ def classify(
 def _keys_at(keys: Sequence[Key], at: np.ndarray) -> Sequence[Key]:
     """The keys at positions ``at``, sorted: an array stays an array (a first load's millions of keys)."""
     if isinstance(keys, KeyArray):
-        return KeyArray(np.sort(keys.values[at]))
+        picked = keys.values[at]  # a copy of its own, sorted in place
+        picked.sort()
+        return KeyArray(picked)
     return sorted_keys([keys[i] for i in at.tolist()])
 
 

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from reconcile.classify import Detail, classify
+from reconcile.classify import Classified, Detail, classify
 from reconcile.fingerprints import PROBE_ROWS, Fingerprint, fingerprint_first, probe_range
 from reconcile.fix_rows import FixRow, FixRows
 from reconcile.model import KeyArray, PairSpec, SchemaDiff, TableDiff
@@ -165,10 +165,7 @@ def compare_pair(
         matched = s_scan.rows - s_scan.null_keys - (len(found.source_keys) - found.matched_differing)
         unchanged = matched - found.matched_differing + cls.unchanged
         if keep_rows:
-            tids = found.source_tids[cls.to_write] if found.source_tids is not None else None
-            fix_rows = FixRows(
-                src, s_detail.scan_keys[cls.to_write], tids, new=len(cls.source_only), side_rows=s_scan.rows
-            )
+            fix_rows = _rows_to_write(src, found, s_detail, cls, side_rows=s_scan.rows)
         diff = TableDiff(
             name=spec.name,
             source=spec.source.label,
@@ -196,6 +193,16 @@ def compare_pair(
         else:
             src.close_workers()  # the fix reads on the snapshot's own connection
         tgt.close()
+
+
+def _rows_to_write(src: Side, found: Found, detail: Detail, cls: Classified, *, side_rows: int) -> FixRows:
+    """The source-only and changed rows a fix writes, read later from ``src``'s open snapshot."""
+    tids = found.source_tids[cls.to_write] if found.source_tids is not None else None
+    if isinstance(cls.source_only, KeyArray) and not cls.changed and tids is None:
+        keys = cls.source_only.values  # sorted already (a first load): shared, not copied
+    else:
+        keys = detail.scan_keys[cls.to_write]
+    return FixRows(src, keys, tids, new=len(cls.source_only), side_rows=side_rows)
 
 
 def _detail(pool: ThreadPoolExecutor, side: Side, found: Found, *, source: bool, rows: int) -> Future[Detail]:
