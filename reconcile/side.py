@@ -46,8 +46,11 @@ T = TypeVar("T")
 ROWS_PER_RANGE = 1_000_000
 # Rows per hashed part of a scan: big enough that round trips do not matter, small enough that
 # the parts in flight (up to two per connection: one arriving, one being kept) stay a few tens
-# of MB. With 1M-row parts a 10M-row diff held four 16-48 MB parts at once.
+# of MB. With 1M-row parts a 10M-row diff held four 16-48 MB parts at once. Wide records (a
+# hash per column, masked text) get fewer rows: about PART_BYTES of records per part.
 PART_ROWS = 250_000
+PART_BYTES = 8 * 1024 * 1024
+MASKED_BYTES = 40  # a masked value as it travels (text and its length), an estimate
 # Above this share of a side's rows, a fix reads the whole side rather than a ctid list.
 WHOLE_SIDE_SHARE = 0.3
 
@@ -145,7 +148,7 @@ class Side:
             self.conn = None
 
     def parts(self) -> list[Part | None]:
-        """Disjoint parts covering the side, one query each, about ``PART_ROWS`` rows per part.
+        """Disjoint parts covering the side, one query each, about ``part_rows()`` rows per part.
 
         A whole table is read in parts even on one connection: parts bound what is in flight.
 
@@ -167,10 +170,16 @@ class Side:
             # Each share reads the table once: worth it while one share per connection is enough.
             if expected <= self.connections * ROWS_PER_RANGE:
                 return [Part(share=(i, self.connections)) for i in range(self.connections)]
-        n = max(self.connections, math.ceil(tuples / PART_ROWS))
+        n = max(self.connections, math.ceil(tuples / self.part_rows()))
         step = max(1, math.ceil(pages / n))
         bounds = list(range(0, pages, step))
         return [Part(blocks=(lo, bounds[i + 1] if i + 1 < len(bounds) else None)) for i, lo in enumerate(bounds)]
+
+    def part_rows(self) -> int:
+        """Rows per part: ``PART_ROWS``, fewer for wide records (at least 20,000)."""
+        width = 8 + 8 * (len(self.spec.hashed) if self.per_column else 1) + (6 if self.with_tid else 0)
+        width += MASKED_BYTES * len(self.spec.masked)
+        return max(20_000, min(PART_ROWS, PART_BYTES // width))
 
     def size(self) -> tuple[int, float]:
         """Pages and estimated rows of the side's table (0, 0 for a query); read once."""
