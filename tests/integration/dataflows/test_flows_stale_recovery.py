@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from dataflows.recovery_identity import IDENTITY_FILE
 from dataflows.testing import RunningFlow, converged, expected_mirror, wait_until
@@ -108,8 +109,9 @@ def test_an_out_of_range_resume_offset_replays_from_the_earliest(
             assert_reconciled(DECISIONS, flow=flow)
 
 
-def test_recovery_state_of_another_kafka_cluster_stops_the_flow_until_reset(
-    tmp_path: Path, warehouse_dsn: str, citizen_dsn: str
+@pytest.mark.parametrize("elsewhere", ["cluster", "topic"])
+def test_recovery_state_of_another_kafka_cluster_or_topic_stops_the_flow_until_reset(
+    tmp_path: Path, warehouse_dsn: str, citizen_dsn: str, elsewhere: str
 ) -> None:
     even_out(DECISIONS)
     base = random.randrange(10**8, 9 * 10**8)
@@ -125,13 +127,21 @@ def test_recovery_state_of_another_kafka_cluster_stops_the_flow_until_reset(
         doc = json.loads(identity.read_text())
         assert doc["cluster_id"]
         assert all(doc["topics"].values())
-        # The recovery volume survives while Kafka is rebuilt: another cluster id.
-        identity.write_text(json.dumps({**doc, "cluster_id": "AnotherClusterIdxxxxxx"}))
+        assert DECISIONS.topic is not None
+        topic = DECISIONS.topic.name
+        if elsewhere == "cluster":
+            # The recovery volume survives while Kafka is rebuilt: another cluster id.
+            identity.write_text(json.dumps({**doc, "cluster_id": "AnotherClusterIdxxxxxx"}))
+            why = "was taken from Kafka cluster AnotherClusterIdxxxxxx"
+        else:
+            # The topic was deleted and created again: same name, another topic id.
+            identity.write_text(json.dumps({**doc, "topics": {**doc["topics"], topic: "AnotherTopicIdxxxxxxxxx"}}))
+            why = f"was taken from an earlier incarnation of topic(s) ['{topic}']"
         flow.start()
         wait_until(lambda: flow.exit_codes() != [None], timeout_s=60, what="the flow to refuse")
         assert flow.exit_codes()[0] != 0
         logs = flow.logs()
-        assert "was taken from Kafka cluster AnotherClusterIdxxxxxx" in logs
+        assert why in logs
         assert "smartsync flow reset warehouse_to_citizen" in logs
 
         env = {**os.environ, "SMARTSYNC_RECOVERY_DIR": str(tmp_path)}
@@ -149,4 +159,5 @@ def test_recovery_state_of_another_kafka_cluster_stops_the_flow_until_reset(
             expected = expected_mirror(DECISIONS, wconn, "application_id", apps)
             flow.wait(converged(DECISIONS, cconn, "application_id", apps, expected), what="changes after the reset")
             assert_reconciled(DECISIONS, flow=flow)
-        assert json.loads(identity.read_text())["cluster_id"] == doc["cluster_id"]
+        rebound = json.loads(identity.read_text())
+        assert (rebound["cluster_id"], rebound["topics"][topic]) == (doc["cluster_id"], doc["topics"][topic])
