@@ -5,9 +5,7 @@ It restarts the session stack's broker, so it runs after the other tests (``disr
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import time
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 from dataflows.testing import RunningFlow, converged, expected_mirror
 from smartsync.core.catalog import Direction, load_catalog
 from smartsync.devstack import localstack
-from smartsync.devstack.localstack import StackState
+from smartsync.devstack.localstack import StackState, faults
 
 CAT = load_catalog()
 W2C = Direction.WAREHOUSE_TO_CITIZEN
@@ -49,14 +47,12 @@ def test_a_broker_restart_is_ridden_out_with_nothing_lost(
         flow.wait(converged(DECISIONS, cconn, "application_id", before, expected), what="changes before the restart")
 
         # The broker dies without warning; changes keep coming while it is down.
-        os.killpg(stack.pids["kafka"], signal.SIGKILL)
+        faults.kill("kafka")
         for app in during:
             _insert(wconn, app)
         wconn.execute(f"UPDATE {DECISIONS.source} SET status = 'approved' WHERE application_id = ANY(%s)", (before,))
         time.sleep(3)
-        state = localstack.read_state()
-        assert state is not None
-        localstack._start_kafka(state, lambda _m: None)
+        faults.restart_kafka()
 
         everything = before + during
         expected = expected_mirror(DECISIONS, wconn, "application_id", everything)
