@@ -19,7 +19,6 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,12 +102,6 @@ class Load:
 def _even_pair() -> None:
     # The session's earlier tests leave drift in the shared pair on purpose; the scenario owns only its own.
     even_out(DECISIONS)
-
-
-@pytest.fixture
-def wconn(warehouse_dsn: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:
-        yield conn
 
 
 def serving(flow: RunningFlow) -> None:

@@ -6,14 +6,12 @@ import json
 import os
 import random
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 from fastapi.testclient import TestClient
 from psycopg import sql
 
@@ -29,12 +27,6 @@ ALERTS = "/v1/callbacks/ml-alerts"
 def _auth() -> dict[str, str]:
     token = next(iter(json.loads(os.environ["SMARTSYNC_CALLBACK_TOKENS"]).values()))
     return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-def cconn(citizen_dsn: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(citizen_dsn, autocommit=True) as conn:
-        yield conn
 
 
 def portal_row(conn: psycopg.Connection[Any], sync_name: str, key: uuid.UUID) -> dict[str, Any] | None:

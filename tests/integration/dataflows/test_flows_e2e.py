@@ -9,14 +9,12 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from connectors.callbacks.encoding import encode
@@ -43,18 +41,6 @@ C2W = Direction.CITIZEN_TO_WAREHOUSE
 
 def _base() -> int:
     return random.randrange(10**8, 9 * 10**8)
-
-
-@pytest.fixture
-def wconn(warehouse_dsn: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def cconn(citizen_dsn: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(citizen_dsn, autocommit=True) as conn:
-        yield conn
 
 
 def truncate_targets(conn: psycopg.Connection[Any], direction: Direction) -> None:

@@ -4,12 +4,10 @@ reconcile repairs what its return leaves in the target (docs/event-path.md, "Top
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from dataflows.testing import RunningFlow, target_state
 from smartsync.core.catalog import Direction, load_catalog
@@ -17,18 +15,6 @@ from tests.integration.reconcile.reconcile_fixtures import smartsync
 
 CAT = load_catalog()
 SYNC = CAT.sync("eligibility_hints")
-
-
-@pytest.fixture
-def wconn(warehouse_dsn: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def cconn(citizen_dsn: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(citizen_dsn, autocommit=True) as conn:
-        yield conn
 
 
 def _top5(wconn: psycopg.Connection[Any], citizen: int) -> set[str]:
