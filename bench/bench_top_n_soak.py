@@ -31,7 +31,6 @@ from typing import Any
 
 import orjson
 from bytewax.inputs import DynamicSource, StatelessSourcePartition
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import run_main
 from prometheus_client import REGISTRY
@@ -39,6 +38,7 @@ from prometheus_client import REGISTRY
 from connectors.debezium.envelope import Origin
 from connectors.kafka.source import Consumed
 from dataflows.startup import tune_gc
+from dataflows.testing import NullSink
 from dataflows.wiring import build_flow
 from smartsync.core.catalog import Direction, load_catalog
 from smartsync.core.settings import Settings
@@ -134,23 +134,13 @@ class _Citizenry(DynamicSource[Consumed]):
         return _Citizens(*self._parts)
 
 
-class _Discard(StatelessSinkPartition[Any]):
-    def write_batch(self, items: list[Any]) -> None:
-        pass
-
-
-class _NullSink(DynamicSink[Any]):
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _Discard:
-        return _Discard()
-
-
 def run_variant(args: argparse.Namespace, idle_s: float) -> None:
     catalog = load_catalog()
     topic = catalog.sync(SYNC).topic
     assert topic is not None
     settings = Settings(kafka_bootstrap="unused:9092", top_n_idle_s=idle_s)
     tune_gc(settings.flow_gc_threshold)  # as a flow process does
-    flow = build_flow(catalog, FLOW, settings, source=_Citizenry(args, topic.name, topic.partitions), sink=_NullSink())
+    flow = build_flow(catalog, FLOW, settings, source=_Citizenry(args, topic.name, topic.partitions), sink=NullSink())
     if args.no_recovery:
         run_main(flow, epoch_interval=timedelta(seconds=5))
         return

@@ -37,12 +37,12 @@ from typing import Any
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSource, run_main
 
 from connectors.debezium.envelope import Origin
 from dataflows import top_n
+from dataflows.testing import NullSink
 from dataflows.top_n import Evaluation, TopState, top_n_step
 from dataflows.wiring import _group_of, _TopN
 from smartsync.core.catalog import load_catalog
@@ -109,16 +109,6 @@ def run(args: argparse.Namespace, *, pruned: bool) -> list[tuple[int, float, int
         top_n.prune = saved
 
 
-class _Discard(StatelessSinkPartition[Any]):
-    def write_batch(self, items: list[Any]) -> None:
-        pass
-
-
-class _NullSink(DynamicSink[Any]):
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _Discard:
-        return _Discard()
-
-
 def _speed_run(variant: str, items: list[Evaluation]) -> float:
     spec = load_catalog().sync("eligibility_hints").top_n
     assert spec is not None
@@ -134,7 +124,7 @@ def _speed_run(variant: str, items: list[Evaluation]) -> float:
     else:
         idle_s = 0 if variant == "expiry off" else 7 * 86_400
         out = op.stateful("top_n", keyed, _TopN({"eligibility_hints": spec}, "warehouse_to_citizen", idle_s))
-    op.output("out", out, _NullSink())
+    op.output("out", out, NullSink())
     with tempfile.TemporaryDirectory(prefix="smartsync-top-n-") as tmp:
         init_db_dir(Path(tmp), 1)
         start = time.perf_counter()

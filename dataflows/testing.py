@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+
 import masking
 from dataflows import runner
 from masking.leaks import verhoeff_digit
@@ -240,3 +242,15 @@ def application_events(conn: Any, application_ids: list[int]) -> dict[int, list[
     for app, kind, status in rows:
         out.setdefault(app, []).append((kind, status))
     return out
+
+
+class _Discard(StatelessSinkPartition[Any]):
+    def write_batch(self, items: list[Any]) -> None:
+        pass
+
+
+class NullSink(DynamicSink[Any]):
+    """A sink that drops what reaches it: benchmarks of a flow's own steps, without a database."""
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _Discard:
+        return _Discard()
