@@ -31,7 +31,8 @@ def flow_process(direction: Direction, *, tail: bool = True) -> Dataflow:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runner.follow_supervisor()
-    # The sink writes with its own least-privilege role when SMARTSYNC_SINK_<TARGET>_DSN is set.
+    # Least-privilege sessions: the sink writes as SMARTSYNC_SINK_<TARGET>_DSN's role, the source-side checks read
+    # as SMARTSYNC_FLOW_SOURCE_<SOURCE>_DSN's (no table privileges), each where it is set.
     settings = load_settings().for_component(f"sink_{direction.target_database.name.lower()}")
     catalog = load_catalog()
     preflight(catalog, direction, settings)
@@ -66,11 +67,17 @@ def tune_gc(threshold: int) -> None:
         gc.set_threshold(threshold, 20, 20)
 
 
-def _columns(dsn: str, tables: list[str]) -> dict[str, set[str]]:
+def live_columns(dsn: str, tables: list[str]) -> dict[str, set[str]]:
+    """Each table's columns (``schema.table`` → names; empty for a missing table), readable without privileges."""
+    # The system catalogs, not information_schema.columns: that view hides tables the role may not read, and the
+    # source-side role (smartsync_flow_source) may read none. The relation kinds are the view's.
     with psycopg.connect(dsn, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT table_schema || '.' || table_name, column_name FROM information_schema.columns "
-            "WHERE table_schema || '.' || table_name = ANY(%s)",
+            "SELECT n.nspname || '.' || c.relname, a.attname FROM pg_catalog.pg_attribute a "
+            "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname || '.' || c.relname = ANY(%s) AND c.relkind IN ('r', 'p', 'v', 'f') "
+            "AND a.attnum > 0 AND NOT a.attisdropped",
             (tables,),
         ).fetchall()
     found: dict[str, set[str]] = {t: set() for t in tables}
@@ -85,7 +92,7 @@ def _check_sources(catalog: Catalog, direction: Direction, settings: Settings) -
     by_db: dict[Database, list[str]] = {}
     for s in syncs:
         by_db.setdefault(s.source_database, []).append(s.source)
-    live = {db: _columns(settings.dsn(db), tables) for db, tables in by_db.items()}
+    live = {db: live_columns(settings.dsn(db), tables) for db, tables in by_db.items()}
     for s in syncs:
         columns = live[s.source_database][s.source]
         if not columns:
@@ -97,7 +104,7 @@ def _check_sources(catalog: Catalog, direction: Direction, settings: Settings) -
 def _check_targets(catalog: Catalog, direction: Direction, settings: Settings) -> None:
     syncs = catalog.event_syncs(direction)
     target_db = direction.target_database
-    live = _columns(settings.dsn(target_db), [s.target for s in syncs])
+    live = live_columns(settings.dsn(target_db), [s.target for s in syncs])
     sync_cols = {c.name for c in SYNC_COLUMNS}
     for s in syncs:
         have = live[s.target]
@@ -118,9 +125,12 @@ def preflight(catalog: Catalog, direction: Direction, settings: Settings) -> Non
         _check_targets(catalog, direction, settings)
     except psycopg.OperationalError as exc:
         msg = f"cannot reach PostgreSQL for the start-up checks: {str(exc).strip().splitlines()[0]}"
-        raise SinkError(
-            msg, hint="check SMARTSYNC_WAREHOUSE_DSN / SMARTSYNC_CITIZEN_DSN and that PostgreSQL runs"
-        ) from None
+        source, target = direction.source_database.name, direction.target_database.name
+        hint = (
+            f"check SMARTSYNC_FLOW_SOURCE_{source}_DSN / SMARTSYNC_SINK_{target}_DSN (unset: SMARTSYNC_{source}_DSN / "
+            f"SMARTSYNC_{target}_DSN), that `smartsync db roles` ran and that PostgreSQL runs"
+        )
+        raise SinkError(msg, hint=hint) from None
     syncs = [s for s in catalog.event_syncs(direction) if s.topic is not None]
     topics = [s.topic for s in syncs if s.topic is not None] + [catalog.dead_letter_topics[direction]]
     check_topics(

@@ -66,7 +66,7 @@ def check_policy(target: Sync | Catalog) -> None:
 def check_live_columns(sync: Sync, live_source_columns: Iterable[str]) -> None:
     """Refuse a citizen-bound sync whose live source table has a column the catalog neither maps nor drops.
 
-    Called at start-up with the columns read from ``information_schema``: a column added to the
+    Called at start-up with the table's live columns (the system catalogs): a column added to the
     source after the catalog was written stops the flow or batch instead of slipping through.
     """
     if not sync.citizen_bound:

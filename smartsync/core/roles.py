@@ -5,6 +5,10 @@
 - ``smartsync_sink_citizen`` / ``smartsync_sink_warehouse``: the flow writing into that database;
   DML on the targets of its direction's event syncs and on the sink's bookkeeping, TEMP for the
   staging tables. It can neither read nor write any other table.
+- ``smartsync_flow_source``: both flows' sessions on their SOURCE database (the start-up column check, the
+  source identity check every ~30 s). CONNECT to both databases and nothing else: no schema, no table. It
+  reads the system catalogs (``pg_attribute``, ``pg_class``) and ``pg_control_system()`` /
+  ``pg_control_checkpoint()``, which PUBLIC may; it cannot read a row of citizens' data.
 - ``smartsync_reconciler``: the batch path; reads every synced table of both sides, writes the
   targets and the batch bookkeeping.
 
@@ -34,6 +38,7 @@ SINK_ROLES: dict[Database, str] = {
     Database.WAREHOUSE: "smartsync_sink_warehouse",
 }
 RECONCILER_ROLE = "smartsync_reconciler"
+FLOW_SOURCE_ROLE = "smartsync_flow_source"
 HEARTBEAT_TABLE = "smartsync.heartbeat"
 # Bookkeeping each writer needs; missing tables (an older schema) are skipped.
 SINK_BOOKKEEPING = ("smartsync.tombstones", "smartsync.source_identity")
@@ -55,11 +60,11 @@ class Grant:
 
 
 def all_roles() -> tuple[str, ...]:
-    return (CDC_ROLE, *SINK_ROLES.values(), RECONCILER_ROLE)
+    return (CDC_ROLE, *SINK_ROLES.values(), RECONCILER_ROLE, FLOW_SOURCE_ROLE)
 
 
 def grants(database: Database, catalog: Catalog) -> tuple[Grant, ...]:
-    """Every table privilege of every role in one database: nothing more is granted."""
+    """Every table privilege of every role in one database: nothing more is granted (``FLOW_SOURCE_ROLE`` has none)."""
     found: list[Grant] = []
     found += [Grant(CDC_ROLE, "SELECT", t) for t in catalog.captured_tables(database)]
     found.append(Grant(CDC_ROLE, "SELECT, UPDATE", HEARTBEAT_TABLE))
@@ -109,11 +114,16 @@ def roles_sql(database: Database, catalog: Catalog, passwords: dict[str, str]) -
     )
     # Only the roles that work in this database may connect to it (PUBLIC may connect by default).
     stmts.append(f"REVOKE ALL ON DATABASE {database.value} FROM PUBLIC, {names}")
-    stmts.append(f"GRANT CONNECT ON DATABASE {database.value} TO {CDC_ROLE}, {SINK_ROLES[database]}, {RECONCILER_ROLE}")
+    stmts.append(
+        f"GRANT CONNECT ON DATABASE {database.value} TO {CDC_ROLE}, {SINK_ROLES[database]}, {RECONCILER_ROLE}, "
+        f"{FLOW_SOURCE_ROLE}"
+    )
     # The sink stages each batch in a temporary table.
     stmts.append(f"GRANT TEMP ON DATABASE {database.value} TO {SINK_ROLES[database]}, {RECONCILER_ROLE}")
+    # The flow-source role reads only the system catalogs, which need no grant.
+    with_tables = ", ".join(r for r in all_roles() if r != FLOW_SOURCE_ROLE)
     for schema in schemas:
-        stmts.append(f"GRANT USAGE ON SCHEMA {schema} TO {names}")
+        stmts.append(f"GRANT USAGE ON SCHEMA {schema} TO {with_tables}")
     for g in table_grants:
         stmts.append(
             f"DO $$ BEGIN IF to_regclass('{g.table}') IS NOT NULL THEN "
@@ -140,6 +150,8 @@ def role_passwords(settings: Settings) -> dict[str, str]:
         ("SMARTSYNC_SINK_WAREHOUSE_DSN", settings.sink_warehouse_dsn, SINK_ROLES[Database.WAREHOUSE]),
         ("SMARTSYNC_RECONCILER_WAREHOUSE_DSN", settings.reconciler_warehouse_dsn, RECONCILER_ROLE),
         ("SMARTSYNC_RECONCILER_CITIZEN_DSN", settings.reconciler_citizen_dsn, RECONCILER_ROLE),
+        ("SMARTSYNC_FLOW_SOURCE_WAREHOUSE_DSN", settings.flow_source_warehouse_dsn, FLOW_SOURCE_ROLE),
+        ("SMARTSYNC_FLOW_SOURCE_CITIZEN_DSN", settings.flow_source_citizen_dsn, FLOW_SOURCE_ROLE),
     ]
     for var, secret, role in wanted:
         dsn = secret.get_secret_value()

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     sink_warehouse_dsn: SecretStr = Field(default=SecretStr(""), description="citizen_to_warehouse's sink role")
     reconciler_warehouse_dsn: SecretStr = Field(default=SecretStr(""), description="the batch path's role")
     reconciler_citizen_dsn: SecretStr = Field(default=SecretStr(""), description="the batch path's role")
+    # Both flows' sessions on their source database (column and identity checks): one role, no table privileges.
+    flow_source_warehouse_dsn: SecretStr = Field(default=SecretStr(""), description="warehouse_to_citizen's source")
+    flow_source_citizen_dsn: SecretStr = Field(default=SecretStr(""), description="citizen_to_warehouse's source")
     cdc_password: SecretStr = Field(default=SecretStr(""), description="password `db roles` gives smartsync_cdc")
     # AES-256-GCM keys for warehouse_to_citizen dead letters: JSON {"key id": "base64 of 32 bytes"}; the first encrypts.
     dead_letter_keys: SecretStr = Field(default=SecretStr(""))
@@ -103,10 +106,11 @@ class Settings(BaseSettings):
 
     def for_component(self, component: str) -> Settings:
         """These settings with a component's own DSNs where they are set (``sink_citizen``, ``sink_warehouse``,
-        ``reconciler``); a flow's sink role replaces only its target's DSN."""
+        ``reconciler``). ``sink_<target>`` is a flow: its sink role for its target, the flow-source role for its
+        source (``sink_citizen``: warehouse_to_citizen). An unset one keeps the shared DSN."""
         own = {
-            "sink_citizen": {"citizen_dsn": self.sink_citizen_dsn},
-            "sink_warehouse": {"warehouse_dsn": self.sink_warehouse_dsn},
+            "sink_citizen": {"citizen_dsn": self.sink_citizen_dsn, "warehouse_dsn": self.flow_source_warehouse_dsn},
+            "sink_warehouse": {"warehouse_dsn": self.sink_warehouse_dsn, "citizen_dsn": self.flow_source_citizen_dsn},
             "reconciler": {"warehouse_dsn": self.reconciler_warehouse_dsn, "citizen_dsn": self.reconciler_citizen_dsn},
         }[component]
         return self.model_copy(update={k: v for k, v in own.items() if v.get_secret_value()})

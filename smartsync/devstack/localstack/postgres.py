@@ -173,7 +173,7 @@ def _migrate_databases(state: StackState, catalog: Catalog, progress: Progress) 
     for db in Database:
         migrate(state.dsn(db), db, catalog)
         # The least-privilege roles of production: Debezium's role reads the captured tables only, the flows'
-        # sinks and the batch path log in as their own roles (StackState.component_env).
+        # sinks, their source-side checks and the batch path log in as their own roles (StackState.component_env).
         with psycopg.connect(state.dsn(db), autocommit=True) as conn:
             for stmt in roles_sql(db, catalog, {**state.role_passwords, CDC_ROLE: state.cdc_password}):
                 conn.execute(stmt.encode())  # generated from the catalog, never user input

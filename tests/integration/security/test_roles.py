@@ -1,4 +1,5 @@
-"""Least privilege on the real databases: each sink role writes its own targets and nothing else."""
+"""Least privilege on the real databases: each sink role writes its own targets and nothing else; the flows'
+source-side role runs the source checks and reads no table at all."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import pytest
 from psycopg import errors as pg_errors
 
 from connectors.postgres.apply import RowChange, apply_changes
+from connectors.postgres.source_identity import check_identity, read_source_identity
+from dataflows.startup import live_columns
 from reconcile.locks import JobBusyError, job_lock, lock_key
-from smartsync.core.catalog import load_catalog
-from smartsync.core.roles import CDC_ROLE, RECONCILER_ROLE, SINK_ROLES, roles_sql
+from smartsync.core.catalog import Direction, load_catalog
+from smartsync.core.roles import CDC_ROLE, FLOW_SOURCE_ROLE, RECONCILER_ROLE, SINK_ROLES, roles_sql
 from smartsync.core.tables import SCHEMA, Database
 from smartsync.devstack.localstack import StackState
 
@@ -23,7 +26,9 @@ def roles(stack: StackState) -> StackState:
     catalog = load_catalog()
     # The stack's own passwords: the session's flows and batch jobs log in with them (StackState.component_env).
     passwords = dict(stack.role_passwords)
-    assert passwords, "the running stack predates its component roles: `smartsync stack down && smartsync stack up`"
+    assert FLOW_SOURCE_ROLE in passwords, (
+        "the running stack predates its component roles: `smartsync stack down && smartsync stack up`"
+    )
     for db in Database:
         with psycopg.connect(stack.dsn(db), autocommit=True) as conn:
             for stmt in roles_sql(db, catalog, {**passwords, CDC_ROLE: stack.cdc_password}):
@@ -92,7 +97,7 @@ def test_no_smartsync_role_is_a_superuser_and_cdc_reads_captured_tables_only(rol
             "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolreplication FROM pg_roles "
             "WHERE rolname LIKE 'smartsync\\_%'"
         ).fetchall()
-        assert {r[0] for r in flags} >= {CDC_ROLE, RECONCILER_ROLE, *SINK_ROLES.values()}
+        assert {r[0] for r in flags} >= {CDC_ROLE, RECONCILER_ROLE, FLOW_SOURCE_ROLE, *SINK_ROLES.values()}
         assert not any(r[1] or r[2] or r[3] for r in flags)
         assert [r[0] for r in flags if r[4]] == [CDC_ROLE]
         readable = {
@@ -126,3 +131,87 @@ def test_a_busy_job_names_its_holder_even_when_the_reconciler_cannot_see_its_sta
             job_lock(roles.role_dsn(RECONCILER_ROLE, Database.CITIZEN), "roles_test_job", what="test"),
         ):
             pass
+
+
+def _old_column_check(conn: psycopg.Connection[Any], tables: list[str]) -> dict[str, set[str]]:
+    """What the start-up check read before (information_schema, which shows only tables the role may use)."""
+    found: dict[str, set[str]] = {t: set() for t in tables}
+    for table, column in conn.execute(
+        "SELECT table_schema || '.' || table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema || '.' || table_name = ANY(%s)",
+        (tables,),
+    ):
+        found[table].add(column)
+    return found
+
+
+@pytest.mark.parametrize("direction", list(Direction))
+def test_the_flow_source_role_runs_a_flows_source_checks(roles: StackState, direction: Direction) -> None:
+    source, target = direction.source_database, direction.target_database
+    tables = sorted({s.source for s in load_catalog().event_syncs(direction)})
+    # The start-up column check sees what the owner saw through information_schema, without any table privilege.
+    with psycopg.connect(roles.dsn(source), autocommit=True) as owner:
+        expected = _old_column_check(owner, tables)
+        identity = read_source_identity(owner)
+    assert all(expected.values()), expected
+    assert live_columns(roles.role_dsn(FLOW_SOURCE_ROLE, source), tables) == expected
+    # pg_control_system() / pg_control_checkpoint(), at start and every ~30 s, against the sink's record.
+    with _as(roles, FLOW_SOURCE_ROLE, source) as conn:
+        assert read_source_identity(conn) == identity
+        assert conn.execute("SELECT current_user").fetchone() == (FLOW_SOURCE_ROLE,)
+    live = check_identity(
+        roles.role_dsn(FLOW_SOURCE_ROLE, source),
+        roles.role_dsn(SINK_ROLES[target], target),
+        source.value,
+        target.value,
+        direction.value,
+    )
+    assert live == identity
+
+
+def test_the_column_check_sees_live_columns_and_missing_tables_without_privileges(roles: StackState) -> None:
+    schema = f"flow_source_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(roles.dsn(Database.WAREHOUSE), autocommit=True) as owner:
+        owner.execute(f"CREATE SCHEMA {schema}".encode())
+        try:
+            owner.execute(f"CREATE TABLE {schema}.t (id int PRIMARY KEY, gone text, kept text)".encode())
+            owner.execute(f"ALTER TABLE {schema}.t DROP COLUMN gone".encode())
+            seen = live_columns(roles.role_dsn(FLOW_SOURCE_ROLE, Database.WAREHOUSE), [f"{schema}.t", f"{schema}.no"])
+        finally:
+            owner.execute(f"DROP SCHEMA {schema} CASCADE".encode())
+    # A missing table has no columns: the start-up check then says "source table ... does not exist".
+    assert seen == {f"{schema}.t": {"id", "kept"}, f"{schema}.no": set()}
+
+
+@pytest.mark.parametrize("db", list(Database))
+def test_the_flow_source_role_can_neither_read_nor_write_any_table(roles: StackState, db: Database) -> None:
+    with psycopg.connect(roles.dsn(db), autocommit=True) as owner:
+        granted = owner.execute(
+            "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND has_table_privilege(%s, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')",
+            (FLOW_SOURCE_ROLE,),
+        ).fetchall()
+        creatable = owner.execute(
+            "SELECT nspname FROM pg_namespace WHERE has_schema_privilege(%s, oid, 'CREATE')", (FLOW_SOURCE_ROLE,)
+        ).fetchall()
+        assert owner.execute(
+            "SELECT has_database_privilege(%s, current_database(), 'TEMP')", (FLOW_SOURCE_ROLE,)
+        ).fetchone() == (False,)
+    assert granted == []
+    assert creatable == []
+    catalog = load_catalog()
+    tables = sorted({*catalog.captured_tables(db), "smartsync.source_identity", "smartsync.heartbeat"})
+    with _as(roles, FLOW_SOURCE_ROLE, db) as conn:
+        for table in tables:
+            for statement in (
+                f"SELECT * FROM {table} LIMIT 1",
+                f"INSERT INTO {table} DEFAULT VALUES",
+                f"DELETE FROM {table}",
+                f"TRUNCATE {table}",
+            ):
+                with pytest.raises(pg_errors.InsufficientPrivilege):
+                    conn.execute(statement.encode())
+        for statement in ("CREATE TABLE public.flow_source_probe (i int)", "CREATE TEMP TABLE probe (i int)"):
+            with pytest.raises(pg_errors.InsufficientPrivilege):
+                conn.execute(statement.encode())

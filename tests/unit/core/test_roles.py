@@ -6,7 +6,15 @@ import pytest
 
 from smartsync.core.catalog import load_catalog
 from smartsync.core.errors import ConfigurationError
-from smartsync.core.roles import CDC_ROLE, RECONCILER_ROLE, SINK_ROLES, grants, role_passwords, roles_sql
+from smartsync.core.roles import (
+    CDC_ROLE,
+    FLOW_SOURCE_ROLE,
+    RECONCILER_ROLE,
+    SINK_ROLES,
+    grants,
+    role_passwords,
+    roles_sql,
+)
 from smartsync.core.settings import Settings
 from smartsync.core.tables import Database
 
@@ -24,6 +32,17 @@ def test_a_sink_gets_its_directions_targets_and_bookkeeping_only() -> None:
         sink = {g.table for g in grants(db, catalog) if g.role == SINK_ROLES[db]}
         targets = {s.target for s in catalog.event_syncs() if s.target_database is db}
         assert sink == targets | {"smartsync.tombstones", "smartsync.source_identity"}
+
+
+def test_the_flow_source_role_may_connect_to_both_databases_and_nothing_else() -> None:
+    catalog = load_catalog()
+    for db in Database:
+        assert not [g for g in grants(db, catalog) if g.role == FLOW_SOURCE_ROLE]
+        stmts = roles_sql(db, catalog, {})
+        mine = [s for s in stmts if s.startswith("GRANT") and FLOW_SOURCE_ROLE in s]
+        assert mine == [s for s in mine if s.startswith(f"GRANT CONNECT ON DATABASE {db.value} TO ")], mine
+        assert len(mine) == 1
+        assert any(f"ALTER ROLE {FLOW_SOURCE_ROLE} WITH LOGIN NOSUPERUSER" in s and "NOREPLICATION" in s for s in stmts)
 
 
 def test_the_sql_never_makes_a_superuser_and_revokes_before_granting() -> None:
@@ -44,6 +63,30 @@ def test_each_component_uses_its_own_dsn_and_falls_back_to_the_shared_one() -> N
     assert sink.dsn(Database.WAREHOUSE) == "postgresql://admin@h/w"
 
 
+def test_a_flow_reads_its_source_as_the_flow_source_role_when_set() -> None:
+    flows = Settings(
+        warehouse_dsn="postgresql://admin@h/w",
+        citizen_dsn="postgresql://admin@h/c",
+        sink_citizen_dsn="postgresql://sink_c@h/c",
+        sink_warehouse_dsn="postgresql://sink_w@h/w",
+        flow_source_warehouse_dsn="postgresql://src@h/w",
+        flow_source_citizen_dsn="postgresql://src@h/c",
+    )
+    w2c = flows.for_component("sink_citizen")  # warehouse_to_citizen: reads the warehouse, writes the portal
+    assert (w2c.dsn(Database.WAREHOUSE), w2c.dsn(Database.CITIZEN)) == (
+        "postgresql://src@h/w",
+        "postgresql://sink_c@h/c",
+    )
+    c2w = flows.for_component("sink_warehouse")
+    assert (c2w.dsn(Database.CITIZEN), c2w.dsn(Database.WAREHOUSE)) == (
+        "postgresql://src@h/c",
+        "postgresql://sink_w@h/w",
+    )
+    # The batch path never takes a flow's DSNs.
+    reconciler = flows.for_component("reconciler")
+    assert reconciler.dsn(Database.WAREHOUSE) == "postgresql://admin@h/w"
+
+
 def test_role_passwords_come_from_component_dsns_that_log_in_as_the_role() -> None:
     good = Settings(sink_citizen_dsn=f"postgresql://{SINK_ROLES[Database.CITIZEN]}:pw1@h/c", cdc_password="cdcpw")
     assert role_passwords(good) == {SINK_ROLES[Database.CITIZEN]: "pw1", CDC_ROLE: "cdcpw"}
@@ -51,3 +94,21 @@ def test_role_passwords_come_from_component_dsns_that_log_in_as_the_role() -> No
     with pytest.raises(ConfigurationError, match="SMARTSYNC_SINK_CITIZEN_DSN: must log in as") as caught:
         role_passwords(wrong_user)
     assert "pw1" not in str(caught.value)
+
+
+def test_the_flow_source_role_has_one_password_in_both_databases() -> None:
+    role = FLOW_SOURCE_ROLE
+    same = Settings(
+        flow_source_warehouse_dsn=f"postgresql://{role}:pw2@h/w", flow_source_citizen_dsn=f"postgresql://{role}:pw2@h/c"
+    )
+    assert role_passwords(same) == {role: "pw2"}
+    other = Settings(
+        flow_source_warehouse_dsn=f"postgresql://{role}:pw2@h/w", flow_source_citizen_dsn=f"postgresql://{role}:pw3@h/c"
+    )
+    with pytest.raises(ConfigurationError, match=r"SMARTSYNC_FLOW_SOURCE_CITIZEN_DSN: .* another password") as caught:
+        role_passwords(other)
+    assert "pw2" not in str(caught.value)
+    assert "pw3" not in str(caught.value)
+    owner = Settings(flow_source_warehouse_dsn="postgresql://smartsync:pw2@h/w")
+    with pytest.raises(ConfigurationError, match=f"SMARTSYNC_FLOW_SOURCE_WAREHOUSE_DSN: must log in as {role}"):
+        role_passwords(owner)

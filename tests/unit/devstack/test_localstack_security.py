@@ -25,7 +25,12 @@ def _state(tmp_path: Path, *, secure: bool) -> StackState:
         pg_data=str(tmp_path / "pg"),
         secure=secure,
         kafka_config_file=str(props or ""),
-        role_passwords={"smartsync_sink_citizen": "a", "smartsync_sink_warehouse": "b", "smartsync_reconciler": "c"},
+        role_passwords={
+            "smartsync_sink_citizen": "a",
+            "smartsync_sink_warehouse": "b",
+            "smartsync_reconciler": "c",
+            "smartsync_flow_source": "d",
+        },
     )
 
 
@@ -105,3 +110,14 @@ def test_env_gives_each_component_its_role(tmp_path: Path) -> None:
     assert env["SMARTSYNC_SINK_WAREHOUSE_DSN"].endswith("/smart_warehouse?connect_timeout=5")
     assert env["SMARTSYNC_RECONCILER_CITIZEN_DSN"].startswith("postgresql://smartsync_reconciler:c@")
     assert env["SMARTSYNC_CDC_PASSWORD"] == "cdc-pw"
+    assert env["SMARTSYNC_FLOW_SOURCE_WAREHOUSE_DSN"].startswith("postgresql://smartsync_flow_source:d@")
+    assert env["SMARTSYNC_FLOW_SOURCE_WAREHOUSE_DSN"].endswith("/smart_warehouse?connect_timeout=5")
+    assert env["SMARTSYNC_FLOW_SOURCE_CITIZEN_DSN"].endswith("/smart_citizen?connect_timeout=5")
+
+
+def test_a_stack_started_before_the_flow_source_role_exports_no_dsn_for_it(tmp_path: Path) -> None:
+    older = _state(tmp_path, secure=False)
+    del older.role_passwords["smartsync_flow_source"]
+    env = older.env()
+    assert "SMARTSYNC_FLOW_SOURCE_WAREHOUSE_DSN" not in env
+    assert env["SMARTSYNC_SINK_CITIZEN_DSN"].startswith("postgresql://smartsync_sink_citizen:a@")
