@@ -223,7 +223,7 @@ def compose(params: DeployParams) -> dict[str, Any]:
     }
     for direction in Direction:
         name = component_name(direction)
-        target = direction.target_database
+        source, target = direction.source_database, direction.target_database
         services[name] = _smartsync(
             params,
             [
@@ -239,6 +239,8 @@ def compose(params: DeployParams) -> dict[str, Any]:
             ],
             env={
                 f"SMARTSYNC_{target.name}_DSN": _dsn(target),
+                # The start-up checks and the source identity check read the source database.
+                f"SMARTSYNC_{source.name}_DSN": _dsn(source),
                 **kafka_env,
                 "SMARTSYNC_RECOVERY_DIR": RECOVERY_DIR,
                 "SMARTSYNC_METRICS_PORT": str(FLOW_METRICS_PORT),

@@ -26,8 +26,8 @@ class Secret(StrEnum):
     """The Kubernetes Secrets, one per component: each holds only what that component needs."""
 
     CDC = "smartsync-cdc"  # key `password`: the CDC role's password, read by Kafka Connect only
-    FLOW_WAREHOUSE_TO_CITIZEN = "smartsync-flow-warehouse-to-citizen"  # SMARTSYNC_CITIZEN_DSN + Kafka
-    FLOW_CITIZEN_TO_WAREHOUSE = "smartsync-flow-citizen-to-warehouse"  # SMARTSYNC_WAREHOUSE_DSN + Kafka
+    FLOW_WAREHOUSE_TO_CITIZEN = "smartsync-flow-warehouse-to-citizen"  # its sink and flow-source DSNs + Kafka
+    FLOW_CITIZEN_TO_WAREHOUSE = "smartsync-flow-citizen-to-warehouse"  # its sink and flow-source DSNs + Kafka
     SCHEDULER = "smartsync-scheduler"  # both DSNs
     CALLBACKS = "smartsync-callbacks"  # Kafka only
     MONITOR = "smartsync-monitor"  # both DSNs + Kafka (read-only roles are enough)
@@ -38,16 +38,18 @@ FLOW_SECRETS = {
     Direction.WAREHOUSE_TO_CITIZEN: Secret.FLOW_WAREHOUSE_TO_CITIZEN,
     Direction.CITIZEN_TO_WAREHOUSE: Secret.FLOW_CITIZEN_TO_WAREHOUSE,
 }
-# The keys each Secret carries (docs/deployment.md shows the `kubectl create secret` lines).
+# The keys each Secret carries (docs/deployment.md shows the `kubectl create secret` lines). A flow's target DSN
+# logs in as its sink role, its source DSN as smartsync_flow_source (the start-up and identity checks only).
 SECRET_KEYS: dict[Secret, tuple[str, ...]] = {
     Secret.CDC: ("password",),
     # Its dead letters hold unmasked PII: sealed with these keys (docs/security.md).
     Secret.FLOW_WAREHOUSE_TO_CITIZEN: (
         "SMARTSYNC_CITIZEN_DSN",
+        "SMARTSYNC_WAREHOUSE_DSN",
         "SMARTSYNC_KAFKA_BOOTSTRAP",
         "SMARTSYNC_DEAD_LETTER_KEYS",
     ),
-    Secret.FLOW_CITIZEN_TO_WAREHOUSE: ("SMARTSYNC_WAREHOUSE_DSN", "SMARTSYNC_KAFKA_BOOTSTRAP"),
+    Secret.FLOW_CITIZEN_TO_WAREHOUSE: ("SMARTSYNC_WAREHOUSE_DSN", "SMARTSYNC_CITIZEN_DSN", "SMARTSYNC_KAFKA_BOOTSTRAP"),
     Secret.SCHEDULER: ("SMARTSYNC_WAREHOUSE_DSN", "SMARTSYNC_CITIZEN_DSN"),
     Secret.CALLBACKS: ("SMARTSYNC_KAFKA_BOOTSTRAP", "SMARTSYNC_CALLBACK_TOKENS"),  # no DSN: it never touches a database
     Secret.MONITOR: ("SMARTSYNC_WAREHOUSE_DSN", "SMARTSYNC_CITIZEN_DSN", "SMARTSYNC_KAFKA_BOOTSTRAP"),

@@ -22,8 +22,9 @@ from connectors.kafka.topics import wanted_topics
 from smartsync.cli.deploy import DEPLOY, RENDERED_DIRS, ROOT, rendered
 from smartsync.cli.main import app
 from smartsync.core.catalog import Direction, load_catalog
+from smartsync.core.settings import CONNECTIONS
 from smartsync.core.tables import Database
-from smartsync.deploy.params import PORTS, overlays
+from smartsync.deploy.params import FLOW_SECRETS, PORTS, SECRET_KEYS, overlays
 
 K8S_VERSION = "1.33.0"
 NOT_CORE = {
@@ -203,6 +204,21 @@ def test_each_component_gets_only_its_own_secret(overlay: str) -> None:
         "smartsync-monitor": {"smartsync-monitor"},
     }
     assert "password" not in json.dumps(docs).lower()
+
+
+def test_a_flows_secret_holds_every_connection_it_needs() -> None:
+    # A flow reads its source too (start-up columns, the source identity check): without the source's DSN,
+    # `smartsync flow run` stops at start naming it. Both DSNs log in as the flow's own roles (docs/deployment.md).
+    for secret in FLOW_SECRETS.values():
+        assert {f"SMARTSYNC_{name.upper()}" for name in CONNECTIONS} <= set(SECRET_KEYS[secret]), secret
+
+
+def test_the_compose_flows_get_both_dsns() -> None:
+    (compose,) = _docs("compose/compose.yaml")
+    services = compose["services"]
+    for direction in Direction:
+        env = services[direction.value.replace("_", "-")]["environment"]
+        assert {"SMARTSYNC_WAREHOUSE_DSN", "SMARTSYNC_CITIZEN_DSN"} <= set(env), direction
 
 
 def test_network_policies_deny_by_default_and_open_only_what_is_needed() -> None:
