@@ -72,4 +72,10 @@ TOP_N_GROUPS_EXPIRED = Counter(
 TOP_N_GROUPS = Gauge(
     "smartsync_top_n_groups", "Top-N groups held in this flow process's state (live citizens)", ["flow", "sync"]
 )
+SOURCE_CHECK_FAILURES = Counter(
+    "smartsync_source_check_failures_total",
+    "Source identity checks that could not run (source unreachable, wrong flow-source DSN, a revoked grant): "
+    "the flow keeps writing, but would not notice a restored source",
+    ["flow"],
+)
 SINK_UP = Gauge("smartsync_sink_up", "1 while the target database accepts writes, 0 during an outage", ["flow"])

@@ -7,7 +7,9 @@ below the stored ones: every later change, delete and batch fix would then be sk
 forever, without a word. So each target database keeps, in ``smartsync.source_identity``, the
 system identifier and timeline of each source it receives positions from. A flow checks it when
 it starts and again every ``CHECK_EVERY_S`` seconds while it writes; a different identity stops the
-flow with one line naming ``smartsync flow rebase DIRECTION``.
+flow with one line naming ``smartsync flow rebase DIRECTION``. A check that cannot run (the source
+down, a wrong flow-source DSN, a revoked grant) does not stop the flow: the writer counts it and
+warns once per outage (``CheckOutage``), since until it runs again a new incarnation goes unnoticed.
 """
 
 from __future__ import annotations
@@ -38,6 +40,23 @@ class SourceIdentity:
 
     def __str__(self) -> str:
         return f"system {self.system_identifier} timeline {self.timeline}"
+
+
+@dataclass
+class CheckOutage:
+    """A repeated check's failures in a row: only the first failure of an outage and its recovery are news."""
+
+    failures: int = 0
+
+    def failed(self) -> bool:
+        """Count a failure; True when it starts an outage."""
+        self.failures += 1
+        return self.failures == 1
+
+    def succeeded(self) -> int:
+        """End an outage: the failures it had (0 when there was none)."""
+        failures, self.failures = self.failures, 0
+        return failures
 
 
 def read_source_identity(conn: psycopg.Connection[Any]) -> SourceIdentity:

@@ -28,6 +28,7 @@ from connectors import metrics
 from connectors.debezium.envelope import Origin
 from connectors.kafka.dead_letters import DeadLetter, DeadLetterProducer
 from connectors.postgres.apply import ApplyResult, RowChange, apply_changes, classify_error, is_data_error
+from connectors.postgres.source_identity import CheckOutage
 from smartsync.core.catalog import Catalog, Direction
 from smartsync.core.errors import SinkError, TransientSinkError
 from smartsync.core.redact import db_error
@@ -69,6 +70,8 @@ class BatchWriter:
         self._source_check = source_check
         self._source_check_every_s = source_check_every_s
         self._source_checked = time.monotonic()
+        self._source_outage = CheckOutage()
+        self._source_setting = f"SMARTSYNC_FLOW_SOURCE_{direction.source_database.name}_DSN"
         self._dsn = dsn
         self._send_dead = dead_letters.send if isinstance(dead_letters, DeadLetterProducer) else dead_letters
         self._max_backoff_s = max_backoff_s
@@ -88,16 +91,15 @@ class BatchWriter:
         self._m_retries = metrics.SINK_RETRIES.labels(self.flow)
         self._m_up = metrics.SINK_UP.labels(self.flow)
         self._m_up.set(1)
+        # Exported at 0 from the start, so the first failure is an increase the alert sees.
+        self._m_source_check_failures = metrics.SOURCE_CHECK_FAILURES.labels(self.flow)
 
     # ── public ──
 
     def write(self, items: Sequence[SinkItem]) -> None:
         if self._source_check is not None and time.monotonic() - self._source_checked >= self._source_check_every_s:
             self._source_checked = time.monotonic()
-            try:
-                self._source_check()
-            except psycopg.OperationalError:  # the source is down: the next check will tell
-                log.debug("%s: source identity check skipped", self.flow, exc_info=True)
+            self._check_source(self._source_check)
         groups: dict[str, list[TargetChange]] = {}
         dead: list[DeadLetter] = []
         for item in items:
@@ -117,6 +119,27 @@ class BatchWriter:
             self._conn = None
 
     # ── internals ──
+
+    def _check_source(self, check: Callable[[], None]) -> None:
+        """Run the source identity check; one that cannot run is counted and warned of once per outage, never fatal."""
+        try:
+            check()
+        except psycopg.Error as exc:  # a new incarnation is a SinkError and stops the flow; this is "no verdict"
+            self._m_source_check_failures.inc()
+            if self._source_outage.failed():
+                log.warning(
+                    "%s: the source identity check cannot run (%s); the flow keeps writing, but a restored source "
+                    "would go unnoticed: check %s (its role, password and `smartsync db roles`) and the source",
+                    self.flow,
+                    db_error(exc),
+                    self._source_setting,
+                )
+            else:
+                log.debug("%s: the source identity check still cannot run (%s)", self.flow, db_error(exc))
+            return
+        failures = self._source_outage.succeeded()
+        if failures:
+            log.warning("%s: the source identity check runs again after %d failed check(s)", self.flow, failures)
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:

@@ -46,13 +46,14 @@ def ddl(database: Database = typer.Argument(..., help="smart_warehouse or smart_
 @app.command()
 @handle_errors
 def roles() -> None:
-    """Create the least-privilege roles (CDC, a sink per direction, the flows' source side, reconciler) and grant
-    exactly their tables (the flows' source-side role: none, it may only connect).
+    """Create the least-privilege roles (CDC, a sink per direction, the flows' source side, reconciler, monitor) and
+    grant exactly their tables (the flows' source-side role: none, it may only connect; the monitor: the targets'
+    keys and positions).
 
     Run with owners' DSNs after ``migrate``. Passwords come from the components' own settings:
     SMARTSYNC_SINK_CITIZEN_DSN, SMARTSYNC_SINK_WAREHOUSE_DSN, SMARTSYNC_FLOW_SOURCE_*_DSN,
-    SMARTSYNC_RECONCILER_*_DSN and SMARTSYNC_CDC_PASSWORD; a role whose setting is unset keeps its
-    password. Safe to run again.
+    SMARTSYNC_RECONCILER_*_DSN, SMARTSYNC_MONITOR_*_DSN and SMARTSYNC_CDC_PASSWORD; a role whose setting
+    is unset keeps its password. Safe to run again.
     """
     import psycopg
 

@@ -24,7 +24,8 @@ def run(
 
     from smartsync.monitoring.exporter import Monitor
 
-    settings = load_settings(("warehouse_dsn", "citizen_dsn", "kafka_bootstrap"))
+    # As smartsync_monitor where SMARTSYNC_MONITOR_*_DSN are set: the targets' keys and positions, the slots.
+    settings = load_settings(("warehouse_dsn", "citizen_dsn", "kafka_bootstrap"), component="monitor")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     monitor = Monitor(load_catalog(), settings)
     stopped = False

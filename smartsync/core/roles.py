@@ -11,6 +11,10 @@
   ``pg_control_checkpoint()``, which PUBLIC may; it cannot read a row of citizens' data.
 - ``smartsync_reconciler``: the batch path; reads every synced table of both sides, writes the
   targets and the batch bookkeeping.
+- ``smartsync_monitor``: ``smartsync monitor``. CONNECT to both databases, USAGE on the schemas of the
+  event syncs' targets and, on each of those tables, SELECT of its primary key and ``_source_lsn`` only
+  (column privileges: no personal column is readable). The replication slots it reads
+  (``pg_replication_slots``, ``pg_current_wal_lsn()``) are PUBLIC's on PostgreSQL 15.
 
 No role is a superuser, owns a table or can create roles or databases. ``smartsync db roles``
 (run with an owner's DSNs, after ``db migrate``) creates them; each role's password comes from the
@@ -27,7 +31,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from smartsync.core.catalog import Catalog
 from smartsync.core.errors import ConfigurationError
-from smartsync.core.tables import Database
+from smartsync.core.tables import SCHEMA, Database
 
 if TYPE_CHECKING:
     from smartsync.core.settings import Settings
@@ -39,6 +43,9 @@ SINK_ROLES: dict[Database, str] = {
 }
 RECONCILER_ROLE = "smartsync_reconciler"
 FLOW_SOURCE_ROLE = "smartsync_flow_source"
+MONITOR_ROLE = "smartsync_monitor"
+# The column every target row keeps its source position in; the monitor reads it by primary key.
+POSITION_COLUMN = "_source_lsn"
 HEARTBEAT_TABLE = "smartsync.heartbeat"
 # Bookkeeping each writer needs; missing tables (an older schema) are skipped.
 SINK_BOOKKEEPING = ("smartsync.tombstones", "smartsync.source_identity")
@@ -60,11 +67,21 @@ class Grant:
 
 
 def all_roles() -> tuple[str, ...]:
-    return (CDC_ROLE, *SINK_ROLES.values(), RECONCILER_ROLE, FLOW_SOURCE_ROLE)
+    return (CDC_ROLE, *SINK_ROLES.values(), RECONCILER_ROLE, FLOW_SOURCE_ROLE, MONITOR_ROLE)
+
+
+def monitor_columns(database: Database, catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    """Event-sync target table → the columns ``smartsync monitor`` reads of it (primary key, position)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for s in catalog.event_syncs():
+        if s.target_database is database:
+            found[s.target] = (*SCHEMA.table(database, s.target).primary_key, POSITION_COLUMN)
+    return dict(sorted(found.items()))
 
 
 def grants(database: Database, catalog: Catalog) -> tuple[Grant, ...]:
-    """Every table privilege of every role in one database: nothing more is granted (``FLOW_SOURCE_ROLE`` has none)."""
+    """Every table privilege of every role in one database: nothing more is granted (``FLOW_SOURCE_ROLE`` has none,
+    ``MONITOR_ROLE`` column privileges only)."""
     found: list[Grant] = []
     found += [Grant(CDC_ROLE, "SELECT", t) for t in catalog.captured_tables(database)]
     found.append(Grant(CDC_ROLE, "SELECT, UPDATE", HEARTBEAT_TABLE))
@@ -80,6 +97,9 @@ def grants(database: Database, catalog: Catalog) -> tuple[Grant, ...]:
     targets = {s.target for s in catalog.syncs if s.target_database is database}
     found += [Grant(RECONCILER_ROLE, DML if t in targets else "SELECT", t) for t in synced]
     found += [Grant(RECONCILER_ROLE, DML, t) for t in RECONCILER_BOOKKEEPING]
+    found += [
+        Grant(MONITOR_ROLE, f"SELECT ({', '.join(cols)})", t) for t, cols in monitor_columns(database, catalog).items()
+    ]
     return tuple(found)
 
 
@@ -116,14 +136,18 @@ def roles_sql(database: Database, catalog: Catalog, passwords: dict[str, str]) -
     stmts.append(f"REVOKE ALL ON DATABASE {database.value} FROM PUBLIC, {names}")
     stmts.append(
         f"GRANT CONNECT ON DATABASE {database.value} TO {CDC_ROLE}, {SINK_ROLES[database]}, {RECONCILER_ROLE}, "
-        f"{FLOW_SOURCE_ROLE}"
+        f"{FLOW_SOURCE_ROLE}, {MONITOR_ROLE}"
     )
     # The sink stages each batch in a temporary table.
     stmts.append(f"GRANT TEMP ON DATABASE {database.value} TO {SINK_ROLES[database]}, {RECONCILER_ROLE}")
-    # The flow-source role reads only the system catalogs, which need no grant.
-    with_tables = ", ".join(r for r in all_roles() if r != FLOW_SOURCE_ROLE)
+    # The flow-source role reads only the system catalogs, which need no grant; the monitor gets the schemas of the
+    # tables it reads, no other.
+    with_tables = ", ".join(r for r in all_roles() if r not in (FLOW_SOURCE_ROLE, MONITOR_ROLE))
+    monitored = {g.table.split(".")[0] for g in table_grants if g.role == MONITOR_ROLE}
     for schema in schemas:
         stmts.append(f"GRANT USAGE ON SCHEMA {schema} TO {with_tables}")
+        if schema in monitored:
+            stmts.append(f"GRANT USAGE ON SCHEMA {schema} TO {MONITOR_ROLE}")
     for g in table_grants:
         stmts.append(
             f"DO $$ BEGIN IF to_regclass('{g.table}') IS NOT NULL THEN "
@@ -152,6 +176,8 @@ def role_passwords(settings: Settings) -> dict[str, str]:
         ("SMARTSYNC_RECONCILER_CITIZEN_DSN", settings.reconciler_citizen_dsn, RECONCILER_ROLE),
         ("SMARTSYNC_FLOW_SOURCE_WAREHOUSE_DSN", settings.flow_source_warehouse_dsn, FLOW_SOURCE_ROLE),
         ("SMARTSYNC_FLOW_SOURCE_CITIZEN_DSN", settings.flow_source_citizen_dsn, FLOW_SOURCE_ROLE),
+        ("SMARTSYNC_MONITOR_WAREHOUSE_DSN", settings.monitor_warehouse_dsn, MONITOR_ROLE),
+        ("SMARTSYNC_MONITOR_CITIZEN_DSN", settings.monitor_citizen_dsn, MONITOR_ROLE),
     ]
     for var, secret, role in wanted:
         dsn = secret.get_secret_value()

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     # Both flows' sessions on their source database (column and identity checks): one role, no table privileges.
     flow_source_warehouse_dsn: SecretStr = Field(default=SecretStr(""), description="warehouse_to_citizen's source")
     flow_source_citizen_dsn: SecretStr = Field(default=SecretStr(""), description="citizen_to_warehouse's source")
+    # `smartsync monitor`: the targets' keys and positions, the replication slots; one role, one password in both.
+    monitor_warehouse_dsn: SecretStr = Field(default=SecretStr(""), description="smartsync monitor's role")
+    monitor_citizen_dsn: SecretStr = Field(default=SecretStr(""), description="smartsync monitor's role")
     cdc_password: SecretStr = Field(default=SecretStr(""), description="password `db roles` gives smartsync_cdc")
     # AES-256-GCM keys for warehouse_to_citizen dead letters: JSON {"key id": "base64 of 32 bytes"}; the first encrypts.
     dead_letter_keys: SecretStr = Field(default=SecretStr(""))
@@ -106,22 +109,32 @@ class Settings(BaseSettings):
 
     def for_component(self, component: str) -> Settings:
         """These settings with a component's own DSNs where they are set (``sink_citizen``, ``sink_warehouse``,
-        ``reconciler``). ``sink_<target>`` is a flow: its sink role for its target, the flow-source role for its
-        source (``sink_citizen``: warehouse_to_citizen). An unset one keeps the shared DSN."""
-        own = {
-            "sink_citizen": {"citizen_dsn": self.sink_citizen_dsn, "warehouse_dsn": self.flow_source_warehouse_dsn},
-            "sink_warehouse": {"warehouse_dsn": self.sink_warehouse_dsn, "citizen_dsn": self.flow_source_citizen_dsn},
-            "reconciler": {"warehouse_dsn": self.reconciler_warehouse_dsn, "citizen_dsn": self.reconciler_citizen_dsn},
-        }[component]
+        ``reconciler``, ``monitor``). ``sink_<target>`` is a flow: its sink role for its target, the flow-source role
+        for its source (``sink_citizen``: warehouse_to_citizen). An unset one keeps the shared DSN."""
+        own = {shared: getattr(self, mine) for shared, mine in component_dsns(component).items()}
         return self.model_copy(update={k: v for k, v in own.items() if v.get_secret_value()})
+
+
+def component_dsns(component: str) -> dict[str, str]:
+    """A component's own DSN settings by the shared one each replaces (``warehouse_dsn``: ``monitor_warehouse_dsn``)."""
+    return {
+        "sink_citizen": {"citizen_dsn": "sink_citizen_dsn", "warehouse_dsn": "flow_source_warehouse_dsn"},
+        "sink_warehouse": {"warehouse_dsn": "sink_warehouse_dsn", "citizen_dsn": "flow_source_citizen_dsn"},
+        "reconciler": {"warehouse_dsn": "reconciler_warehouse_dsn", "citizen_dsn": "reconciler_citizen_dsn"},
+        "monitor": {"warehouse_dsn": "monitor_warehouse_dsn", "citizen_dsn": "monitor_citizen_dsn"},
+    }[component]
 
 
 _HINT = 'run `eval "$(smartsync stack env)"` for the local stack, or export it'
 CONNECTIONS = ("warehouse_dsn", "citizen_dsn", "kafka_bootstrap")
 
 
-def load_settings(needs: Iterable[str] = CONNECTIONS) -> Settings:
-    """Settings from the environment; fails with one line when a needed connection is missing."""
+def load_settings(needs: Iterable[str] = CONNECTIONS, *, component: str | None = None) -> Settings:
+    """Settings from the environment; fails with one line when a needed connection is missing.
+
+    With ``component``, the settings it runs with (``Settings.for_component``): a needed DSN may then come from the
+    component's own setting alone, and a missing one names both.
+    """
     try:
         settings = Settings()  # values come from the environment
     except ValidationError as exc:
@@ -129,9 +142,14 @@ def load_settings(needs: Iterable[str] = CONNECTIONS) -> Settings:
         var = "SMARTSYNC_" + "__".join(str(p) for p in first["loc"]).upper()
         msg = f"setting {var}: {first['msg'].lower()}"
         raise ConfigurationError(msg, hint=_HINT) from None
+    own = component_dsns(component) if component else {}
+    if component:
+        settings = settings.for_component(component)
     for name in needs:
         value = getattr(settings, name)
         if not (value.get_secret_value() if isinstance(value, SecretStr) else value):
-            msg = f"setting SMARTSYNC_{name.upper()}: field required"
+            var = f"SMARTSYNC_{name.upper()}"
+            named = f"SMARTSYNC_{own[name].upper()} (or {var})" if name in own else var
+            msg = f"setting {named}: field required"
             raise ConfigurationError(msg, hint=_HINT)
     return settings

@@ -30,7 +30,7 @@ class Secret(StrEnum):
     FLOW_CITIZEN_TO_WAREHOUSE = "smartsync-flow-citizen-to-warehouse"  # its sink and flow-source DSNs + Kafka
     SCHEDULER = "smartsync-scheduler"  # both DSNs
     CALLBACKS = "smartsync-callbacks"  # Kafka only
-    MONITOR = "smartsync-monitor"  # both DSNs + Kafka (read-only roles are enough)
+    MONITOR = "smartsync-monitor"  # its own DSNs (smartsync_monitor: keys and positions, slots) + Kafka
     MIGRATE = "smartsync-migrate"  # both DSNs, of a role that may create schemas
 
 
@@ -52,7 +52,8 @@ SECRET_KEYS: dict[Secret, tuple[str, ...]] = {
     Secret.FLOW_CITIZEN_TO_WAREHOUSE: ("SMARTSYNC_WAREHOUSE_DSN", "SMARTSYNC_CITIZEN_DSN", "SMARTSYNC_KAFKA_BOOTSTRAP"),
     Secret.SCHEDULER: ("SMARTSYNC_WAREHOUSE_DSN", "SMARTSYNC_CITIZEN_DSN"),
     Secret.CALLBACKS: ("SMARTSYNC_KAFKA_BOOTSTRAP", "SMARTSYNC_CALLBACK_TOKENS"),  # no DSN: it never touches a database
-    Secret.MONITOR: ("SMARTSYNC_WAREHOUSE_DSN", "SMARTSYNC_CITIZEN_DSN", "SMARTSYNC_KAFKA_BOOTSTRAP"),
+    # No owner DSN: `smartsync monitor` runs with SMARTSYNC_MONITOR_*_DSN alone (smartsync_monitor, one password).
+    Secret.MONITOR: ("SMARTSYNC_MONITOR_WAREHOUSE_DSN", "SMARTSYNC_MONITOR_CITIZEN_DSN", "SMARTSYNC_KAFKA_BOOTSTRAP"),
     Secret.MIGRATE: ("SMARTSYNC_WAREHOUSE_DSN", "SMARTSYNC_CITIZEN_DSN"),
 }
 

@@ -150,6 +150,18 @@ def _event(catalog: Catalog) -> list[dict[str, Any]]:
             "SMARTSYNC_TOP_N_IDLE_S and the clock, then run the sync's daily fixing reconcile",
             path="event",
         ),
+        # The source identity check (every ~30 s while a flow writes) cannot run: the flow writes on, but a restored
+        # source would go unnoticed. A source restart's failed check or two stays under the hold; a wrong flow-source
+        # DSN or a revoked grant fails every check and fires.
+        alert(
+            "SmartSyncSourceCheckFailing",
+            "sum by (flow) (increase(smartsync_source_check_failures_total[10m])) > 0",
+            "warning",
+            "{{ $labels.flow }} cannot check its source database's identity (wrong SMARTSYNC_FLOW_SOURCE_*_DSN, a "
+            "revoked grant or the source down): a restored source would go unnoticed",
+            path="event",
+            for_="15m",
+        ),
         alert(
             "SmartSyncTargetDown",
             "smartsync_sink_up == 0",

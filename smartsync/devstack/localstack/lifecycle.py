@@ -16,7 +16,7 @@ from connectors.kafka.topics import create_topics
 from smartsync.core.catalog import Catalog, load_catalog
 from smartsync.core.errors import ConfigurationError, StackError
 from smartsync.core.files import make_private, private_umask, write_private
-from smartsync.core.roles import FLOW_SOURCE_ROLE, RECONCILER_ROLE, SINK_ROLES
+from smartsync.core.roles import FLOW_SOURCE_ROLE, MONITOR_ROLE, RECONCILER_ROLE, SINK_ROLES
 from smartsync.devstack.localstack import security
 from smartsync.devstack.localstack.java import _java, _stop_leftovers, ensure_jars
 from smartsync.devstack.localstack.kafka import (
@@ -106,7 +106,8 @@ def _up(progress: Progress, catalog: Catalog | None, *, secure: bool | None) -> 
         # Unsaid, a stack folder keeps the kind its Kafka data was formatted for (also after `down`).
         secure=_formatted_secure() if secure is None else secure,
         role_passwords={
-            role: secrets.token_urlsafe(18) for role in (*SINK_ROLES.values(), RECONCILER_ROLE, FLOW_SOURCE_ROLE)
+            role: secrets.token_urlsafe(18)
+            for role in (*SINK_ROLES.values(), RECONCILER_ROLE, FLOW_SOURCE_ROLE, MONITOR_ROLE)
         },
     )
     if state.secure:

@@ -13,7 +13,7 @@ from pathlib import Path
 from connectors.kafka.config import security_properties
 from smartsync.core.errors import StackError
 from smartsync.core.files import write_private
-from smartsync.core.roles import FLOW_SOURCE_ROLE, RECONCILER_ROLE, SINK_ROLES
+from smartsync.core.roles import FLOW_SOURCE_ROLE, MONITOR_ROLE, RECONCILER_ROLE, SINK_ROLES
 from smartsync.core.tables import Database
 
 REPO = Path(__file__).resolve().parents[3]
@@ -44,8 +44,8 @@ class StackState:
     secure: bool = False
     kafka_config_file: str = ""
     # Passwords of the least-privilege roles (smartsync/core/roles.py) the stack creates for its flows' sinks, their
-    # source-side checks and the batch path; ``env`` hands each component its own DSN, so they run as in production,
-    # not as the owner.
+    # source-side checks, the batch path and the monitor; ``env`` hands each component its own DSN, so they run as in
+    # production, not as the owner.
     role_passwords: dict[str, str] = field(default_factory=dict)
 
     def dsn(self, database: Database | str) -> str:
@@ -60,23 +60,22 @@ class StackState:
         """Each component's own DSN (its least-privilege role), and the password ``db roles`` gives the CDC role."""
         if not self.role_passwords:
             return {}
-        # A stack started before the flow-source role existed has no password for it: its flows keep the owner.
-        flow_source = (
-            {
-                "SMARTSYNC_FLOW_SOURCE_WAREHOUSE_DSN": self.role_dsn(FLOW_SOURCE_ROLE, Database.WAREHOUSE),
-                "SMARTSYNC_FLOW_SOURCE_CITIZEN_DSN": self.role_dsn(FLOW_SOURCE_ROLE, Database.CITIZEN),
-            }
-            if FLOW_SOURCE_ROLE in self.role_passwords
-            else {}
-        )
         return {
             "SMARTSYNC_SINK_CITIZEN_DSN": self.role_dsn(SINK_ROLES[Database.CITIZEN], Database.CITIZEN),
             "SMARTSYNC_SINK_WAREHOUSE_DSN": self.role_dsn(SINK_ROLES[Database.WAREHOUSE], Database.WAREHOUSE),
-            **flow_source,
+            # A stack started before a role existed has no password for it: that component keeps the owner.
+            **self._both_dsns("FLOW_SOURCE", FLOW_SOURCE_ROLE),
+            **self._both_dsns("MONITOR", MONITOR_ROLE),
             "SMARTSYNC_RECONCILER_WAREHOUSE_DSN": self.role_dsn(RECONCILER_ROLE, Database.WAREHOUSE),
             "SMARTSYNC_RECONCILER_CITIZEN_DSN": self.role_dsn(RECONCILER_ROLE, Database.CITIZEN),
             "SMARTSYNC_CDC_PASSWORD": self.cdc_password,
         }
+
+    def _both_dsns(self, component: str, role: str) -> dict[str, str]:
+        """``SMARTSYNC_<COMPONENT>_<DATABASE>_DSN`` of a role that works in both databases, when it has a password."""
+        if role not in self.role_passwords:
+            return {}
+        return {f"SMARTSYNC_{component}_{db.name}_DSN": self.role_dsn(role, db) for db in Database}
 
     @property
     def bootstrap(self) -> str:

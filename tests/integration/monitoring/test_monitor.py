@@ -2,11 +2,13 @@
 
 No flow runs in these tests, which is exactly a frozen flow: Debezium puts the source change on
 Kafka and nothing writes it to the target. The monitor must see its age pass 60 s within 75 s;
-once the change is in the target (written by the sinks' own apply_changes), the lag is 0.
+once the change is in the target (written by the sinks' own apply_changes), the lag is 0. The monitor runs as
+``smartsync monitor`` does: as smartsync_monitor where the session's stack exports its DSNs (``_monitor_settings``).
 """
 
 from __future__ import annotations
 
+import os
 import random
 import time
 
@@ -14,10 +16,13 @@ import psycopg
 import pytest
 from confluent_kafka import TopicPartition
 from prometheus_client import REGISTRY
+from psycopg.conninfo import conninfo_to_dict
 
 from connectors.postgres.apply import apply_changes
 from smartsync.core.catalog import load_catalog
-from smartsync.core.settings import load_settings
+from smartsync.core.roles import MONITOR_ROLE
+from smartsync.core.settings import Settings, load_settings
+from smartsync.core.tables import Database
 from smartsync.monitoring.exporter import Monitor
 from tests.integration.reconcile.reconcile_fixtures import PROFILE_360, execute
 
@@ -47,12 +52,21 @@ def _skip_history(monitor: Monitor) -> None:
         state.checked, state.marker = high, None
 
 
+def _monitor_settings() -> Settings:
+    """What `smartsync monitor` runs with: its own role when SMARTSYNC_MONITOR_*_DSN are set (the session's stack)."""
+    settings = load_settings(component="monitor")
+    if os.environ.get("SMARTSYNC_MONITOR_CITIZEN_DSN"):
+        assert conninfo_to_dict(settings.dsn(Database.CITIZEN))["user"] == MONITOR_ROLE
+        assert conninfo_to_dict(settings.dsn(Database.WAREHOUSE))["user"] == MONITOR_ROLE
+    return settings
+
+
 def _gauge(name: str, labels: dict[str, str]) -> float | None:
     return REGISTRY.get_sample_value(name, labels)
 
 
 def test_an_undelivered_change_is_lag_and_a_delivered_one_is_not(warehouse_dsn: str, citizen_dsn: str) -> None:
-    settings = load_settings()
+    settings = _monitor_settings()
     catalog = load_catalog()
     key = random.randint(200_000, 260_000)
     clock = [time.time()]
@@ -83,6 +97,9 @@ def test_an_undelivered_change_is_lag_and_a_delivered_one_is_not(warehouse_dsn: 
             apply_changes(conn, decoder.target, [change.change])  # type: ignore[attr-defined]
         monitor.poll()
         assert _gauge("smartsync_sync_lag_seconds", {"sync": SYNC}) == 0
+        # The target positions were read in the monitor's own session.
+        user = monitor._lag.targets._conn(Database.CITIZEN).execute("SELECT current_user").fetchone()
+        assert user == (conninfo_to_dict(settings.dsn(Database.CITIZEN))["user"],)
     finally:
         monitor.close()
         with psycopg.connect(citizen_dsn, autocommit=True) as conn:
@@ -92,7 +109,7 @@ def test_an_undelivered_change_is_lag_and_a_delivered_one_is_not(warehouse_dsn: 
 
 
 def test_connectors_and_slots_are_measured() -> None:
-    monitor = Monitor(load_catalog(), load_settings())
+    monitor = Monitor(load_catalog(), _monitor_settings())
     try:
         monitor.poll()
     finally:
@@ -108,7 +125,7 @@ def test_connectors_and_slots_are_measured() -> None:
 
 
 def test_an_unreachable_broker_is_a_failed_check_not_a_healthy_zero() -> None:
-    settings = load_settings().model_copy(update={"kafka_bootstrap": "127.0.0.1:9", "connect_url": ""})
+    settings = _monitor_settings().model_copy(update={"kafka_bootstrap": "127.0.0.1:9", "connect_url": ""})
     monitor = Monitor(load_catalog(), settings)
     try:
         monitor.poll()

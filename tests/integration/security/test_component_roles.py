@@ -1,7 +1,8 @@
 """On the local stack each component logs in as its own least-privilege role, as in production.
 
-``smartsync stack env`` (and so the test session) gives the flows' sinks, their source-side checks and the batch path
-their own DSNs (``StackState.component_env``); these tests show the real flow and a real reconcile use them.
+``smartsync stack env`` (and so the test session) gives the flows' sinks, their source-side checks, the batch path and
+the monitor their own DSNs (``StackState.component_env``); these tests show the real flow, a real reconcile and the
+real ``smartsync monitor`` use them.
 """
 
 from __future__ import annotations
@@ -10,17 +11,22 @@ import os
 import random
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from dataflows.runner import free_ports
 from dataflows.startup import preflight
-from dataflows.testing import RunningFlow, converged, expected_mirror
+from dataflows.testing import RunningFlow, converged, expected_mirror, wait_until
 from smartsync.core.catalog import Direction, load_catalog
 from smartsync.core.errors import SourceError
-from smartsync.core.roles import FLOW_SOURCE_ROLE, RECONCILER_ROLE, SINK_ROLES
+from smartsync.core.roles import FLOW_SOURCE_ROLE, MONITOR_ROLE, RECONCILER_ROLE, SINK_ROLES
 from smartsync.core.settings import load_settings
 from smartsync.core.tables import Database
 from smartsync.devstack.localstack import StackState
@@ -40,11 +46,13 @@ def test_the_session_gives_each_component_its_own_role(stack: StackState) -> Non
     assert _user("SMARTSYNC_RECONCILER_CITIZEN_DSN") == RECONCILER_ROLE
     assert _user("SMARTSYNC_FLOW_SOURCE_WAREHOUSE_DSN") == FLOW_SOURCE_ROLE
     assert _user("SMARTSYNC_FLOW_SOURCE_CITIZEN_DSN") == FLOW_SOURCE_ROLE
+    assert _user("SMARTSYNC_MONITOR_WAREHOUSE_DSN") == MONITOR_ROLE
+    assert _user("SMARTSYNC_MONITOR_CITIZEN_DSN") == MONITOR_ROLE
     with psycopg.connect(stack.dsn(Database.CITIZEN)) as conn:
         row = conn.execute(
             "SELECT bool_or(rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication) FROM pg_roles "
             "WHERE rolname = ANY(%s)",
-            ([*SINK_ROLES.values(), RECONCILER_ROLE, FLOW_SOURCE_ROLE],),
+            ([*SINK_ROLES.values(), RECONCILER_ROLE, FLOW_SOURCE_ROLE, MONITOR_ROLE],),
         ).fetchone()
     assert row == (False,)
 
@@ -127,3 +135,113 @@ def test_a_reconcile_logs_in_as_the_reconciler(stack: StackState) -> None:
     allowed = diff()
     # 0: in step; 4: drift (other tests share the tables). Either way it read both sides as the reconciler.
     assert allowed.returncode in (0, 4), allowed.stdout + allowed.stderr
+
+
+def _insert_application(wconn: psycopg.Connection[Any], application_id: int) -> None:
+    wconn.execute(
+        "INSERT INTO decision.applications (application_id, citizen_id, scheme_code, status, risk_score) "
+        "VALUES (%s, %s, 'OAP', 'pending', 0.5000)",
+        (application_id, application_id),
+    )
+
+
+def test_a_wrong_flow_source_password_is_a_visible_failed_check_while_the_sink_writes_on(
+    tmp_path: Path, stack: StackState, warehouse_dsn: str, citizen_dsn: str
+) -> None:
+    # The flow starts with the right password (its start-up checks need it); then the role's password changes under
+    # it, so its flow-source DSN holds a wrong one, as after a rotation that missed the flow's Secret.
+    flow_name = Direction.WAREHOUSE_TO_CITIZEN.value
+    password = stack.role_passwords[FLOW_SOURCE_ROLE]
+    wrong = "not-the-flows-password"
+    base = random.randrange(10**8, 9 * 10**8)
+    ids = [base]
+    with (
+        psycopg.connect(warehouse_dsn, autocommit=True) as wconn,
+        psycopg.connect(citizen_dsn, autocommit=True) as cc,
+        psycopg.connect(stack.dsn("postgres"), autocommit=True) as admin,
+        RunningFlow(Direction.WAREHOUSE_TO_CITIZEN, tmp_path) as flow,
+    ):
+        _insert_application(wconn, base)
+        flow.wait(
+            converged(
+                DECISIONS, cc, "application_id", [base], expected_mirror(DECISIONS, wconn, "application_id", [base])
+            ),
+            what="the first application",
+        )
+        assert flow.metric("smartsync_source_check_failures_total", flow=flow_name) == 0
+        admin.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(FLOW_SOURCE_ROLE), sql.Literal(wrong)))
+        try:
+            # The check runs every ~30 s while the sink writes: keep it writing until one has failed.
+            deadline = time.monotonic() + 90
+            while flow.metric("smartsync_source_check_failures_total", flow=flow_name) < 1:
+                assert time.monotonic() < deadline, "no failed source check counted within 90 s"
+                flow.check_alive()
+                ids.append(ids[-1] + 1)
+                _insert_application(wconn, ids[-1])
+                time.sleep(2)
+            # Still writing: every change, those after the failed check included, lands.
+            ids.append(ids[-1] + 1)
+            _insert_application(wconn, ids[-1])
+            expected = expected_mirror(DECISIONS, wconn, "application_id", ids)
+            flow.wait(converged(DECISIONS, cc, "application_id", ids, expected), what="the applications")
+            logs = flow.logs()
+        finally:
+            admin.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(FLOW_SOURCE_ROLE), sql.Literal(password))
+            )
+    # One warning for the outage, naming the setting and the reason; never a password.
+    assert logs.count("the source identity check cannot run") == 1, logs[-3000:]
+    assert "SMARTSYNC_FLOW_SOURCE_WAREHOUSE_DSN" in logs
+    assert "password authentication failed" in logs
+    assert wrong not in logs
+    assert password not in logs
+
+
+def test_the_monitor_needs_no_owner_dsn(tmp_path: Path, stack: StackState, warehouse_dsn: str) -> None:
+    # What the monitor's Kubernetes Secret holds: its own DSNs and Kafka. The shared (owner's) DSNs cannot log in, so
+    # every look that succeeds below ran as smartsync_monitor: the slots of both databases, and the target positions
+    # of an application no flow delivers (sync lag).
+    env = {
+        **os.environ,
+        **{
+            f"SMARTSYNC_{db.name}_DSN": stack.dsn(db).replace(stack.admin_password, "not-the-password")
+            for db in Database
+        },
+    }
+    with psycopg.connect(warehouse_dsn, autocommit=True) as wconn:
+        _insert_application(wconn, random.randrange(10**8, 9 * 10**8))
+    (port,) = free_ports(1)
+    log = (tmp_path / "monitor.log").open("wb")
+    proc = subprocess.Popen(  # noqa: S603 — our own command
+        [sys.executable, "-m", "smartsync", "monitor", "--port", str(port), "--interval", "1"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def measured() -> dict[str, str]:
+        assert proc.poll() is None, (tmp_path / "monitor.log").read_text()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return {}
+        found = {
+            line.split("{", 1)[1].split("}", 1)[0]: line.rsplit(" ", 1)[1]
+            for line in text.splitlines()
+            if line.startswith(("smartsync_monitor_check_up{", "smartsync_sync_lag_seconds{"))
+        }
+        wanted = ['check="sync_lag"', 'check="smart_warehouse"', 'check="smart_citizen"', f'sync="{DECISIONS.name}"']
+        return found if all(w in found for w in wanted) else {}
+
+    try:
+        found = wait_until(measured, timeout_s=90, what="the monitor's first complete look")
+        with psycopg.connect(stack.dsn(Database.CITIZEN), autocommit=True) as admin:
+            users = {r[0] for r in admin.execute("SELECT usename FROM pg_stat_activity WHERE datname IS NOT NULL")}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+    for check in ("sync_lag", "smart_warehouse", "smart_citizen"):
+        assert found[f'check="{check}"'] == "1.0", found
+    assert MONITOR_ROLE in users  # its positions session stays open between looks

@@ -1,5 +1,6 @@
 """Least privilege on the real databases: each sink role writes its own targets and nothing else; the flows'
-source-side role runs the source checks and reads no table at all."""
+source-side role runs the source checks and reads no table at all; the monitor reads the targets' keys and
+positions and the replication slots, no other column or table, and writes nothing."""
 
 from __future__ import annotations
 
@@ -11,14 +12,26 @@ import psycopg
 import pytest
 from psycopg import errors as pg_errors
 
+from connectors.debezium.connector import slot_name
 from connectors.postgres.apply import RowChange, apply_changes
 from connectors.postgres.source_identity import check_identity, read_source_identity
+from dataflows.decode import SyncDecoder
 from dataflows.startup import live_columns
 from reconcile.locks import JobBusyError, job_lock, lock_key
 from smartsync.core.catalog import Direction, load_catalog
-from smartsync.core.roles import CDC_ROLE, FLOW_SOURCE_ROLE, RECONCILER_ROLE, SINK_ROLES, roles_sql
+from smartsync.core.roles import (
+    CDC_ROLE,
+    FLOW_SOURCE_ROLE,
+    MONITOR_ROLE,
+    RECONCILER_ROLE,
+    SINK_ROLES,
+    monitor_columns,
+    roles_sql,
+)
+from smartsync.core.settings import Settings
 from smartsync.core.tables import SCHEMA, Database
 from smartsync.devstack.localstack import StackState
+from smartsync.monitoring.exporter import TargetPositions, slot_states
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +39,7 @@ def roles(stack: StackState) -> StackState:
     catalog = load_catalog()
     # The stack's own passwords: the session's flows and batch jobs log in with them (StackState.component_env).
     passwords = dict(stack.role_passwords)
-    assert FLOW_SOURCE_ROLE in passwords, (
+    assert FLOW_SOURCE_ROLE in passwords and MONITOR_ROLE in passwords, (
         "the running stack predates its component roles: `smartsync stack down && smartsync stack up`"
     )
     for db in Database:
@@ -97,7 +110,13 @@ def test_no_smartsync_role_is_a_superuser_and_cdc_reads_captured_tables_only(rol
             "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolreplication FROM pg_roles "
             "WHERE rolname LIKE 'smartsync\\_%'"
         ).fetchall()
-        assert {r[0] for r in flags} >= {CDC_ROLE, RECONCILER_ROLE, FLOW_SOURCE_ROLE, *SINK_ROLES.values()}
+        assert {r[0] for r in flags} >= {
+            CDC_ROLE,
+            RECONCILER_ROLE,
+            FLOW_SOURCE_ROLE,
+            MONITOR_ROLE,
+            *SINK_ROLES.values(),
+        }
         assert not any(r[1] or r[2] or r[3] for r in flags)
         assert [r[0] for r in flags if r[4]] == [CDC_ROLE]
         readable = {
@@ -215,3 +234,106 @@ def test_the_flow_source_role_can_neither_read_nor_write_any_table(roles: StackS
         for statement in ("CREATE TABLE public.flow_source_probe (i int)", "CREATE TEMP TABLE probe (i int)"):
             with pytest.raises(pg_errors.InsufficientPrivilege):
                 conn.execute(statement.encode())
+
+
+def _monitor_settings(stack: StackState) -> Settings:
+    return Settings(
+        warehouse_dsn=stack.role_dsn(MONITOR_ROLE, Database.WAREHOUSE),
+        citizen_dsn=stack.role_dsn(MONITOR_ROLE, Database.CITIZEN),
+    )
+
+
+def test_the_monitor_role_reads_positions_and_slot_states(roles: StackState) -> None:
+    catalog = load_catalog()
+    alert_id = uuid.uuid4()
+    table = SCHEMA.table(Database.CITIZEN, "public.ml_alerts")
+    row = {
+        "alert_id": alert_id,
+        "citizen_id": 78,
+        "source_model": "AI-PLATFORM-09",
+        "alert_type": "proactive_inclusion",
+        "severity": "high",
+        "message": "x",
+        "created_at": datetime.now(UTC),
+    }
+    with psycopg.connect(roles.dsn(Database.CITIZEN), autocommit=True) as owner:
+        apply_changes(owner, table, [RowChange((alert_id,), row, 4242)])
+    positions = TargetPositions(_monitor_settings(roles))
+    try:
+        assert positions.position(SyncDecoder(catalog.sync("ml_alerts")), (alert_id,)) == 4242
+        # Every event sync's lookup (what SyncLag asks per undelivered change) runs; an absent key is None.
+        for sync in catalog.event_syncs():
+            decoder = SyncDecoder(sync)
+            key = tuple(None for _ in decoder.target.primary_key)
+            assert positions.position(decoder, key) is None, sync.name
+        assert positions._conn(Database.CITIZEN).execute("SELECT current_user").fetchone() == (MONITOR_ROLE,)
+    finally:
+        positions.close()
+        with psycopg.connect(roles.dsn(Database.CITIZEN), autocommit=True) as owner:
+            owner.execute("DELETE FROM public.ml_alerts WHERE alert_id = %s", (alert_id,))
+    # pg_replication_slots and pg_current_wal_lsn() need no grant (PUBLIC's on PostgreSQL 15).
+    for db in Database:
+        state = slot_states(roles.role_dsn(MONITOR_ROLE, db), slot_name(db, catalog))
+        assert state is not None, db
+        assert state[1] >= 0 and state[2] >= 0
+
+
+@pytest.mark.parametrize("db", list(Database))
+def test_the_monitor_role_reads_the_key_and_position_columns_only_and_writes_nothing(
+    roles: StackState, db: Database
+) -> None:
+    catalog = load_catalog()
+    wanted = monitor_columns(db, catalog)
+    with psycopg.connect(roles.dsn(db), autocommit=True) as owner:
+        readable = owner.execute(
+            "SELECT c.oid::regclass::text, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND a.attnum > 0 AND NOT a.attisdropped "
+            "AND has_column_privilege(%s, c.oid, a.attnum, 'SELECT')",
+            (MONITOR_ROLE,),
+        ).fetchall()
+        whole_tables = owner.execute(
+            "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND has_table_privilege(%s, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')",
+            (MONITOR_ROLE,),
+        ).fetchall()
+        creatable = owner.execute(
+            "SELECT nspname FROM pg_namespace WHERE has_schema_privilege(%s, oid, 'CREATE')", (MONITOR_ROLE,)
+        ).fetchall()
+        assert owner.execute(
+            "SELECT has_database_privilege(%s, current_database(), 'TEMP')", (MONITOR_ROLE,)
+        ).fetchone() == (False,)
+    # public.x is shown as x by regclass when public is on the search path.
+    found: dict[str, set[str]] = {}
+    for table, column in readable:
+        found.setdefault(table if "." in table else f"public.{table}", set()).add(column)
+    assert found == {t: set(cols) for t, cols in wanted.items()}
+    assert whole_tables == []
+    assert creatable == []
+    personal = {"public.profile_data": "full_name", "public.profile_summary": "mobile"}
+    others = sorted({*catalog.captured_tables(db), "smartsync.source_identity", "smartsync.job_runs"} - set(wanted))
+    with _as(roles, MONITOR_ROLE, db) as conn:
+        for table in wanted:
+            key = SCHEMA.table(db, table).primary_key[0]
+            if table in personal:
+                with pytest.raises(pg_errors.InsufficientPrivilege):
+                    conn.execute(f"SELECT {personal[table]} FROM {table} LIMIT 1".encode())
+            for statement in (
+                f"SELECT * FROM {table} LIMIT 1",
+                f"INSERT INTO {table} DEFAULT VALUES",
+                f"UPDATE {table} SET _source_lsn = NULL",
+                f"DELETE FROM {table}",
+                f"TRUNCATE {table}",
+                f"SELECT {key} FROM {table} FOR UPDATE",
+            ):
+                with pytest.raises(pg_errors.InsufficientPrivilege):
+                    conn.execute(statement.encode())
+        for table in others:
+            with pytest.raises(pg_errors.InsufficientPrivilege):
+                conn.execute(f"SELECT 1 FROM {table} LIMIT 1".encode())
+        for statement in ("CREATE TABLE public.monitor_probe (i int)", "CREATE TEMP TABLE probe (i int)"):
+            with pytest.raises(pg_errors.InsufficientPrivilege):
+                conn.execute(statement.encode())
+    if db is Database.CITIZEN:
+        assert set(personal) <= set(wanted)  # the personal columns above were really tried

@@ -9,14 +9,15 @@ from smartsync.core.errors import ConfigurationError
 from smartsync.core.roles import (
     CDC_ROLE,
     FLOW_SOURCE_ROLE,
+    MONITOR_ROLE,
     RECONCILER_ROLE,
     SINK_ROLES,
     grants,
     role_passwords,
     roles_sql,
 )
-from smartsync.core.settings import Settings
-from smartsync.core.tables import Database
+from smartsync.core.settings import Settings, load_settings
+from smartsync.core.tables import SCHEMA, Database
 
 
 def test_the_cdc_role_reads_exactly_the_captured_tables() -> None:
@@ -43,6 +44,30 @@ def test_the_flow_source_role_may_connect_to_both_databases_and_nothing_else() -
         assert mine == [s for s in mine if s.startswith(f"GRANT CONNECT ON DATABASE {db.value} TO ")], mine
         assert len(mine) == 1
         assert any(f"ALTER ROLE {FLOW_SOURCE_ROLE} WITH LOGIN NOSUPERUSER" in s and "NOREPLICATION" in s for s in stmts)
+
+
+def test_the_monitor_reads_the_key_and_position_columns_of_the_event_targets_only() -> None:
+    catalog = load_catalog()
+    for db in Database:
+        mine = {g.table: g.privileges for g in grants(db, catalog) if g.role == MONITOR_ROLE}
+        targets = {s.target for s in catalog.event_syncs() if s.target_database is db}
+        assert set(mine) == targets
+        for table, privileges in mine.items():
+            key = SCHEMA.table(db, table).primary_key
+            assert privileges == f"SELECT ({', '.join((*key, '_source_lsn'))})"  # column privileges, never a row
+        stmts = roles_sql(db, catalog, {})
+        granted = [s for s in stmts if MONITOR_ROLE in s and "GRANT" in s]
+        schemas = {t.split(".")[0] for t in targets}
+        assert [s for s in granted if "USAGE" in s] == [
+            f"GRANT USAGE ON SCHEMA {n} TO {MONITOR_ROLE}" for n in sorted(schemas)
+        ]
+        assert "smartsync" not in schemas  # no bookkeeping
+        assert sum(s.startswith(f"GRANT CONNECT ON DATABASE {db.value} TO ") for s in granted) == 1
+        assert not [s for s in granted if "TEMP" in s or "SEQUENCES" in s or "INSERT" in s or "UPDATE" in s]
+        assert any(f"ALTER ROLE {MONITOR_ROLE} WITH LOGIN NOSUPERUSER" in s and "NOREPLICATION" in s for s in stmts)
+    # application_events' key includes the position it was read at.
+    warehouse = {g.table: g.privileges for g in grants(Database.WAREHOUSE, catalog) if g.role == MONITOR_ROLE}
+    assert warehouse["decision.application_events"] == "SELECT (application_id, source_lsn, _source_lsn)"
 
 
 def test_the_sql_never_makes_a_superuser_and_revokes_before_granting() -> None:
@@ -112,3 +137,45 @@ def test_the_flow_source_role_has_one_password_in_both_databases() -> None:
     owner = Settings(flow_source_warehouse_dsn="postgresql://smartsync:pw2@h/w")
     with pytest.raises(ConfigurationError, match=f"SMARTSYNC_FLOW_SOURCE_WAREHOUSE_DSN: must log in as {role}"):
         role_passwords(owner)
+
+
+def test_the_monitor_runs_as_its_own_role_with_one_password() -> None:
+    role = MONITOR_ROLE
+    monitor = Settings(
+        warehouse_dsn="postgresql://admin@h/w",
+        citizen_dsn="postgresql://admin@h/c",
+        monitor_warehouse_dsn=f"postgresql://{role}:pw4@h/w",
+        monitor_citizen_dsn=f"postgresql://{role}:pw4@h/c",
+    )
+    own = monitor.for_component("monitor")
+    assert (own.dsn(Database.WAREHOUSE), own.dsn(Database.CITIZEN)) == (
+        f"postgresql://{role}:pw4@h/w",
+        f"postgresql://{role}:pw4@h/c",
+    )
+    assert role_passwords(monitor) == {role: "pw4"}
+    # No other component takes the monitor's DSNs.
+    for component in ("sink_citizen", "sink_warehouse", "reconciler"):
+        other = monitor.for_component(component)
+        assert role not in other.dsn(Database.WAREHOUSE) + other.dsn(Database.CITIZEN)
+    two = monitor.model_copy(
+        update={"monitor_citizen_dsn": Settings(citizen_dsn=f"postgresql://{role}:pw5@h/c").citizen_dsn}
+    )
+    with pytest.raises(ConfigurationError, match=r"SMARTSYNC_MONITOR_CITIZEN_DSN: .* another password") as caught:
+        role_passwords(two)
+    assert "pw4" not in str(caught.value)
+    assert "pw5" not in str(caught.value)
+    with pytest.raises(ConfigurationError, match=f"SMARTSYNC_MONITOR_WAREHOUSE_DSN: must log in as {role}"):
+        role_passwords(Settings(monitor_warehouse_dsn="postgresql://smartsync:pw4@h/w"))
+
+
+def test_the_monitor_needs_no_shared_dsn_and_a_missing_one_names_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    role = MONITOR_ROLE
+    monkeypatch.setenv("SMARTSYNC_KAFKA_BOOTSTRAP", "k:9092")
+    monkeypatch.setenv("SMARTSYNC_MONITOR_WAREHOUSE_DSN", f"postgresql://{role}:pw@h/w")
+    needs = ("warehouse_dsn", "citizen_dsn", "kafka_bootstrap")
+    with pytest.raises(ConfigurationError, match=r"SMARTSYNC_MONITOR_CITIZEN_DSN \(or SMARTSYNC_CITIZEN_DSN\)"):
+        load_settings(needs, component="monitor")
+    monkeypatch.setenv("SMARTSYNC_MONITOR_CITIZEN_DSN", f"postgresql://{role}:pw@h/c")
+    settings = load_settings(needs, component="monitor")  # what the monitor's Kubernetes Secret holds: no owner DSN
+    assert settings.dsn(Database.CITIZEN) == f"postgresql://{role}:pw@h/c"
+    assert settings.dsn(Database.WAREHOUSE) == f"postgresql://{role}:pw@h/w"

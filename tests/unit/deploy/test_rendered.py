@@ -24,7 +24,7 @@ from smartsync.cli.main import app
 from smartsync.core.catalog import Direction, load_catalog
 from smartsync.core.settings import CONNECTIONS
 from smartsync.core.tables import Database
-from smartsync.deploy.params import FLOW_SECRETS, PORTS, SECRET_KEYS, overlays
+from smartsync.deploy.params import FLOW_SECRETS, PORTS, SECRET_KEYS, Secret, overlays
 
 K8S_VERSION = "1.33.0"
 NOT_CORE = {
@@ -211,6 +211,12 @@ def test_a_flows_secret_holds_every_connection_it_needs() -> None:
     # `smartsync flow run` stops at start naming it. Both DSNs log in as the flow's own roles (docs/deployment.md).
     for secret in FLOW_SECRETS.values():
         assert {f"SMARTSYNC_{name.upper()}" for name in CONNECTIONS} <= set(SECRET_KEYS[secret]), secret
+
+
+def test_the_monitors_secret_holds_its_own_dsns_and_no_owners() -> None:
+    # `smartsync monitor` runs with SMARTSYNC_MONITOR_*_DSN alone (smartsync_monitor): docs/security.md.
+    keys = set(SECRET_KEYS[Secret.MONITOR])
+    assert keys == {"SMARTSYNC_MONITOR_WAREHOUSE_DSN", "SMARTSYNC_MONITOR_CITIZEN_DSN", "SMARTSYNC_KAFKA_BOOTSTRAP"}
 
 
 def test_the_compose_flows_get_both_dsns() -> None:

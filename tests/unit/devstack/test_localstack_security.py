@@ -30,6 +30,7 @@ def _state(tmp_path: Path, *, secure: bool) -> StackState:
             "smartsync_sink_warehouse": "b",
             "smartsync_reconciler": "c",
             "smartsync_flow_source": "d",
+            "smartsync_monitor": "e",
         },
     )
 
@@ -113,6 +114,9 @@ def test_env_gives_each_component_its_role(tmp_path: Path) -> None:
     assert env["SMARTSYNC_FLOW_SOURCE_WAREHOUSE_DSN"].startswith("postgresql://smartsync_flow_source:d@")
     assert env["SMARTSYNC_FLOW_SOURCE_WAREHOUSE_DSN"].endswith("/smart_warehouse?connect_timeout=5")
     assert env["SMARTSYNC_FLOW_SOURCE_CITIZEN_DSN"].endswith("/smart_citizen?connect_timeout=5")
+    assert env["SMARTSYNC_MONITOR_WAREHOUSE_DSN"].startswith("postgresql://smartsync_monitor:e@")
+    assert env["SMARTSYNC_MONITOR_WAREHOUSE_DSN"].endswith("/smart_warehouse?connect_timeout=5")
+    assert env["SMARTSYNC_MONITOR_CITIZEN_DSN"].endswith("/smart_citizen?connect_timeout=5")
 
 
 def test_a_stack_started_before_the_flow_source_role_exports_no_dsn_for_it(tmp_path: Path) -> None:
@@ -121,3 +125,11 @@ def test_a_stack_started_before_the_flow_source_role_exports_no_dsn_for_it(tmp_p
     env = older.env()
     assert "SMARTSYNC_FLOW_SOURCE_WAREHOUSE_DSN" not in env
     assert env["SMARTSYNC_SINK_CITIZEN_DSN"].startswith("postgresql://smartsync_sink_citizen:a@")
+
+
+def test_a_stack_started_before_the_monitor_role_exports_no_dsn_for_it(tmp_path: Path) -> None:
+    older = _state(tmp_path, secure=False)
+    del older.role_passwords["smartsync_monitor"]
+    env = older.env()
+    assert not [name for name in env if name.startswith("SMARTSYNC_MONITOR_")]
+    assert env["SMARTSYNC_FLOW_SOURCE_CITIZEN_DSN"].startswith("postgresql://smartsync_flow_source:d@")
