@@ -15,7 +15,7 @@ How ``compare_pair`` runs (each step measured against alternatives in ``bench/be
    dropped. Masked columns travel as text and are masked before they are appended. DuckDB
    holds the tables within ``EngineLimits.memory_limit`` and spills the rest to disk.
 4. Join (``DiffStore.differing``): a full outer join on the key in DuckDB; only the differing
-   rows come back (``on_sides`` may keep both tables as Parquet first: ``reconcile.snapshots``).
+   rows come back (``on_sides`` may keep both tables as Parquet before it: ``reconcile.snapshots``).
 5. Fetch and classify (``Side.detail``, ``reconcile.classify``): for the differing rows only,
    each side returns one hash per column and the real keys, which names the changed columns
    (an integer key's source-only and target-only rows need nothing read: their keys are known).
@@ -44,7 +44,7 @@ from reconcile.model import KeyArray, PairSpec, SchemaDiff, TableDiff
 from reconcile.packed import SideScan
 from reconcile.scan_sql import int8_literal
 from reconcile.side import Side
-from reconcile.store import DiffStore, EngineLimits, Found
+from reconcile.store import DiffStore, EngineLimits, Found, trim_free_heap
 
 
 @dataclass(frozen=True)
@@ -147,10 +147,13 @@ def compare_pair(
             step("hash")
             store = DiffStore(spec, with_tid=src.with_tid, per_column=src.per_column, limits=limits or EngineLimits())
             s_scan, t_scan = load_sides(store, src, tgt, pool, restrict_target=restrict_target)
-        step("join")
-        found = store.differing(check_duplicates=(not unique[0], not unique[1]), keep_masked=False)
+        store.check_keys((not unique[0], not unique[1]))
+        # Snapshots are kept before the join: the join's differing rows (a first load: every row)
+        # are not yet held while DuckDB writes the Parquet files.
         if on_sides is not None:
             on_sides(store)
+        step("join")
+        found = store.differing(check_duplicates=(False, False), keep_masked=False)
         store.close()
         store = None
         step("fetch")
@@ -237,12 +240,15 @@ def load_sides(
         s_scan = src.scan(into=lambda part: store.append("source", part))
         s_keys = store.keys("source")
         tgt.key_filter, tgt.key_filter_rows = int8_literal(s_keys), len(s_keys)
-        return s_scan, tgt.scan(into=lambda part: store.append("target", part))
-    scans = [
-        pool.submit(src.scan, lambda part: store.append("source", part)),
-        pool.submit(tgt.scan, lambda part: store.append("target", part)),
-    ]
-    return scans[0].result(), scans[1].result()
+        t_scan = tgt.scan(into=lambda part: store.append("target", part))
+    else:
+        scans = [
+            pool.submit(src.scan, lambda part: store.append("source", part)),
+            pool.submit(tgt.scan, lambda part: store.append("target", part)),
+        ]
+        s_scan, t_scan = scans[0].result(), scans[1].result()
+    trim_free_heap()  # the parts' decoding buffers are free now
+    return s_scan, t_scan
 
 
 def same_fingerprints(src: Side, tgt: Side, pool: ThreadPoolExecutor) -> Fingerprint | None:
