@@ -34,6 +34,8 @@ from smartsync.core.errors import ConfigurationError
 from smartsync.core.tables import SCHEMA, Database
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from smartsync.core.settings import Settings
 
 CDC_ROLE = "smartsync_cdc"
@@ -44,6 +46,17 @@ SINK_ROLES: dict[Database, str] = {
 RECONCILER_ROLE = "smartsync_reconciler"
 FLOW_SOURCE_ROLE = "smartsync_flow_source"
 MONITOR_ROLE = "smartsync_monitor"
+# Each component's own DSN setting (a ``Settings`` field) → the role it must log in as.
+DSN_ROLES: dict[str, str] = {
+    "sink_citizen_dsn": SINK_ROLES[Database.CITIZEN],
+    "sink_warehouse_dsn": SINK_ROLES[Database.WAREHOUSE],
+    "reconciler_warehouse_dsn": RECONCILER_ROLE,
+    "reconciler_citizen_dsn": RECONCILER_ROLE,
+    "flow_source_warehouse_dsn": FLOW_SOURCE_ROLE,
+    "flow_source_citizen_dsn": FLOW_SOURCE_ROLE,
+    "monitor_warehouse_dsn": MONITOR_ROLE,
+    "monitor_citizen_dsn": MONITOR_ROLE,
+}
 # The column every target row keeps its source position in; the monitor reads it by primary key.
 POSITION_COLUMN = "_source_lsn"
 HEARTBEAT_TABLE = "smartsync.heartbeat"
@@ -169,17 +182,9 @@ def _dsn_login(dsn: str) -> tuple[str, str]:
 def role_passwords(settings: Settings) -> dict[str, str]:
     """Role → password from the component DSN settings; a DSN must log in as its component's role."""
     found: dict[str, str] = {}
-    wanted = [
-        ("SMARTSYNC_SINK_CITIZEN_DSN", settings.sink_citizen_dsn, SINK_ROLES[Database.CITIZEN]),
-        ("SMARTSYNC_SINK_WAREHOUSE_DSN", settings.sink_warehouse_dsn, SINK_ROLES[Database.WAREHOUSE]),
-        ("SMARTSYNC_RECONCILER_WAREHOUSE_DSN", settings.reconciler_warehouse_dsn, RECONCILER_ROLE),
-        ("SMARTSYNC_RECONCILER_CITIZEN_DSN", settings.reconciler_citizen_dsn, RECONCILER_ROLE),
-        ("SMARTSYNC_FLOW_SOURCE_WAREHOUSE_DSN", settings.flow_source_warehouse_dsn, FLOW_SOURCE_ROLE),
-        ("SMARTSYNC_FLOW_SOURCE_CITIZEN_DSN", settings.flow_source_citizen_dsn, FLOW_SOURCE_ROLE),
-        ("SMARTSYNC_MONITOR_WAREHOUSE_DSN", settings.monitor_warehouse_dsn, MONITOR_ROLE),
-        ("SMARTSYNC_MONITOR_CITIZEN_DSN", settings.monitor_citizen_dsn, MONITOR_ROLE),
-    ]
-    for var, secret, role in wanted:
+    for name, role in DSN_ROLES.items():
+        var = f"SMARTSYNC_{name.upper()}"
+        secret: SecretStr = getattr(settings, name)
         dsn = secret.get_secret_value()
         if not dsn:
             continue

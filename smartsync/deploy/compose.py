@@ -5,14 +5,21 @@ creation as one-shot services, both flows, the scheduler, the callbacks, the mon
 Alertmanager and Grafana. Network aliases give every SmartSync service the DNS name of its
 Kubernetes headless Service, so ``ops/prometheus/prometheus.yml`` serves both. The file lives in
 ``deploy/compose/``; relative paths below are from there.
+
+Least privilege as in Kubernetes: only the one-shot ``migrate`` logs in as the ``postgres`` superuser (``db migrate``,
+then ``db roles`` with every component's DSN, which sets each role's password); each long-running service gets its own
+component's DSNs (smartsync/core/roles.py), the callbacks none.
 """
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from connectors.debezium.connector import CONNECTOR_NAMES
 from smartsync.core.catalog import Direction
+from smartsync.core.roles import CDC_ROLE, DSN_ROLES
+from smartsync.core.settings import component_dsns
 from smartsync.core.tables import Database
 from smartsync.deploy.connect import CONNECT_SECRET_DIR
 from smartsync.deploy.kubernetes import CALLBACKS, MONITOR, SCHEDULER
@@ -34,14 +41,53 @@ ALERTMANAGER_IMAGE = "prom/alertmanager:v0.28.1"
 GRAFANA_IMAGE = "grafana/grafana:11.6.0"
 CURL_IMAGE = "curlimages/curl:8.11.1"
 
-# A local cluster only: one password for the PostgreSQL superuser and the CDC role, overridable.
+# A local cluster only: the PostgreSQL superuser's password, overridable; only `migrate` and `postgres` hold it.
 PASSWORD = "${SMARTSYNC_COMPOSE_PASSWORD:-smartsync-local}"  # noqa: S105 — a local-only default
+OWNER = "postgres"
 KAFKA = "kafka:9092"
 CONNECT_URL = "http://connect:8083"
+# A shared DSN setting → its database; each component's own setting stands in for one (component_dsns).
+_SHARED = {f"{db.name.lower()}_dsn": db for db in Database}
 
 
-def _dsn(db: Database) -> str:
-    return f"postgresql://postgres:{PASSWORD}@postgres:5432/{db.value}"
+def password_variable(role: str) -> str:
+    """``smartsync_sink_citizen`` → ``SMARTSYNC_COMPOSE_SINK_CITIZEN_PASSWORD``: one compose variable per role."""
+    return f"SMARTSYNC_COMPOSE_{role.removeprefix('smartsync_').upper()}_PASSWORD"
+
+
+def _password(role: str) -> str:
+    # A default named after its role, like SMARTSYNC_COMPOSE_PASSWORD's: `docker compose up` stays one command for a
+    # local demo, and nothing documents an env file that `${VAR:?...}` would send everyone to write first. The
+    # defaults are public, so anything beyond a local demo sets every variable (docs/deployment.md).
+    return f"${{{password_variable(role)}:-smartsync-local-{role.removeprefix('smartsync_').replace('_', '-')}}}"
+
+
+def _dsn(db: Database, user: str = OWNER, password: str = PASSWORD) -> str:
+    return f"postgresql://{user}:{password}@postgres:5432/{db.value}"
+
+
+def _component_env(component: str, *, shared: bool) -> dict[str, str]:
+    """A component's own DSNs, each logging in as its role (``Settings.for_component``'s names).
+
+    ``shared``: the same DSNs under ``SMARTSYNC_WAREHOUSE_DSN`` / ``SMARTSYNC_CITIZEN_DSN`` too, for the commands
+    whose ``load_settings`` checks those before taking the component's own (``flow run`` and a flow's start-up,
+    ``scheduler run``), as the Kubernetes Secrets hold them; never the owner's.
+    """
+    env: dict[str, str] = {}
+    for shared_name, own in component_dsns(component).items():
+        dsn = _dsn(_SHARED[shared_name], DSN_ROLES[own], _password(DSN_ROLES[own]))
+        env[f"SMARTSYNC_{own.upper()}"] = dsn
+        if shared:
+            env[f"SMARTSYNC_{shared_name.upper()}"] = dsn
+    return env
+
+
+def flow_component(direction: Direction) -> str:
+    """A flow's component name in ``Settings.for_component`` (as ``dataflows/startup.py`` asks for it)."""
+    return f"sink_{direction.target_database.name.lower()}"
+
+
+COMPONENTS = (*(flow_component(d) for d in Direction), "reconciler", "monitor")
 
 
 def _healthy(*names: str) -> dict[str, dict[str, str]]:
@@ -61,6 +107,7 @@ def _smartsync(
     params: DeployParams,
     command: list[str],
     *,
+    then: list[list[str]] | None = None,
     env: dict[str, str],
     depends_on: dict[str, dict[str, str]],
     alias: str | None = None,
@@ -69,10 +116,16 @@ def _smartsync(
     ports: list[str] | None = None,
     one_shot: bool = False,
 ) -> dict[str, Any]:
+    # Commands run one after the other, each only if the one before succeeded; the image's entrypoint is smartsync.
+    run: dict[str, Any] = (
+        {"entrypoint": ["sh", "-c", " && ".join(shlex.join(["smartsync", *c]) for c in [command, *then])]}
+        if then
+        else {"command": command}
+    )
     service: dict[str, Any] = {
         "image": params.image,
         "build": {"context": "../..", "dockerfile": "Dockerfile"},
-        "command": command,
+        **run,
         "environment": {"HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", **env},  # noqa: S108
         "depends_on": depends_on,
         # As in Kubernetes: a read-only root filesystem, /tmp in memory, no privileges.
@@ -107,16 +160,10 @@ def _register_script() -> str:
     return "\n".join(lines)
 
 
-def _cdc_script() -> str:
-    lines = ["set -eu", "umask 022"]
-    lines += [
-        f'psql "postgresql://postgres:$$PGPASSWORD@postgres:5432/{db.value}" -v cdc_password="$$PGPASSWORD" '
-        f"-f /sql/cdc-role-{db.value}.sql"
-        for db in Database
-    ]
-    # Kafka Connect reads the password through its DirectoryConfigProvider: one file per key.
-    lines.append("printf '%s' \"$$PGPASSWORD\" > /secrets/password")
-    return "\n".join(lines)
+def _cdc_secret_script() -> str:
+    # Kafka Connect reads the CDC role's password through its DirectoryConfigProvider: one file per key, readable by
+    # Connect's own user. `db roles` (in `migrate`) gives the role the same password.
+    return "\n".join(["set -eu", "umask 022", "printf '%s' \"$$SMARTSYNC_CDC_PASSWORD\" > /secrets/password"])
 
 
 def compose(params: DeployParams) -> dict[str, Any]:
@@ -167,7 +214,14 @@ def compose(params: DeployParams) -> dict[str, Any]:
         "migrate": _smartsync(
             params,
             ["db", "migrate"],
-            env={"SMARTSYNC_WAREHOUSE_DSN": _dsn(Database.WAREHOUSE), "SMARTSYNC_CITIZEN_DSN": _dsn(Database.CITIZEN)},
+            # `db roles` creates every component's role and sets its password from that component's DSN.
+            then=[["db", "roles"]],
+            env={
+                "SMARTSYNC_WAREHOUSE_DSN": _dsn(Database.WAREHOUSE),
+                "SMARTSYNC_CITIZEN_DSN": _dsn(Database.CITIZEN),
+                **{k: v for c in COMPONENTS for k, v in _component_env(c, shared=False).items()},
+                "SMARTSYNC_CDC_PASSWORD": _password(CDC_ROLE),
+            },
             depends_on=_healthy("postgres"),
             one_shot=True,
         ),
@@ -178,12 +232,12 @@ def compose(params: DeployParams) -> dict[str, Any]:
             depends_on=_healthy("kafka"),
             one_shot=True,
         ),
-        "cdc-role": {
+        # Any shell that may write the volume does: the postgres image is pulled already and runs as root.
+        "cdc-secret": {
             "image": POSTGRES_IMAGE,
-            "entrypoint": ["sh", "-c", _cdc_script()],
-            "environment": {"PGPASSWORD": PASSWORD},
-            "volumes": ["../sql:/sql:ro", "connect-secrets:/secrets"],
-            "depends_on": _done("migrate"),
+            "entrypoint": ["sh", "-c", _cdc_secret_script()],
+            "environment": {"SMARTSYNC_CDC_PASSWORD": _password(CDC_ROLE)},
+            "volumes": ["connect-secrets:/secrets"],
             "restart": "no",
         },
         "connect": {
@@ -204,7 +258,8 @@ def compose(params: DeployParams) -> dict[str, Any]:
             },
             "volumes": [f"connect-secrets:{CONNECT_SECRET_DIR}:ro"],
             "ports": ["8083:8083"],
-            "depends_on": {**_healthy("kafka"), **_done("topics", "cdc-role")},
+            # The connectors log in as smartsync_cdc, which `migrate` creates with its password.
+            "depends_on": {**_healthy("kafka"), **_done("topics", "migrate", "cdc-secret")},
             "healthcheck": {
                 "test": ["CMD", "curl", "-fsS", "http://localhost:8083/connectors"],
                 "interval": "10s",
@@ -223,7 +278,6 @@ def compose(params: DeployParams) -> dict[str, Any]:
     }
     for direction in Direction:
         name = component_name(direction)
-        source, target = direction.source_database, direction.target_database
         services[name] = _smartsync(
             params,
             [
@@ -238,9 +292,8 @@ def compose(params: DeployParams) -> dict[str, Any]:
                 str(params.flow_workers),
             ],
             env={
-                f"SMARTSYNC_{target.name}_DSN": _dsn(target),
-                # The start-up checks and the source identity check read the source database.
-                f"SMARTSYNC_{source.name}_DSN": _dsn(source),
+                # Its sink role on the target, smartsync_flow_source on the source (start-up and identity checks).
+                **_component_env(flow_component(direction), shared=True),
                 **kafka_env,
                 "SMARTSYNC_RECOVERY_DIR": RECOVERY_DIR,
                 "SMARTSYNC_METRICS_PORT": str(FLOW_METRICS_PORT),
@@ -262,7 +315,7 @@ def compose(params: DeployParams) -> dict[str, Any]:
     services["scheduler"] = _smartsync(
         params,
         ["scheduler", "run", "--metrics-port", str(SCHEDULER_METRICS_PORT)],
-        env={"SMARTSYNC_WAREHOUSE_DSN": _dsn(Database.WAREHOUSE), "SMARTSYNC_CITIZEN_DSN": _dsn(Database.CITIZEN)},
+        env=_component_env("reconciler", shared=True),
         depends_on=_done("migrate"),
         alias=_fqdn(SCHEDULER, params),
         healthcheck=_http_check(f"http://127.0.0.1:{SCHEDULER_METRICS_PORT}/metrics"),
@@ -270,11 +323,8 @@ def compose(params: DeployParams) -> dict[str, Any]:
     services["monitor"] = _smartsync(
         params,
         ["monitor", "--port", str(MONITOR_METRICS_PORT)],
-        env={
-            "SMARTSYNC_WAREHOUSE_DSN": _dsn(Database.WAREHOUSE),
-            "SMARTSYNC_CITIZEN_DSN": _dsn(Database.CITIZEN),
-            **kafka_env,
-        },
+        # `smartsync monitor` runs with its own DSNs alone (load_settings(component="monitor")).
+        env={**_component_env("monitor", shared=False), **kafka_env},
         depends_on=ready,
         alias=_fqdn(MONITOR, params),
         healthcheck=_http_check(f"http://127.0.0.1:{MONITOR_METRICS_PORT}/metrics"),

@@ -8,15 +8,17 @@ from smartsync.core.catalog import load_catalog
 from smartsync.core.errors import ConfigurationError
 from smartsync.core.roles import (
     CDC_ROLE,
+    DSN_ROLES,
     FLOW_SOURCE_ROLE,
     MONITOR_ROLE,
     RECONCILER_ROLE,
     SINK_ROLES,
+    all_roles,
     grants,
     role_passwords,
     roles_sql,
 )
-from smartsync.core.settings import Settings, load_settings
+from smartsync.core.settings import Settings, component_dsns, load_settings
 from smartsync.core.tables import SCHEMA, Database
 
 
@@ -110,6 +112,15 @@ def test_a_flow_reads_its_source_as_the_flow_source_role_when_set() -> None:
     # The batch path never takes a flow's DSNs.
     reconciler = flows.for_component("reconciler")
     assert reconciler.dsn(Database.WAREHOUSE) == "postgresql://admin@h/w"
+
+
+def test_every_component_dsn_setting_names_its_role() -> None:
+    # Deployments (compose) derive each DSN's login from this map: it covers every component's own settings.
+    components = ("sink_citizen", "sink_warehouse", "reconciler", "monitor")
+    owned = {own for c in components for own in component_dsns(c).values()}
+    assert set(DSN_ROLES) == owned
+    assert set(DSN_ROLES) <= set(Settings.model_fields)
+    assert {*DSN_ROLES.values(), CDC_ROLE} == set(all_roles())
 
 
 def test_role_passwords_come_from_component_dsns_that_log_in_as_the_role() -> None:

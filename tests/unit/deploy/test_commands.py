@@ -8,6 +8,7 @@ invocations is an expected failure (not strict), and every other invocation must
 from __future__ import annotations
 
 import re
+import shlex
 import tomllib
 from typing import Any
 
@@ -27,8 +28,19 @@ def _invocations() -> list[list[str]]:
             if rel.parts[0] == "kubernetes" and doc.get("kind") in {"StatefulSet", "Deployment", "Job"}:
                 found += [c["args"] for c in doc["spec"]["template"]["spec"]["containers"]]
             if rel.name == "compose.yaml":
-                found += [s["command"] for s in doc["services"].values() if "build" in s]
+                found += [c for s in doc["services"].values() if "build" in s for c in _compose_commands(s)]
     return found
+
+
+def _compose_commands(service: dict[str, Any]) -> list[list[str]]:
+    """A SmartSync service's invocations: its ``command``, or each ``smartsync ...`` of its ``sh -c`` entrypoint."""
+    if "entrypoint" not in service:
+        return [service["command"]]
+    shell, flag, script = service["entrypoint"]
+    assert (shell, flag) == ("sh", "-c")
+    commands = [shlex.split(part) for part in script.split(" && ")]
+    assert all(c[0] == "smartsync" for c in commands), script
+    return [c[1:] for c in commands]
 
 
 def _parse(args: list[str]) -> int:
@@ -52,6 +64,7 @@ def test_every_container_command_parses() -> None:
     assert len(invocations) >= 10
     assert any("--process-id" in a for a in invocations)  # the flows run one Bytewax process per pod
     assert any("monitor" in a for a in invocations)
+    assert ["db", "roles"] in invocations  # compose's migrate sets the roles after migrating
     for args in invocations:
         assert _parse(args) == 0, args
 

@@ -17,7 +17,7 @@ from smartsync.cli.deploy import DEPLOY
 COMPOSE_DIR = DEPLOY / "compose"
 CONFIG: dict[str, Any] = yaml.safe_load((COMPOSE_DIR / "compose.yaml").read_text())
 SERVICES: dict[str, dict[str, Any]] = CONFIG["services"]
-ONE_SHOT = {"migrate", "topics", "cdc-role", "register-connectors"}
+ONE_SHOT = {"migrate", "topics", "cdc-secret", "register-connectors"}
 WANTED = {
     "postgres",
     "kafka",

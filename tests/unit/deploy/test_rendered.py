@@ -9,12 +9,14 @@ explicitly by name, and checked structurally below against the fields we generat
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
+from psycopg.conninfo import conninfo_to_dict
 from typer.testing import CliRunner
 
 from connectors.debezium.connector import CONNECTOR_NAMES, connector_config
@@ -22,8 +24,19 @@ from connectors.kafka.topics import wanted_topics
 from smartsync.cli.deploy import DEPLOY, RENDERED_DIRS, ROOT, rendered
 from smartsync.cli.main import app
 from smartsync.core.catalog import Direction, load_catalog
-from smartsync.core.settings import CONNECTIONS
+from smartsync.core.roles import (
+    CDC_ROLE,
+    DSN_ROLES,
+    FLOW_SOURCE_ROLE,
+    MONITOR_ROLE,
+    RECONCILER_ROLE,
+    SINK_ROLES,
+    all_roles,
+    role_passwords,
+)
+from smartsync.core.settings import CONNECTIONS, Settings, component_dsns
 from smartsync.core.tables import Database
+from smartsync.deploy.connect import CONNECT_SECRET_DIR
 from smartsync.deploy.params import FLOW_SECRETS, PORTS, SECRET_KEYS, Secret, overlays
 
 K8S_VERSION = "1.33.0"
@@ -225,6 +238,149 @@ def test_the_compose_flows_get_both_dsns() -> None:
     for direction in Direction:
         env = services[direction.value.replace("_", "-")]["environment"]
         assert {"SMARTSYNC_WAREHOUSE_DSN", "SMARTSYNC_CITIZEN_DSN"} <= set(env), direction
+
+
+# The compose services that keep running, by the component whose settings they run with (Settings.for_component).
+COMPOSE_COMPONENTS = {
+    "warehouse-to-citizen": "sink_citizen",
+    "citizen-to-warehouse": "sink_warehouse",
+    "scheduler": "reconciler",
+    "monitor": "monitor",
+    "callbacks": None,
+}
+OWNER = "postgres"
+
+
+def _compose_services() -> dict[str, dict[str, Any]]:
+    (compose,) = _docs("compose/compose.yaml")
+    return dict(compose["services"])
+
+
+def _interpolated(value: str) -> str:
+    """What compose makes of a value with every variable unset: ``${VAR:-default}`` → default, ``$$`` → ``$``."""
+    text = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+    assert not re.search(r"\$(?!\$)", text.replace("$$", "")), value
+    return text.replace("$$", "$")
+
+
+def _dsns(service: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Each ``*_DSN`` of a service's environment, parsed as libpq does (a DSN that does not parse fails here)."""
+    return {
+        k: {key: str(v) for key, v in conninfo_to_dict(_interpolated(value)).items()}
+        for k, value in service.get("environment", {}).items()
+        if k.endswith("_DSN")
+    }
+
+
+def _setting_role(var: str, component: str | None) -> str:
+    """The role smartsync.core.roles names for a setting; a shared one stands for the component's own setting."""
+    name = var.removeprefix("SMARTSYNC_").lower()
+    return DSN_ROLES[component_dsns(component).get(name, name) if component else name]
+
+
+def test_no_long_running_compose_service_logs_in_as_postgres() -> None:
+    services = _compose_services()
+    long_running = {n for n, s in services.items() if "build" in s and s["restart"] == "unless-stopped"}
+    assert long_running == set(COMPOSE_COMPONENTS)
+    for name in long_running:
+        environment = json.dumps(services[name]["environment"])
+        assert "SMARTSYNC_COMPOSE_PASSWORD" not in environment, name  # the superuser's password
+        for var, dsn in _dsns(services[name]).items():
+            assert dsn["user"] != OWNER, (name, var)
+
+
+def test_each_compose_service_logs_in_as_its_own_components_roles_only() -> None:
+    services = _compose_services()
+    wanted = {
+        "warehouse-to-citizen": {SINK_ROLES[Database.CITIZEN], FLOW_SOURCE_ROLE},
+        "citizen-to-warehouse": {SINK_ROLES[Database.WAREHOUSE], FLOW_SOURCE_ROLE},
+        "scheduler": {RECONCILER_ROLE},
+        "monitor": {MONITOR_ROLE},
+        "callbacks": set(),
+    }
+    for name, component in COMPOSE_COMPONENTS.items():
+        dsns = _dsns(services[name])
+        assert {d["user"] for d in dsns.values()} == wanted[name], name
+        if component is None:
+            assert not [k for k in services[name]["environment"] if "DSN" in k or "PASSWORD" in k], name
+            continue
+        # Its own settings, each logging in as the role roles.py names for it, in the setting's database.
+        own = {f"SMARTSYNC_{o.upper()}": shared for shared, o in component_dsns(component).items()}
+        assert set(own) <= set(dsns), name
+        for var, shared in own.items():
+            assert dsns[var]["user"] == DSN_ROLES[var.removeprefix("SMARTSYNC_").lower()], (name, var)
+            assert dsns[var]["dbname"] == Database[shared.removesuffix("_dsn").upper()].value, (name, var)
+        # A shared name, where there is one, carries the same DSN as the own setting it stands for.
+        for var in set(dsns) - set(own):
+            twin = f"SMARTSYNC_{component_dsns(component)[var.removeprefix('SMARTSYNC_').lower()].upper()}"
+            assert dsns[var] == dsns[twin], (name, var)
+
+
+def test_a_compose_flow_and_the_scheduler_pass_their_start_up_settings_check() -> None:
+    # `flow run`, a flow's start-up and `scheduler run` check SMARTSYNC_WAREHOUSE_DSN / _CITIZEN_DSN before taking
+    # the component's own: both are set, to the component's roles (as its Kubernetes Secret holds them).
+    services = _compose_services()
+    for name in ("warehouse-to-citizen", "citizen-to-warehouse", "scheduler"):
+        env = {k: _interpolated(v) for k, v in services[name]["environment"].items() if k.startswith("SMARTSYNC_")}
+        settings = Settings(**{k.removeprefix("SMARTSYNC_").lower(): v for k, v in env.items()})
+        mine = settings.for_component(str(COMPOSE_COMPONENTS[name]))
+        for db in Database:
+            assert conninfo_to_dict(settings.dsn(db))["user"] == conninfo_to_dict(mine.dsn(db))["user"] != OWNER
+
+
+def test_every_compose_dsn_parses_and_logs_in_as_the_role_of_its_setting() -> None:
+    checked = 0
+    for name, service in _compose_services().items():
+        component = COMPOSE_COMPONENTS.get(name)
+        for var, dsn in _dsns(service).items():
+            assert dsn["host"] == "postgres", (name, var)
+            assert dsn["dbname"] in {db.value for db in Database}, (name, var)
+            assert dsn["password"], (name, var)
+            if name == "migrate" and var in {"SMARTSYNC_WAREHOUSE_DSN", "SMARTSYNC_CITIZEN_DSN"}:
+                assert dsn["user"] == OWNER  # db migrate and db roles create and grant
+            else:
+                assert dsn["user"] == _setting_role(var, component), (name, var)
+            checked += 1
+    assert checked == 2 + len(DSN_ROLES) + 4 + 4 + 4 + 2
+
+
+def test_compose_migrate_sets_every_roles_password_and_connect_logs_in_as_the_cdc_role() -> None:
+    services = _compose_services()
+    migrate = services["migrate"]
+    assert migrate["entrypoint"] == ["sh", "-c", "smartsync db migrate && smartsync db roles"]
+    env = {k: _interpolated(v) for k, v in migrate["environment"].items() if k.startswith("SMARTSYNC_")}
+    assert {f"SMARTSYNC_{name.upper()}" for name in DSN_ROLES} <= set(env)
+    # `db roles` reads these settings: every role gets a password, the one its component logs in with.
+    passwords = role_passwords(Settings(**{k.removeprefix("SMARTSYNC_").lower(): v for k, v in env.items()}))
+    assert set(passwords) == set(all_roles())
+    for name in COMPOSE_COMPONENTS:
+        for dsn in _dsns(services[name]).values():
+            assert passwords[dsn["user"]] == dsn["password"], name
+    # Debezium: the connector logs in as smartsync_cdc with the password file cdc-secret writes from the same value.
+    secret = services["cdc-secret"]
+    assert _interpolated(secret["environment"]["SMARTSYNC_CDC_PASSWORD"]) == passwords[CDC_ROLE]
+    assert "SMARTSYNC_CDC_PASSWORD" in secret["entrypoint"][2]
+    assert "> /secrets/password" in secret["entrypoint"][2]
+    connect = services["connect"]
+    assert f"connect-secrets:{CONNECT_SECRET_DIR}:ro" in connect["volumes"]
+    assert "connect-secrets:/secrets" in secret["volumes"]
+    assert {d for d, c in connect["depends_on"].items() if c["condition"] == "service_completed_successfully"} >= {
+        "migrate",
+        "cdc-secret",
+    }
+    for db in Database:
+        rest = json.loads(FILES[Path(f"connectors/compose/{CONNECTOR_NAMES[db]}.json")])  # type: ignore[index]
+        assert rest["database.user"] == CDC_ROLE
+        assert rest["database.password"] == f"${{dir:{CONNECT_SECRET_DIR}:password}}"
+
+
+def test_every_compose_password_variable_is_documented_with_its_default() -> None:
+    text = FILES[Path("compose/compose.yaml")]  # type: ignore[index]
+    found = dict(re.findall(r"\$\{(SMARTSYNC_COMPOSE_\w+):-([^}]*)\}", text))
+    assert len(found) == 1 + len(all_roles())
+    docs = (ROOT / "docs" / "deployment.md").read_text()
+    for variable, default in found.items():
+        assert f"| `{variable}` |" in docs and f"| `{default}` |" in docs, variable
 
 
 def test_network_policies_deny_by_default_and_open_only_what_is_needed() -> None:
