@@ -320,16 +320,17 @@ def monitor(params: DeployParams) -> list[Manifest]:
 
 
 def migrate_job(params: DeployParams, version: str) -> Manifest:
-    """``smartsync db migrate`` as a Job, applied (and waited for) before the flows; named by version,
-    so a new release runs it again and an unchanged one leaves it alone."""
+    """``smartsync db migrate`` then ``smartsync db roles`` as a Job, applied (and waited for) before the
+    flows; named by version, so a new release runs it again and an unchanged one leaves it alone.
+
+    The migration is an init container, so the roles (and their grants on the tables it made) are
+    set only once it has succeeded; the Secret carries every component's DSN for their passwords.
+    """
     name = f"{MIGRATE}-{version.replace('.', '-')}"
-    container = _container(
-        "migrate",
-        params,
-        args=["db", "migrate"],
-        secret=Secret.MIGRATE,
-        resources=Resources(cpu_request="100m", memory_request="256Mi", cpu_limit="1", memory_limit="512Mi"),
-        ports=[],
+    resources = Resources(cpu_request="100m", memory_request="256Mi", cpu_limit="1", memory_limit="512Mi")
+    migrate, roles = (
+        _container(step, params, args=["db", step], secret=Secret.MIGRATE, resources=resources, ports=[])
+        for step in ("migrate", "roles")
     )
     return {
         "apiVersion": "batch/v1",
@@ -340,7 +341,7 @@ def migrate_job(params: DeployParams, version: str) -> Manifest:
             "activeDeadlineSeconds": 1800,
             "template": {
                 "metadata": {"labels": labels(MIGRATE)},
-                "spec": _pod([container], restartPolicy="Never"),
+                "spec": _pod([roles], restartPolicy="Never", initContainers=[migrate]),
             },
         },
     }

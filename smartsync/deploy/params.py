@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from smartsync.core.catalog import Direction
+from smartsync.core.roles import DSN_ROLES
 from smartsync.core.tables import Database
 
 # Ports SmartSync serves; the Dockerfile exposes the same list.
@@ -31,7 +32,7 @@ class Secret(StrEnum):
     SCHEDULER = "smartsync-scheduler"  # both DSNs
     CALLBACKS = "smartsync-callbacks"  # Kafka only
     MONITOR = "smartsync-monitor"  # its own DSNs (smartsync_monitor: keys and positions, slots) + Kafka
-    MIGRATE = "smartsync-migrate"  # both DSNs, of a role that may create schemas
+    MIGRATE = "smartsync-migrate"  # owners' DSNs (db migrate), each component's DSN and the CDC password (db roles)
 
 
 FLOW_SECRETS = {
@@ -54,7 +55,13 @@ SECRET_KEYS: dict[Secret, tuple[str, ...]] = {
     Secret.CALLBACKS: ("SMARTSYNC_KAFKA_BOOTSTRAP", "SMARTSYNC_CALLBACK_TOKENS"),  # no DSN: it never touches a database
     # No owner DSN: `smartsync monitor` runs with SMARTSYNC_MONITOR_*_DSN alone (smartsync_monitor, one password).
     Secret.MONITOR: ("SMARTSYNC_MONITOR_WAREHOUSE_DSN", "SMARTSYNC_MONITOR_CITIZEN_DSN", "SMARTSYNC_KAFKA_BOOTSTRAP"),
-    Secret.MIGRATE: ("SMARTSYNC_WAREHOUSE_DSN", "SMARTSYNC_CITIZEN_DSN"),
+    # `db roles` sets each role's password from its component's DSN (smartsync.core.roles.DSN_ROLES).
+    Secret.MIGRATE: (
+        "SMARTSYNC_WAREHOUSE_DSN",
+        "SMARTSYNC_CITIZEN_DSN",
+        *(f"SMARTSYNC_{setting.upper()}" for setting in DSN_ROLES),
+        "SMARTSYNC_CDC_PASSWORD",
+    ),
 }
 
 

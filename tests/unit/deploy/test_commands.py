@@ -26,7 +26,8 @@ def _invocations() -> list[list[str]]:
             continue
         for doc in yaml.safe_load_all(text):
             if rel.parts[0] == "kubernetes" and doc.get("kind") in {"StatefulSet", "Deployment", "Job"}:
-                found += [c["args"] for c in doc["spec"]["template"]["spec"]["containers"]]
+                pod = doc["spec"]["template"]["spec"]
+                found += [c["args"] for c in [*pod.get("initContainers", []), *pod["containers"]]]
             if rel.name == "compose.yaml":
                 found += [c for s in doc["services"].values() if "build" in s for c in _compose_commands(s)]
     return found
@@ -64,7 +65,7 @@ def test_every_container_command_parses() -> None:
     assert len(invocations) >= 10
     assert any("--process-id" in a for a in invocations)  # the flows run one Bytewax process per pod
     assert any("monitor" in a for a in invocations)
-    assert ["db", "roles"] in invocations  # compose's migrate sets the roles after migrating
+    assert ["db", "roles"] in invocations  # the migration Job and compose's migrate set the roles after migrating
     for args in invocations:
         assert _parse(args) == 0, args
 

@@ -419,3 +419,19 @@ def test_dockerfile_pins_its_base_exposes_every_port_and_checks_health() -> None
     assert "\nHEALTHCHECK " in text
     assert "--require-hashes -r requirements/runtime.txt" in text
     assert "\nUSER 10001" in text
+
+
+def test_the_kubernetes_migration_job_migrates_then_sets_every_roles_password() -> None:
+    for rel, text in rendered().items():
+        if rel.parts[0] != "kubernetes" or rel.parent.name != "migrate" or rel.name != "job.yaml":
+            continue
+        pod = yaml.safe_load(text)["spec"]["template"]["spec"]
+        # An init container runs to success before the main one starts: grants are made on migrated tables.
+        assert [c["args"] for c in pod["initContainers"]] == [["db", "migrate"]]
+        assert [c["args"] for c in pod["containers"]] == [["db", "roles"]]
+        assert {c["envFrom"][0]["secretRef"]["name"] for c in [*pod["initContainers"], *pod["containers"]]} == {
+            Secret.MIGRATE.value
+        }
+    keys = set(SECRET_KEYS[Secret.MIGRATE])
+    assert {f"SMARTSYNC_{setting.upper()}" for setting in DSN_ROLES} <= keys
+    assert "SMARTSYNC_CDC_PASSWORD" in keys
