@@ -35,6 +35,17 @@ CAT = load_catalog()
 DECISIONS = CAT.sync("application_decisions")
 
 
+def _new_application(wconn: psycopg.Connection[Any]) -> tuple[int, Any]:
+    """A new application in the warehouse: its id and the portal row the flow should make of it."""
+    base = random.randrange(10**8, 9 * 10**8)
+    wconn.execute(
+        "INSERT INTO decision.applications (application_id, citizen_id, scheme_code, status, risk_score) "
+        "VALUES (%s, %s, 'OAP', 'pending', 0.5000)",
+        (base, base),
+    )
+    return base, expected_mirror(DECISIONS, wconn, "application_id", [base])
+
+
 def _user(var: str) -> str:
     return str(conninfo_to_dict(os.environ[var]).get("user"))
 
@@ -74,14 +85,8 @@ def test_a_flows_start_up_checks_read_the_source_as_the_flow_source_role(stack: 
 
 
 def test_the_flow_writes_its_target_as_its_sink_role(tmp_path: Path, warehouse_dsn: str, citizen_dsn: str) -> None:
-    base = random.randrange(10**8, 9 * 10**8)
     with psycopg.connect(warehouse_dsn, autocommit=True) as wconn, psycopg.connect(citizen_dsn, autocommit=True) as cc:
-        wconn.execute(
-            "INSERT INTO decision.applications (application_id, citizen_id, scheme_code, status, risk_score) "
-            "VALUES (%s, %s, 'OAP', 'pending', 0.5000)",
-            (base, base),
-        )
-        expected = expected_mirror(DECISIONS, wconn, "application_id", [base])
+        base, expected = _new_application(wconn)
         with RunningFlow(Direction.WAREHOUSE_TO_CITIZEN, tmp_path) as flow:
             flow.wait(converged(DECISIONS, cc, "application_id", [base], expected), what="the application")
             # The writer keeps its connection open between batches: it is there, under the sink's role.
@@ -100,14 +105,8 @@ def test_the_flow_needs_no_owner_dsn(tmp_path: Path, stack: StackState, warehous
     unusable = {
         f"SMARTSYNC_{db.name}_DSN": stack.dsn(db).replace(stack.admin_password, "not-the-password") for db in Database
     }
-    base = random.randrange(10**8, 9 * 10**8)
     with psycopg.connect(warehouse_dsn, autocommit=True) as wconn, psycopg.connect(citizen_dsn, autocommit=True) as cc:
-        wconn.execute(
-            "INSERT INTO decision.applications (application_id, citizen_id, scheme_code, status, risk_score) "
-            "VALUES (%s, %s, 'OAP', 'pending', 0.5000)",
-            (base, base),
-        )
-        expected = expected_mirror(DECISIONS, wconn, "application_id", [base])
+        base, expected = _new_application(wconn)
         with RunningFlow(Direction.WAREHOUSE_TO_CITIZEN, tmp_path, env=unusable) as flow:
             flow.wait(converged(DECISIONS, cc, "application_id", [base], expected), what="the application")
 
