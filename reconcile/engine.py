@@ -177,8 +177,8 @@ def compare_pair(
             schema=schema or SchemaDiff(),
             source_rows=s_scan.rows,
             target_rows=t_scan.rows,
-            source_only=tuple(cls.source_only),
-            target_only=tuple(cls.target_only),
+            source_only=_kept(cls.source_only),
+            target_only=_kept(cls.target_only),
             changed=tuple(cls.changed),
             unchanged=unchanged,
             source_null_keys=s_scan.null_keys,
@@ -196,6 +196,12 @@ def compare_pair(
         else:
             src.close_workers()  # the fix reads on the snapshot's own connection
         tgt.close()
+
+
+def _kept(keys: Sequence[Any]) -> Sequence[Any]:
+    """Side-only keys as a diff keeps them: a ``KeyArray`` stays one (a first load's 10M keys as
+    tuples would take ~800 MB), any other sequence becomes a tuple."""
+    return keys if isinstance(keys, KeyArray) else tuple(keys)
 
 
 def _rows_to_write(src: Side, found: Found, detail: Detail, cls: Classified, *, side_rows: int) -> FixRows:
