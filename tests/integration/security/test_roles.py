@@ -202,21 +202,27 @@ def test_the_column_check_sees_live_columns_and_missing_tables_without_privilege
     assert seen == {f"{schema}.t": {"id", "kept"}, f"{schema}.no": set()}
 
 
+def _table_and_schema_privileges(owner: psycopg.Connection[Any], role: str) -> tuple[list[Any], list[Any]]:
+    """The tables ``role`` holds any table privilege on and the schemas it may create in; it must have no TEMP."""
+    granted = owner.execute(
+        "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+        "AND has_table_privilege(%s, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')",
+        (role,),
+    ).fetchall()
+    creatable = owner.execute(
+        "SELECT nspname FROM pg_namespace WHERE has_schema_privilege(%s, oid, 'CREATE')", (role,)
+    ).fetchall()
+    assert owner.execute("SELECT has_database_privilege(%s, current_database(), 'TEMP')", (role,)).fetchone() == (
+        False,
+    )
+    return granted, creatable
+
+
 @pytest.mark.parametrize("db", list(Database))
 def test_the_flow_source_role_can_neither_read_nor_write_any_table(roles: StackState, db: Database) -> None:
     with psycopg.connect(roles.dsn(db), autocommit=True) as owner:
-        granted = owner.execute(
-            "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-            "AND has_table_privilege(%s, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')",
-            (FLOW_SOURCE_ROLE,),
-        ).fetchall()
-        creatable = owner.execute(
-            "SELECT nspname FROM pg_namespace WHERE has_schema_privilege(%s, oid, 'CREATE')", (FLOW_SOURCE_ROLE,)
-        ).fetchall()
-        assert owner.execute(
-            "SELECT has_database_privilege(%s, current_database(), 'TEMP')", (FLOW_SOURCE_ROLE,)
-        ).fetchone() == (False,)
+        granted, creatable = _table_and_schema_privileges(owner, FLOW_SOURCE_ROLE)
     assert granted == []
     assert creatable == []
     catalog = load_catalog()
@@ -292,18 +298,7 @@ def test_the_monitor_role_reads_the_key_and_position_columns_only_and_writes_not
             "AND has_column_privilege(%s, c.oid, a.attnum, 'SELECT')",
             (MONITOR_ROLE,),
         ).fetchall()
-        whole_tables = owner.execute(
-            "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-            "AND has_table_privilege(%s, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')",
-            (MONITOR_ROLE,),
-        ).fetchall()
-        creatable = owner.execute(
-            "SELECT nspname FROM pg_namespace WHERE has_schema_privilege(%s, oid, 'CREATE')", (MONITOR_ROLE,)
-        ).fetchall()
-        assert owner.execute(
-            "SELECT has_database_privilege(%s, current_database(), 'TEMP')", (MONITOR_ROLE,)
-        ).fetchone() == (False,)
+        whole_tables, creatable = _table_and_schema_privileges(owner, MONITOR_ROLE)
     # public.x is shown as x by regclass when public is on the search path.
     found: dict[str, set[str]] = {}
     for table, column in readable:
