@@ -54,14 +54,24 @@ def same_family(a: str, b: str) -> bool:
     return (ba in INTEGER_TYPES and bb in INTEGER_TYPES) or (ba in _TEXT_TYPES and bb in _TEXT_TYPES)
 
 
+# Types of one family each, hashed directly when both sides have that very type.
+_SAME_TYPE_FAMILIES = {
+    "date": "date",
+    "timestamp with time zone": "timestamptz",
+    "timestamp without time zone": "timestamp",
+    "uuid": "uuid",
+}
+
+
 def hash_family(source_type: str, target_type: str, *, as_text: bool) -> str | None:
     """The family whose hash function hashes a column directly: its values on both sides hash alike."""
     if as_text:
         return "text"
+    src, tgt = base_type(source_type), base_type(target_type)
     for family, types in (("integer", INTEGER_TYPES), ("text", _TEXT_TYPES), ("numeric", frozenset({"numeric"}))):
-        if base_type(source_type) in types and base_type(target_type) in types:
+        if src in types and tgt in types:
             return family
-    return None
+    return _SAME_TYPE_FAMILIES.get(src) if src == tgt else None
 
 
 def quote_ident(name: str) -> str:

@@ -88,8 +88,8 @@ class ColumnSpec:
     mask: MaskRule = MaskRule.CLEAR
     # Compared on its text form on both sides (types differ, or the type has no hash function).
     as_text: bool = False
-    # "integer", "text" or "numeric" when both sides' types are of that family: their column
-    # hashes then call the family's hash function directly (see ``reconcile.scan_sql``).
+    # "integer", "text", "numeric", "date", "timestamptz", "timestamp" or "uuid" when both sides'
+    # types are of that family: their hashes then call its hash function directly (``reconcile.scan_sql``).
     family: str | None = None
 
 

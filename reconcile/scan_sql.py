@@ -40,29 +40,55 @@ class Part:
     share: tuple[int, int] | None = None  # (i, n): the rows whose key modulo n is i
 
 
-# A column's hash by the family of its type: the family's own hash function (equal values hash
-# alike across the family: 5 as smallint and bigint, 1.50 and 1.5, varchar and text), about a
-# third of the cost of wrapping the value in a row for ``hash_record_extended``. NULL gets a
-# fixed hash of its own.
+# A column's hash by the family of its type: the family's own extended hash function, called
+# directly (equal values hash alike across the family: 5 as smallint and bigint, 1.50 and 1.5,
+# varchar and text). A one-column ``hash_record_extended(ROW(x))`` calls the same functions but
+# builds a row per value: a third of the cost of hashing a million rows. NULL gets a fixed hash
+# of its own.
 _FAMILY_HASH = {
-    "integer": "hashint8extended(({}), 0)",
-    "text": "hashtextextended(({})::text, 0)",
-    "numeric": "hash_numeric_extended(({}), 0)",
+    "integer": "hashint8extended(({}), {})",
+    "text": "hashtextextended(({})::text, {})",
+    "numeric": "hash_numeric_extended(({}), {})",
 }
 _NULL_HASH = -7_046_029_254_386_353_131
+# Families hashed exactly as ``hash_record_extended(ROW(x), seed)`` hashes them (NULL: 0), by the
+# function PostgreSQL's hash operator class of the type names, reached without the row: kept
+# snapshots' column hashes of these types stay what earlier versions wrote. A date is stored as
+# its days since 2000-01-01, which the subtraction gives back (it refuses the infinite dates).
+_RECORD_HASH = {
+    "date": "CASE WHEN isfinite({0}) THEN hashint4extended(({0}) - date '2000-01-01', {1}) ELSE {2} END",
+    "timestamptz": "coalesce(timestamp_hash_extended(({0}) AT TIME ZONE 'UTC', {1}), 0)",
+    "timestamp": "coalesce(timestamp_hash_extended(({0}), {1}), 0)",
+    "uuid": "coalesce(uuid_hash_extended(({0}), {1}), 0)",
+}
 
 
-def _column_hash_sql(col: ColumnSpec, side: str) -> str:
+def _column_hash_sql(col: ColumnSpec, side: str, seed: int = 0) -> str:
     expr = column_sql(col, side)
-    direct = _FAMILY_HASH.get(col.family or "")
-    if direct is None:
-        return f"hash_record_extended(ROW({expr}), 0)"
-    return f"coalesce({direct.format(expr)}, {_NULL_HASH})"
+    record = f"hash_record_extended(ROW({expr}), {seed})"
+    family = col.family or ""
+    if family in _FAMILY_HASH:
+        return f"coalesce({_FAMILY_HASH[family].format(expr, seed)}, {_NULL_HASH})"
+    if family in _RECORD_HASH:
+        return _RECORD_HASH[family].format(expr, seed, record)
+    return record
 
 
 def column_hashes_sql(spec: PairSpec, side: str) -> str:
     """One big-endian int8 hash per clear column, concatenated (type-aware, as the row hash)."""
     return " || ".join(f"int8send({_column_hash_sql(c, side)})" for c in spec.hashed)
+
+
+def row_hash_sql(spec: PairSpec, side: str) -> str:
+    """One int8 hash of a row's clear columns, type-aware: equal values of a family hash alike.
+
+    Each column is hashed directly with a seed of its own (two columns swapping values change
+    the row's hash) and the XOR of them hashed once more, so that a side's fingerprint (the XOR
+    of its row hashes) still binds every value to its row. A quarter cheaper than
+    ``hash_record_extended`` over the whole row, which builds a row to hash.
+    """
+    cells = " # ".join(_column_hash_sql(c, side, seed=i + 1) for i, c in enumerate(spec.hashed))
+    return f"hashint8extended({cells}, 0)"
 
 
 def key_null_sql(spec: PairSpec, side: str) -> str:
@@ -100,11 +126,8 @@ def scan_sql(
     """
     rel = spec.source if side == "source" else spec.target
     key_null = key_null_sql(spec, side) if nullable_key else "false"
-    if per_column:
-        hashes = f"{column_hashes_sql(spec, side)} AS _h"
-    else:
-        hashes = f"int8send(hash_record_extended(ROW({', '.join(column_sql(c, side) for c in spec.hashed)}), 0)) AS _h"
-    inner = [f"{key_sql(spec, side)} AS _k", hashes, f"({key_null}) AS _null"]
+    hashes = column_hashes_sql(spec, side) if per_column else f"int8send({row_hash_sql(spec, side)})"
+    inner = [f"{key_sql(spec, side)} AS _k", f"{hashes} AS _h", f"({key_null}) AS _null"]
     if with_tid:
         inner.append("ctid AS _tid")
     for i, col in enumerate(spec.masked):
@@ -137,8 +160,7 @@ def fingerprint_sql(
     if key_range is not None:  # the uncast integer key: its index finds the range
         key = column_sql(spec.column(spec.key[0]), side)
         extra.append(f"{key} BETWEEN {int(key_range[0])} AND {int(key_range[1])}")
-    row_hash = f"hash_record_extended(ROW({', '.join(column_sql(c, side) for c in spec.hashed)}), 0)"
-    return f"SELECT count(*), bit_xor({row_hash}) FROM {rel.sql}{where_sql(rel, extra)}"
+    return f"SELECT count(*), bit_xor({row_hash_sql(spec, side)}) FROM {rel.sql}{where_sql(rel, extra)}"
 
 
 # Key and ctid lists travel inlined in the query as one array literal: dumping 100K Python

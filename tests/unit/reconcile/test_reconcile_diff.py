@@ -204,7 +204,8 @@ def test_rows_read_again_are_put_back_in_request_order() -> None:
 
 def test_scan_sql_hashes_clear_columns_and_ships_masked_ones_as_text() -> None:
     query = scan_sql(_spec(masked=True), "source", with_tid=True, part=Part(blocks=(0, 10)))
-    assert 'int8send(hash_record_extended(ROW("id"), 0))' in query
+    # The masked column travels as text and stays out of the row hash.
+    assert 'int8send(hashint8extended(hash_record_extended(ROW("id"), 1), 0))' in query
     assert 'textsend(("v")::text)' in query
     assert "ctid >= '(0,0)'::tid" in query and "ctid < '(10,0)'::tid" in query
     assert "tidsend(_tid)" in query
@@ -342,7 +343,9 @@ def test_fingerprints_are_trusted_only_where_they_see_everything_a_diff_reports(
     assert not fingerprint_first(_spec(masked=True), (True, True), (False, False))  # compared after masking
     assert not fingerprint_first(dataclasses.replace(_spec(), integer_key=False), (True, True), (False, False))
     query = fingerprint_sql(_spec(), "target", key_range=(10, 20))
-    assert 'bit_xor(hash_record_extended(ROW("id", "v"), 0))' in query and '"id" BETWEEN 10 AND 20' in query
+    row_hash = 'hashint8extended(hash_record_extended(ROW("id"), 1) # hash_record_extended(ROW("v"), 2), 0)'
+    assert f"bit_xor({row_hash})" in query
+    assert '"id" BETWEEN 10 AND 20' in query
 
 
 def test_patterns_of_wide_flag_rows() -> None:
@@ -360,10 +363,17 @@ def test_columns_hash_by_family_only_when_both_sides_share_it() -> None:
     assert hash_family("integer", "bigint", as_text=False) == "integer"
     assert hash_family("character varying(20)", "text", as_text=False) == "text"
     assert hash_family("numeric(5,4)", "numeric(12,2)", as_text=False) == "numeric"
-    assert hash_family("date", "date", as_text=False) is None  # hashed as a one-column row
+    assert hash_family("date", "date", as_text=False) == "date"
+    assert hash_family("timestamp with time zone", "timestamp with time zone", as_text=False) == "timestamptz"
+    assert hash_family("date", "timestamp without time zone", as_text=False) is None
+    assert hash_family("boolean", "boolean", as_text=False) is None  # hashed as a one-column row
     assert hash_family("integer", "text", as_text=True) == "text"  # compared on its text form
     cols = plan_columns(
-        {"n": '"n"', "d": '"d"'}, [], {}, {"n": "numeric", "d": "date"}, {"n": "numeric(8,2)", "d": "date"}
+        {"n": '"n"', "d": '"d"', "b": '"b"'},
+        [],
+        {},
+        {"n": "numeric", "d": "date", "b": "boolean"},
+        {"n": "numeric(8,2)", "d": "date", "b": "boolean"},
     )
     query = scan_sql(
         PairSpec("t", Relation("", '"t"', "t"), Relation("", '"t"', "t"), ("n",), cols),
@@ -372,4 +382,5 @@ def test_columns_hash_by_family_only_when_both_sides_share_it() -> None:
         per_column=True,
     )
     assert 'coalesce(hash_numeric_extended(("n"), 0), ' in query
-    assert 'hash_record_extended(ROW("d"), 0)' in query
+    assert "hashint4extended((\"d\") - date '2000-01-01', 0)" in query
+    assert 'hash_record_extended(ROW("b"), 0)' in query
