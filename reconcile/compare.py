@@ -3,13 +3,13 @@
 ``compare`` plans the sync against its live tables (its kind decides how: ``reconcile.kinds``)
 and runs ``reconcile.engine.compare_pair`` on the connections that read the catalog.
 ``compare_and_fix`` also writes the difference (``reconcile.apply``): the batch jobs, the
-reports and ``smartsync reconcile diff --fix`` all repair through it. ``compare_tables``
-compares any two tables (the CLI's generic mode).
+reports and ``smartsync reconcile diff --fix`` all repair through it. Any two tables, with no sync
+of the catalog, are compared by ``reconcile.generic``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +31,6 @@ from reconcile.specs import (
     Planned,
     Window,
     aggregate_sql,
-    generic_pair,
     literal,
     plan_pair,
     query_pair,
@@ -42,7 +41,7 @@ from reconcile.store import EngineLimits
 from smartsync.core.catalog import Sync
 from smartsync.core.errors import ReconcileError
 from smartsync.core.redact import db_error
-from smartsync.core.settings import Settings, load_settings
+from smartsync.core.settings import Settings
 from smartsync.core.tables import SCHEMA
 
 Step = Callable[[str], None]
@@ -229,56 +228,6 @@ def recently_changed(sync: Sync, settings: Settings, found: Comparison) -> froze
     finally:
         conn.close()
     return frozenset((r[0],) for r in recent)
-
-
-def compare_tables(
-    *,
-    source_dsn: str,
-    target_dsn: str,
-    source_table: str,
-    target_table: str,
-    key: Sequence[str],
-    columns: Sequence[str] | None = None,
-    connections: int | None = None,
-    on_step: Step | None = None,
-    limits: EngineLimits | None = None,
-) -> TableDiff:
-    """Compare any two tables on ``key`` (columns matched by name; bookkeeping columns ignored).
-
-    ``connections`` (default 4, between 2 and 10) are shared by the two sides. ``limits``
-    default to the settings' (``SMARTSYNC_BATCH_MEMORY_LIMIT``, ``SMARTSYNC_BATCH_ENGINE_THREADS``).
-    """
-    if not key:
-        msg = "--key names no column"
-        raise ReconcileError(msg)
-    sconn = connect(source_dsn, what="the source database")
-    tconn = connect(target_dsn, what="the target database")
-    try:
-        stypes = live_columns(sconn, source_table, what="the source database")
-        ttypes = live_columns(tconn, target_table, what="the target database")
-        unique = (has_unique_key(sconn, source_table, key), has_unique_key(tconn, target_table, key))
-        planned = generic_pair(
-            source_dsn=source_dsn,
-            target_dsn=target_dsn,
-            source_table=source_table,
-            target_table=target_table,
-            key=key,
-            source_types=stypes,
-            target_types=ttypes,
-            columns=columns,
-        )
-        return compare_pair(
-            planned.spec,
-            max_connections=max(2, min(10, connections or 4)),
-            schema=planned.schema,
-            unique=unique,
-            on_step=on_step,
-            conns=(sconn, tconn),
-            limits=limits or EngineLimits.of(load_settings(needs=())),
-        ).diff
-    finally:
-        sconn.close()
-        tconn.close()
 
 
 # ── planning a sync against its live tables ─────────────────────────────────────────────

@@ -11,14 +11,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from psycopg import sql
 
 from reconcile.columns import INTEGER_TYPES, base_type, plan_columns, quote_ident, quote_table, schema_diff
 from reconcile.model import PairSpec, Relation, SchemaDiff
-from smartsync.core.catalog import EventMode, MaskRule, Sync
+from smartsync.core.catalog import EventMode, MaskRule
 from smartsync.core.errors import ReconcileError
 from smartsync.core.tables import SCHEMA, SYNC_COLUMNS
+
+if TYPE_CHECKING:
+    from smartsync.core.catalog import Sync
 
 BOOKKEEPING = frozenset(c.name for c in SYNC_COLUMNS)
 

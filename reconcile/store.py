@@ -26,7 +26,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -36,7 +36,9 @@ from masking import masker_for
 from reconcile.model import PairSpec
 from reconcile.packed import SideScan
 from smartsync.core.errors import ReconcileError
-from smartsync.core.settings import Settings
+
+if TYPE_CHECKING:
+    from smartsync.core.settings import Settings
 
 SIDES = ("source", "target")
 # Share of the memory limit the Arrow parts of both sides may take before they go into DuckDB tables.
@@ -265,6 +267,10 @@ class DiffStore:
         self.db.close()
         self._held = {side: [] for side in SIDES}
         shutil.rmtree(self._spill, ignore_errors=True)
+
+    def trim(self) -> None:
+        """Give the heap the loaded parts' decoding left free back to the system (``trim_free_heap``)."""
+        trim_free_heap()
 
     @property
     def held_bytes(self) -> int:

@@ -15,7 +15,6 @@ from rich import box
 from rich.table import Column, Table
 
 from smartsync.cli.console import console, err_console, handle_errors
-from smartsync.core.catalog import load_catalog
 from smartsync.core.errors import ReconcileError
 
 if TYPE_CHECKING:
@@ -56,6 +55,7 @@ def steps(title: str) -> Iterator[Callable[[str], None]]:
 def list_jobs(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """List every batch job with its schedule (UTC) and next run."""
     from reconcile.cron import in_maintenance, next_allowed_run
+    from smartsync.core.catalog import load_catalog
 
     catalog = load_catalog()
     now = datetime.now(UTC)
@@ -119,6 +119,7 @@ def runs(
 ) -> None:
     """The run history from smartsync.job_runs (both databases), newest first."""
     from reconcile.job_history import recent_runs
+    from smartsync.core.catalog import load_catalog
     from smartsync.core.settings import load_settings
 
     records = recent_runs(load_catalog(), load_settings(("warehouse_dsn", "citizen_dsn")), job, limit)
@@ -169,6 +170,7 @@ def run(
     """Run one job now and record it in smartsync.job_runs (a run of the same job elsewhere refuses it)."""
     from reconcile.jobs import RunOptions, find_job, run_job
     from reconcile.scheduled import latest_firing, refuse_in_window
+    from smartsync.core.catalog import load_catalog
     from smartsync.core.settings import load_settings
 
     freeze_loaded()
@@ -242,6 +244,7 @@ def backfill(
     from reconcile.jobs import backfill as run_backfill
     from reconcile.kinds import fix_order
     from reconcile.scheduled import refuse_in_window
+    from smartsync.core.catalog import load_catalog
     from smartsync.core.settings import load_settings
 
     freeze_loaded()

@@ -134,7 +134,7 @@ def _generic(
     columns: str | None,
     connections: int | None,
 ) -> TableDiff:
-    from reconcile.compare import compare_tables
+    from reconcile.generic import compare_tables
 
     freeze_loaded()
     with steps(f"diff {source_table} → {target_table}") as step:

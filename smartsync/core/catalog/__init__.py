@@ -12,12 +12,28 @@ with a message naming the sync and the field.
 - ``models``: the frozen pydantic models, ``Catalog`` at their head;
 - ``validation``: the rules a catalog must pass;
 - ``declared``: SmartSync's own syncs, ``build_catalog`` and ``load_catalog``.
+
+Each name is imported from its module when first read (``smartsync.core.lazy``): the enums
+alone do not load pydantic.
 """
 
-from smartsync.core.catalog.declared import build_catalog, load_catalog
-from smartsync.core.catalog.enums import BatchMode, DerivedValue, Direction, EventMode, MaskRule, Pattern, Trigger
-from smartsync.core.catalog.models import Catalog, Col, MaintenanceWindow, Schedule, Sync, Topic, TopN
-from smartsync.core.catalog.validation import validate_catalog
+from typing import TYPE_CHECKING
+
+from smartsync.core.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from smartsync.core.catalog.declared import build_catalog, load_catalog
+    from smartsync.core.catalog.enums import BatchMode, DerivedValue, Direction, EventMode, MaskRule, Pattern, Trigger
+    from smartsync.core.catalog.models import Catalog, Col, MaintenanceWindow, Schedule, Sync, Topic, TopN
+    from smartsync.core.catalog.validation import validate_catalog
+
+_HOMES = {
+    **dict.fromkeys(("build_catalog", "load_catalog"), "declared"),
+    **dict.fromkeys(("BatchMode", "DerivedValue", "Direction", "EventMode", "MaskRule", "Pattern", "Trigger"), "enums"),
+    **dict.fromkeys(("Catalog", "Col", "MaintenanceWindow", "Schedule", "Sync", "Topic", "TopN"), "models"),
+    "validate_catalog": "validation",
+}
+__getattr__ = lazy_exports(__name__, _HOMES)
 
 __all__ = [
     "BatchMode",

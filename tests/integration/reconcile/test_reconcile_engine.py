@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -21,6 +22,7 @@ from reconcile.model import KeyArray, PairSpec
 from reconcile.side import Side
 from reconcile.specs import generic_pair
 from smartsync.core.catalog import MaskRule, load_catalog
+from smartsync.core.errors import ConfigurationError
 from smartsync.core.settings import load_settings
 from smartsync.core.tables import SCHEMA, Database
 from tests.integration.reconcile.reconcile_fixtures import (
@@ -345,3 +347,26 @@ def test_equal_sides_are_told_equal_by_their_fingerprints(
     found, _ = diff()
     assert found.source_only == ((10000,),)
     assert None not in [r for _, r in calls]  # no whole-side fingerprint was taken
+
+
+def test_a_store_that_cannot_open_fails_the_diff_and_leaves_no_snapshot_open(
+    scratch: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store opens on its own thread while the sides are scanned: its failure is the diff's, cleanly."""
+    wh, ct = scratch
+    ddl = "CREATE TABLE re_test.t (id bigint PRIMARY KEY, name text, amount numeric(8,2), seen timestamptz)"
+    fill = "INSERT INTO re_test.t SELECT g, 'n' || g, g, timestamptz '2026-11-30' FROM generate_series(1, 50000) g"
+    execute_on_both((wh, ct), ddl, fill)
+    execute(ct, "UPDATE re_test.t SET name = 'changed' WHERE id = 7")  # the fingerprints differ: a scan runs
+    monkeypatch.setenv("SMARTSYNC_BATCH_MEMORY_LIMIT", "lots of it")
+    with pytest.raises(ConfigurationError, match="SMARTSYNC_BATCH_MEMORY_LIMIT"):
+        compare_pair(_spec(wh, ct), max_connections=4, unique=(True, True))
+    # Every connection of the diff is closed (a backend may take a moment to go).
+    still_open = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%re_test.t%' AND pid <> pg_backend_pid()"
+    deadline = time.monotonic() + 10
+    while any(scalar(dsn, still_open) for dsn in (wh, ct)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [scalar(dsn, still_open) for dsn in (wh, ct)] == [0, 0]
+    monkeypatch.setenv("SMARTSYNC_BATCH_MEMORY_LIMIT", "64MB")
+    found = compare_pair(_spec(wh, ct), max_connections=4, unique=(True, True)).diff
+    assert [c.key for c in found.changed] == [(7,)]

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from reconcile.compare import compare_tables
 from reconcile.cron import last_days
+from reconcile.generic import compare_tables
 from reconcile.kinds import Kind, kind_of, note_for
 from reconcile.report import aggregate_window
 from smartsync.core.catalog import load_catalog
