@@ -1,1 +1,1 @@
-"""Batch path: snapshots both sides, diffs them (PostgreSQL hashes, a numpy join), fixes, schedules and reports."""
+"""Batch path: snapshots both sides, diffs them (PostgreSQL hashes, DuckDB joins), fixes, schedules and reports."""

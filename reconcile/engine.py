@@ -10,10 +10,11 @@ How ``compare_pair`` runs (each step measured against alternatives in ``bench/be
    NULL on both, and no masked columns, are compared by row count and XOR of row hashes first
    (a key range in the middle goes first); equal fingerprints end the comparison.
 3. Hash and load (``reconcile.scan_sql``, ``reconcile.packed``, ``reconcile.store``): PostgreSQL
-   hashes each row (``hash_record_extended``, type-aware) and ships packed (key, hash[, ctid])
-   records per part; each part becomes Arrow columns appended to the side's DuckDB table and is
-   dropped. Masked columns travel as text and are masked before they are appended. DuckDB
-   holds the tables within ``EngineLimits.memory_limit`` and spills the rest to disk.
+   hashes each row (each column by its type's hash function, type-aware) and ships packed (key,
+   hash[, ctid]) records per part; each part becomes Arrow columns kept by the store (opened on
+   its own thread meanwhile), or appended to the side's DuckDB table past the Arrow share.
+   Masked columns travel as text and are masked before they are kept. DuckDB holds the tables
+   within ``EngineLimits.memory_limit`` and spills the rest to disk.
 4. Join (``DiffStore.differing``): a full outer join on the key in DuckDB; only the differing
    rows come back (``on_sides`` may keep both tables as Parquet before it: ``reconcile.snapshots``).
 5. Fetch and classify (``Side.detail``, ``reconcile.classify``): for the differing rows only,

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
 
+from reconcile.model import PairSpec
+from reconcile.specs import generic_pair
 from smartsync.core.catalog import load_catalog
 from smartsync.core.tables import Database
 
@@ -94,3 +97,16 @@ SELECT 'S' || lpad(g::text, 3, '0'), 'Scheme ' || g, 'Dept ' || (g %% 5), 'cat' 
     CASE WHEN g %% 10 = 0 THEN 'withdrawn' ELSE 'active' END
 FROM generate_series(1, %(n)s::int) g
 """
+
+
+def same_table_pair(warehouse: str, citizen: str, table: str, types: Mapping[str, str]) -> PairSpec:
+    """The two-table comparison of ``table`` (keyed on ``id``, alike in both databases) from warehouse to citizen."""
+    return generic_pair(
+        source_dsn=warehouse,
+        target_dsn=citizen,
+        source_table=table,
+        target_table=table,
+        key=["id"],
+        source_types=types,
+        target_types=types,
+    ).spec

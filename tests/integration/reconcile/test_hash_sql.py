@@ -13,8 +13,7 @@ from reconcile.columns import plan_columns, quote_ident
 from reconcile.engine import compare_pair
 from reconcile.model import PairSpec, Relation
 from reconcile.scan_sql import column_hashes_sql
-from reconcile.specs import generic_pair
-from tests.integration.reconcile.reconcile_fixtures import execute, execute_on_both
+from tests.integration.reconcile.reconcile_fixtures import execute, execute_on_both, same_table_pair
 
 TYPES = {
     "id": "bigint",
@@ -69,15 +68,7 @@ def test_direct_column_hashes_equal_the_one_column_row_hash(tables: tuple[str, s
 
 
 def _spec(wh: str, ct: str) -> PairSpec:
-    spec = generic_pair(
-        source_dsn=wh,
-        target_dsn=ct,
-        source_table="re_hash.t",
-        target_table="re_hash.t",
-        key=["id"],
-        source_types=TYPES,
-        target_types=TYPES,
-    ).spec
+    spec = same_table_pair(wh, ct, "re_hash.t", TYPES)
     # The target reads its timestamps in another time zone: the same instants must hash alike.
     target = dataclasses.replace(spec.target, dsn=make_conninfo(ct, options="-c TimeZone=Asia/Kolkata"))
     return dataclasses.replace(spec, target=target)

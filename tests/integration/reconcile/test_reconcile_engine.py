@@ -20,7 +20,6 @@ from reconcile.compare import compare, compare_and_fix
 from reconcile.engine import compare_pair
 from reconcile.model import KeyArray, PairSpec
 from reconcile.side import Side
-from reconcile.specs import generic_pair
 from smartsync.core.catalog import MaskRule, load_catalog
 from smartsync.core.errors import ConfigurationError
 from smartsync.core.settings import load_settings
@@ -33,6 +32,7 @@ from tests.integration.reconcile.reconcile_fixtures import (
     execute_on_both,
     reset,
     rows,
+    same_table_pair,
     scalar,
 )
 
@@ -214,15 +214,7 @@ def scratch(warehouse_dsn: str, citizen_dsn: str) -> Iterator[tuple[str, str]]:
 
 def _spec(wh: str, ct: str, *, where: tuple[str, ...] = ()) -> PairSpec:
     types = {"id": "bigint", "name": "text", "amount": "numeric(8,2)", "seen": "timestamp with time zone"}
-    spec = generic_pair(
-        source_dsn=wh,
-        target_dsn=ct,
-        source_table="re_test.t",
-        target_table="re_test.t",
-        key=["id"],
-        source_types=types,
-        target_types=types,
-    ).spec
+    spec = same_table_pair(wh, ct, "re_test.t", types)
     return dataclasses.replace(spec, source=dataclasses.replace(spec.source, where=where))
 
 
