@@ -30,7 +30,7 @@ import contextlib
 import gc
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -266,6 +266,7 @@ def load_sides(
         def into(side: str) -> Callable[[SideScan], None]:
             return lambda part: opening.result().append(side, part)
 
+        scans: list[Future[SideScan]] = []
         try:
             if restrict_target:
                 s_scan = src.scan(into=into("source"))
@@ -276,6 +277,7 @@ def load_sides(
                 scans = [pool.submit(src.scan, into("source")), pool.submit(tgt.scan, into("target"))]
                 s_scan, t_scan = scans[0].result(), scans[1].result()
         except BaseException:
+            wait(scans)  # the other side's scan may still be appending
             if opening.exception() is None:  # opened: closed here, as nobody else holds it
                 opening.result().close()
             raise

@@ -21,7 +21,7 @@ from reconcile.engine import compare_pair
 from reconcile.model import KeyArray, PairSpec
 from reconcile.side import Side
 from smartsync.core.catalog import MaskRule, load_catalog
-from smartsync.core.errors import ConfigurationError
+from smartsync.core.errors import ConfigurationError, ReconcileError
 from smartsync.core.settings import load_settings
 from smartsync.core.tables import SCHEMA, Database
 from tests.integration.reconcile.reconcile_fixtures import (
@@ -361,4 +361,25 @@ def test_a_store_that_cannot_open_fails_the_diff_and_leaves_no_snapshot_open(
     assert [scalar(dsn, still_open) for dsn in (wh, ct)] == [0, 0]
     monkeypatch.setenv("SMARTSYNC_BATCH_MEMORY_LIMIT", "64MB")
     found = compare_pair(_spec(wh, ct), max_connections=4, unique=(True, True)).diff
+    assert [c.key for c in found.changed] == [(7,)]
+
+
+def test_a_side_whose_scan_fails_fails_the_diff_after_the_other_side_stops(scratch: tuple[str, str]) -> None:
+    """One side's query error ends the diff with it; the store closes only once the other side's scan is done."""
+    wh, ct = scratch
+    ddl = "CREATE TABLE re_test.t (id bigint PRIMARY KEY, name text, amount numeric(8,2), seen timestamptz)"
+    fill = "INSERT INTO re_test.t SELECT g, 'n' || g, g, timestamptz '2026-11-30' FROM generate_series(1, 300000) g"
+    execute_on_both((wh, ct), ddl, fill, "ANALYZE re_test.t")
+    execute(ct, "UPDATE re_test.t SET name = 'changed' WHERE id = 7")
+    spec = _spec(wh, ct)
+    # The source's first rows fail to read (division by zero) while the target's 300,000 are still being hashed.
+    failing = tuple(
+        dataclasses.replace(c, source_expr="CASE WHEN \"id\" = 3 THEN (1 / 0)::text ELSE \"name\" END")
+        if c.name == "name"
+        else c
+        for c in spec.columns
+    )
+    with pytest.raises(ReconcileError, match=r"reading source re_test\.t failed: .*22012"):
+        compare_pair(dataclasses.replace(spec, columns=failing), max_connections=4, unique=(True, True))
+    found = compare_pair(spec, max_connections=4, unique=(True, True)).diff
     assert [c.key for c in found.changed] == [(7,)]
