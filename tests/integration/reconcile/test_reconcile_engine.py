@@ -374,7 +374,7 @@ def test_a_side_whose_scan_fails_fails_the_diff_after_the_other_side_stops(scrat
     spec = _spec(wh, ct)
     # The source's first rows fail to read (division by zero) while the target's 300,000 are still being hashed.
     failing = tuple(
-        dataclasses.replace(c, source_expr="CASE WHEN \"id\" = 3 THEN (1 / 0)::text ELSE \"name\" END")
+        dataclasses.replace(c, source_expr='CASE WHEN "id" = 3 THEN (1 / 0)::text ELSE "name" END')
         if c.name == "name"
         else c
         for c in spec.columns
