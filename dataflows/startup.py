@@ -22,7 +22,7 @@ from dataflows import recovery_identity, runner
 from dataflows.wiring import build_flow
 from smartsync.core.catalog import Catalog, Direction, load_catalog
 from smartsync.core.errors import SinkError, SourceError
-from smartsync.core.settings import Settings, load_settings
+from smartsync.core.settings import Settings, flow_component, load_settings
 from smartsync.core.tables import SCHEMA, SYNC_COLUMNS, Database
 
 
@@ -33,7 +33,7 @@ def flow_process(direction: Direction, *, tail: bool = True) -> Dataflow:
     runner.follow_supervisor()
     # Least-privilege sessions: the sink writes as SMARTSYNC_SINK_<TARGET>_DSN's role, the source-side checks read
     # as SMARTSYNC_FLOW_SOURCE_<SOURCE>_DSN's (no table privileges), each where it is set.
-    settings = load_settings().for_component(f"sink_{direction.target_database.name.lower()}")
+    settings = load_settings().for_component(flow_component(direction.target_database))
     catalog = load_catalog()
     preflight(catalog, direction, settings)
     check_recovery(catalog, direction, settings)

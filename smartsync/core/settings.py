@@ -115,6 +115,11 @@ class Settings(BaseSettings):
         return self.model_copy(update={k: v for k, v in own.items() if v.get_secret_value()})
 
 
+def flow_component(target: Database) -> str:
+    """The component a flow runs as (``Settings.for_component``): named by the database its sink writes."""
+    return f"sink_{target.name.lower()}"
+
+
 def component_dsns(component: str) -> dict[str, str]:
     """A component's own DSN settings by the shared one each replaces (``warehouse_dsn``: ``monitor_warehouse_dsn``)."""
     return {

@@ -19,7 +19,7 @@ from typing import Any
 from connectors.debezium.connector import CONNECTOR_NAMES
 from smartsync.core.catalog import Direction
 from smartsync.core.roles import CDC_ROLE, DSN_ROLES
-from smartsync.core.settings import component_dsns
+from smartsync.core.settings import component_dsns, flow_component
 from smartsync.core.tables import Database
 from smartsync.deploy.connect import CONNECT_SECRET_DIR
 from smartsync.deploy.kubernetes import CALLBACKS, MONITOR, SCHEDULER
@@ -82,12 +82,7 @@ def _component_env(component: str, *, shared: bool) -> dict[str, str]:
     return env
 
 
-def flow_component(direction: Direction) -> str:
-    """A flow's component name in ``Settings.for_component`` (as ``dataflows/startup.py`` asks for it)."""
-    return f"sink_{direction.target_database.name.lower()}"
-
-
-COMPONENTS = (*(flow_component(d) for d in Direction), "reconciler", "monitor")
+COMPONENTS = (*(flow_component(d.target_database) for d in Direction), "reconciler", "monitor")
 
 
 def _healthy(*names: str) -> dict[str, dict[str, str]]:
@@ -293,7 +288,7 @@ def compose(params: DeployParams) -> dict[str, Any]:
             ],
             env={
                 # Its sink role on the target, smartsync_flow_source on the source (start-up and identity checks).
-                **_component_env(flow_component(direction), shared=True),
+                **_component_env(flow_component(direction.target_database), shared=True),
                 **kafka_env,
                 "SMARTSYNC_RECOVERY_DIR": RECOVERY_DIR,
                 "SMARTSYNC_METRICS_PORT": str(FLOW_METRICS_PORT),
